@@ -1,0 +1,237 @@
+//! Gray-coded constellations (§17.3.5.7) and max-log soft demapping.
+//!
+//! Each axis carries half the bits of a subcarrier with a Gray-coded PAM; the first half of the
+//! bits (b0 …) goes on I, the second on Q. Points are normalised to unit average energy
+//! (K_MOD = 1, 1/√2, 1/√10, 1/√42).
+
+use crate::rate::Modulation;
+use num_complex::Complex32;
+
+/// PAM levels for each axis label (label bits b0 b1 b2 read MSB first), in units of the grid.
+const PAM2: [f32; 2] = [-1.0, 1.0];
+const PAM4: [f32; 4] = [-3.0, -1.0, 3.0, 1.0]; // 00 01 10 11
+const PAM8: [f32; 8] = [-7.0, -5.0, -1.0, -3.0, 7.0, 5.0, 1.0, 3.0]; // 000 001 010 011 100 101 110 111
+
+/// Normalisation factor K_MOD.
+pub fn k_mod(m: Modulation) -> f32 {
+    match m {
+        Modulation::Bpsk => 1.0,
+        Modulation::Qpsk => std::f32::consts::FRAC_1_SQRT_2,
+        Modulation::Qam16 => 1.0 / 10f32.sqrt(),
+        Modulation::Qam64 => 1.0 / 42f32.sqrt(),
+    }
+}
+
+fn pam(bits_per_axis: usize) -> &'static [f32] {
+    match bits_per_axis {
+        1 => &PAM2,
+        2 => &PAM4,
+        _ => &PAM8,
+    }
+}
+
+/// The constellation of `m`: point for each label 0..2^bits, where the label's most significant
+/// bit is the subcarrier's first coded bit b0.
+pub fn constellation(m: Modulation) -> Vec<Complex32> {
+    let n = m.bits_per_symbol();
+    let k = k_mod(m);
+    (0..1usize << n)
+        .map(|label| {
+            if m == Modulation::Bpsk {
+                return Complex32::new(PAM2[label], 0.0);
+            }
+            let h = n / 2;
+            let i_lab = label >> h;
+            let q_lab = label & ((1 << h) - 1);
+            Complex32::new(pam(h)[i_lab] * k, pam(h)[q_lab] * k)
+        })
+        .collect()
+}
+
+/// Maps coded bits (one per byte, `m.bits_per_symbol()` per point) to constellation points.
+#[derive(Clone, Debug)]
+pub struct Mapper {
+    modulation: Modulation,
+    points: Vec<Complex32>,
+}
+
+impl Mapper {
+    /// Builds the lookup table for `m`.
+    pub fn new(m: Modulation) -> Self {
+        Self {
+            modulation: m,
+            points: constellation(m),
+        }
+    }
+
+    /// The point for `bits` (b0 first).
+    #[inline]
+    pub fn map(&self, bits: &[u8]) -> Complex32 {
+        let label = bits
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 1) | (b & 1) as usize);
+        self.points[label]
+    }
+
+    /// The point for a label whose MSB is b0.
+    #[inline]
+    pub fn point(&self, label: usize) -> Complex32 {
+        self.points[label]
+    }
+
+    /// Modulation of this mapper.
+    pub fn modulation(&self) -> Modulation {
+        self.modulation
+    }
+}
+
+/// Max-log LLRs of one axis value `y` (grid units) for a Gray PAM carrying `nb` bits, written to
+/// `out[..nb]` as D0 − D1 (squared distance to the nearest 0-labelled level minus that to the
+/// nearest 1-labelled level): positive favours 1. Branch-free closed forms of the exact max-log
+/// values.
+#[inline]
+pub fn pam_llr(y: f32, nb: usize, out: &mut [f32]) {
+    match nb {
+        1 => out[0] = 4.0 * y,
+        2 => {
+            // b0: sign; b1 = 1 on the inner levels ±1.
+            out[0] = sign_bit_llr(y, 2);
+            out[1] = 4.0 * (2.0 - y.abs());
+        }
+        _ => {
+            out[0] = sign_bit_llr(y, 3);
+            let u = y.abs();
+            // b1 = 1 on levels ±1, ±3 (|y| < 4), b1 = 0 on ±5, ±7.
+            out[1] = inner_half_llr(u);
+            // b2 = 1 on levels ±3, ±5 (| |y| − 4 | < 2), 0 on ±1, ±7.
+            out[2] = 4.0 * (2.0 - (u - 4.0).abs());
+        }
+    }
+}
+
+/// Exact max-log LLR of the sign bit of a 2^nb-level Gray PAM (levels ±1, ±3, …): with p the
+/// level nearest to |y| on y's side, D(−1 side) − D(p) = 2|y|(1 + p) + 1 − p², signed.
+#[inline]
+fn sign_bit_llr(y: f32, nb: usize) -> f32 {
+    let max_level = ((1 << nb) - 1) as f32;
+    let u = y.abs();
+    let p = (2.0 * (u * 0.5).floor() + 1.0).min(max_level);
+    let v = 2.0 * u * (1.0 + p) + 1.0 - p * p;
+    v.copysign(y)
+}
+
+/// Exact max-log LLR of 64-QAM's b1 as a function of u = |y|: between the nearest of
+/// {1, 3} (b1 = 1) and the nearest of {5, 7} (b1 = 0).
+#[inline]
+fn inner_half_llr(u: f32) -> f32 {
+    let one = if u < 2.0 { 1.0 } else { 3.0 };
+    let zero = if u > 6.0 { 7.0 } else { 5.0 };
+    (u - zero) * (u - zero) - (u - one) * (u - one)
+}
+
+/// Soft demapper: writes `m.bits_per_symbol()` LLRs for the equalised point `z`, scaled by
+/// `weight` (CSI: |H|² / σ², or any common scale). The sign convention is positive = bit 0, as
+/// the Viterbi decoder expects.
+#[inline]
+pub fn demap(m: Modulation, z: Complex32, weight: f32, out: &mut [f32]) {
+    let k = k_mod(m);
+    // LLRs in grid units scale with K_MOD².
+    let w = -weight * k * k;
+    match m {
+        Modulation::Bpsk => {
+            out[0] = w * 4.0 * z.re;
+        }
+        _ => {
+            let h = m.bits_per_symbol() / 2;
+            let inv = 1.0 / k;
+            pam_llr(z.re * inv, h, &mut out[..h]);
+            pam_llr(z.im * inv, h, &mut out[h..2 * h]);
+            for v in &mut out[..2 * h] {
+                *v *= w;
+            }
+        }
+    }
+}
+
+/// Hard decision: the label of the nearest point.
+pub fn hard_label(m: Modulation, z: Complex32) -> usize {
+    let mut llr = [0f32; 6];
+    let n = m.bits_per_symbol();
+    demap(m, z, 1.0, &mut llr[..n]);
+    llr[..n]
+        .iter()
+        .fold(0, |acc, &l| (acc << 1) | usize::from(l < 0.0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Brute-force max-log LLR (positive = 0) over the whole constellation.
+    fn brute(m: Modulation, z: Complex32) -> Vec<f32> {
+        let pts = constellation(m);
+        let n = m.bits_per_symbol();
+        (0..n)
+            .map(|b| {
+                let bit = |l: usize| (l >> (n - 1 - b)) & 1;
+                let d = |want| {
+                    pts.iter()
+                        .enumerate()
+                        .filter(|(l, _)| bit(*l) == want)
+                        .map(|(_, p)| (z - p).norm_sqr())
+                        .fold(f32::INFINITY, f32::min)
+                };
+                d(1) - d(0)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn standard_points() {
+        // §17.3.5.7 tables: 16-QAM b0b1 = 00 → −3, 01 → −1, 11 → +1, 10 → +3.
+        let m = Mapper::new(Modulation::Qam16);
+        let k = 1.0 / 10f32.sqrt();
+        assert!((m.map(&[1, 0, 0, 1]) - Complex32::new(3.0 * k, -k)).norm() < 1e-6);
+        let m = Mapper::new(Modulation::Qam64);
+        let k = 1.0 / 42f32.sqrt();
+        // 64-QAM b0b1b2 = 011 → −3, 101 → +5.
+        assert!((m.map(&[0, 1, 1, 1, 0, 1]) - Complex32::new(-3.0 * k, 5.0 * k)).norm() < 1e-6);
+        for md in Modulation::ALL {
+            let pts = constellation(md);
+            let e: f32 = pts.iter().map(|p| p.norm_sqr()).sum::<f32>() / pts.len() as f32;
+            assert!((e - 1.0).abs() < 1e-5, "{md:?} energy {e}");
+        }
+    }
+
+    #[test]
+    fn closed_forms_equal_brute_force_max_log() {
+        for md in Modulation::ALL {
+            for i in -90..=90 {
+                for q in [-1.3f32, -0.2, 0.0, 0.55, 1.2] {
+                    let z = Complex32::new(i as f32 * 0.0157, q);
+                    let z = if md == Modulation::Bpsk {
+                        Complex32::new(z.re, 0.0)
+                    } else {
+                        z
+                    };
+                    let mut got = [0f32; 6];
+                    let n = md.bits_per_symbol();
+                    demap(md, z, 1.0, &mut got[..n]);
+                    let want = brute(md, z);
+                    for b in 0..n {
+                        assert!(
+                            (got[b] - want[b]).abs() < 1e-3 * (1.0 + want[b].abs()),
+                            "{md:?} z={z} bit {b}: {} vs {}",
+                            got[b],
+                            want[b]
+                        );
+                    }
+                }
+            }
+            // Hard decisions of the points themselves give their labels back.
+            for (label, p) in constellation(md).into_iter().enumerate() {
+                assert_eq!(hard_label(md, p), label);
+            }
+        }
+    }
+}

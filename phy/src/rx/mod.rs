@@ -1,0 +1,720 @@
+//! The streaming 802.11a receiver.
+//!
+//! Feed samples of any chunk size with [`Receiver::push`]; take decoded frames and other
+//! events with [`Receiver::poll_event`]. Nothing depends on how the stream was chunked.
+//!
+//! ```text
+//!  Search ──L-STF run──► Header ──L-LTF timing, fine CFO, channel fit, SIGNAL ok──► Data
+//!    ▲                     │ SIGNAL refused                                         │ all
+//!    └─────────────────────┴──────────────────── frame event ◄──────────────────────┘ samples
+//! ```
+//!
+//! Frames are decoded whole once their last sample has arrived, which lets the phase tracker
+//! smooth over symbols on both sides and fit the sampling-clock drift over the whole frame.
+
+mod chest;
+mod detect;
+
+use crate::interleaver::Interleaver;
+use crate::mapping::{constellation, demap, hard_label, k_mod};
+use crate::ofdm::{bin, DATA_SUBCARRIERS, N_CP, N_FFT, N_SYM, PILOTS, USED_SUBCARRIERS};
+use crate::preamble::{ltf_freq, ltf_value};
+use crate::rate::{Modulation, Rate};
+use crate::scrambler::{pilot_polarity, Scrambler};
+use crate::signal::SignalField;
+use crate::viterbi::{Termination, ViterbiDecoder};
+use crate::{convcode, crc, SignalError};
+use chest::ChannelEstimator;
+use detect::{Detection, Detector};
+use num_complex::{Complex32, Complex64};
+use rustfft::{Fft, FftPlanner};
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+/// Receiver settings. The defaults suit 802.11a at 20 MS/s.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RxConfig {
+    /// Sample rate of the input, Hz; only used to report CFO in Hz.
+    pub sample_rate_hz: f64,
+    /// Detection threshold on the normalised L-STF autocorrelation |ρ| (0 … 1).
+    pub detect_threshold: f32,
+    /// Consecutive positions above the threshold needed to declare a packet.
+    pub detect_run: usize,
+    /// Samples the FFT window starts before the estimated symbol start (inside the CP).
+    pub fft_backoff: usize,
+    /// Symbols on each side averaged by the pilot phase tracker.
+    pub phase_smoothing: usize,
+}
+
+impl Default for RxConfig {
+    fn default() -> Self {
+        Self {
+            sample_rate_hz: crate::ofdm::SAMPLE_RATE_HZ,
+            detect_threshold: 0.45,
+            detect_run: 24,
+            fft_backoff: 3,
+            phase_smoothing: 8,
+        }
+    }
+}
+
+/// One decoded frame with its statistics.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RxFrame {
+    /// Absolute index (from the first sample ever pushed) of the frame's first L-STF sample.
+    pub offset: u64,
+    /// Data rate from SIGNAL.
+    pub rate: Rate,
+    /// PSDU length in octets from SIGNAL.
+    pub length: usize,
+    /// Whether the last four PSDU octets are the CRC-32 of the others.
+    pub fcs_ok: bool,
+    /// The decoded PSDU (FCS included).
+    pub psdu: Vec<u8>,
+    /// Estimated SNR in dB, per-sample definition (see the crate docs), from the L-LTF.
+    pub snr_db: f32,
+    /// Error vector magnitude of the DATA symbols against hard decisions, dB.
+    pub evm_db: f32,
+    /// Carrier frequency offset, Hz (positive: the signal is above the tuned frequency).
+    pub cfo_hz: f32,
+    /// Mean received power over the L-LTF, dB relative to a sample of magnitude 1.
+    pub rssi_db: f32,
+    /// Sampling-clock offset estimated from the pilots, parts per million.
+    pub sfo_ppm: f32,
+    /// Scrambler state recovered from the SERVICE field (x1 in bit 0).
+    pub scrambler_seed: u8,
+}
+
+/// What the receiver reports.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub enum RxEvent {
+    /// A frame whose SIGNAL field passed its checks; see `fcs_ok` for the payload.
+    Frame(RxFrame),
+    /// A preamble was found but the SIGNAL field was refused.
+    HeaderError {
+        /// Estimated first L-STF sample.
+        offset: u64,
+        /// Why SIGNAL was refused.
+        error: SignalError,
+    },
+    /// The stream ended (see [`Receiver::flush`]) before the frame's last sample.
+    Truncated {
+        /// Estimated first L-STF sample.
+        offset: u64,
+        /// Rate from SIGNAL.
+        rate: Rate,
+        /// Length from SIGNAL.
+        length: usize,
+    },
+}
+
+/// Running counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxStats {
+    /// Samples pushed.
+    pub samples: u64,
+    /// Non-finite samples (NaN, ±inf) replaced by zero.
+    pub non_finite: u64,
+    /// L-STF detections.
+    pub detections: u64,
+    /// Detections without a credible L-LTF.
+    pub sync_failures: u64,
+    /// SIGNAL fields refused.
+    pub header_errors: u64,
+    /// Frames decoded (FCS good or bad).
+    pub frames: u64,
+    /// Frames whose FCS failed.
+    pub fcs_failures: u64,
+    /// Frames cut off by the end of the stream.
+    pub truncated: u64,
+}
+
+/// Timing, frequency and channel of a frame whose SIGNAL decoded.
+#[derive(Clone, Debug)]
+struct Header {
+    /// Absolute index of the first sample of the first L-LTF symbol.
+    t1: u64,
+    /// Total CFO, radians per sample.
+    cfo: f64,
+    /// Channel estimate, FFT-bin order.
+    h: [Complex32; N_FFT],
+    /// Mean |H|² over the used subcarriers.
+    h_power: f32,
+    /// Noise variance per FFT bin (one symbol).
+    noise_var: f32,
+    signal: SignalField,
+    n_sym: usize,
+    rssi_db: f32,
+}
+
+#[derive(Clone, Debug)]
+enum State {
+    Search,
+    Header(Detection, u64),
+    Data(Box<Header>),
+}
+
+/// Samples needed after a detection before the header can be processed.
+const HEADER_SPAN: u64 = 520;
+/// Range of L-LTF first-symbol starts searched, relative to the detection start.
+const T1_SEARCH: (u64, u64) = (100, 270);
+/// Minimum normalised L-LTF correlation for a detection to proceed.
+const LTF_MIN_CORR: f32 = 0.25;
+/// Prior standard deviation of the sampling-clock offset (fraction), for the SFO fit.
+const SFO_PRIOR: f64 = 40e-6;
+/// Extra samples kept after a frame's nominal end for timing drift.
+const TAIL_MARGIN: u64 = 8;
+
+/// The streaming receiver. See the module docs.
+pub struct Receiver {
+    cfg: RxConfig,
+    buf: Vec<Complex32>,
+    /// Absolute index of `buf[0]`.
+    base: u64,
+    /// Next detector position, absolute.
+    scan: u64,
+    state: State,
+    det: Detector,
+    fft: Arc<dyn Fft<f32>>,
+    fft_scratch: Vec<Complex32>,
+    ltf_time: [Complex32; N_FFT],
+    chest: ChannelEstimator,
+    viterbi: ViterbiDecoder,
+    interleavers: [Interleaver; 4],
+    polarity: [i8; 127],
+    events: VecDeque<RxEvent>,
+    stats: RxStats,
+    syms: Vec<[Complex32; N_FFT]>,
+    llrs: Vec<i8>,
+    depunctured: Vec<i8>,
+    bits: Vec<u8>,
+}
+
+impl std::fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("cfg", &self.cfg)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Receiver {
+    fn default() -> Self {
+        Self::new(RxConfig::default())
+    }
+}
+
+fn modulation_index(m: Modulation) -> usize {
+    Modulation::ALL.iter().position(|&x| x == m).unwrap_or(0)
+}
+
+impl Receiver {
+    /// A receiver with its FFT plan and tables built.
+    pub fn new(cfg: RxConfig) -> Self {
+        let mut planner = FftPlanner::new();
+        let fft = planner.plan_fft_forward(N_FFT);
+        let fft_scratch = vec![Complex32::new(0.0, 0.0); fft.get_inplace_scratch_len()];
+        let mut ltf_time = ltf_freq();
+        planner.plan_fft_inverse(N_FFT).process(&mut ltf_time);
+        for v in &mut ltf_time {
+            *v /= N_FFT as f32;
+        }
+        let det = Detector::new(cfg.detect_threshold, cfg.detect_run.max(1));
+        Self {
+            cfg,
+            buf: Vec::new(),
+            base: 0,
+            scan: 0,
+            state: State::Search,
+            det,
+            fft,
+            fft_scratch,
+            ltf_time,
+            chest: ChannelEstimator::new(),
+            viterbi: ViterbiDecoder::new(),
+            interleavers: Modulation::ALL.map(|m| {
+                Interleaver::new(
+                    m.bits_per_symbol() * crate::ofdm::N_DATA,
+                    m.bits_per_symbol(),
+                )
+            }),
+            polarity: pilot_polarity(),
+            events: VecDeque::new(),
+            stats: RxStats::default(),
+            syms: Vec::new(),
+            llrs: Vec::new(),
+            depunctured: Vec::new(),
+            bits: Vec::new(),
+        }
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &RxConfig {
+        &self.cfg
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> RxStats {
+        self.stats
+    }
+
+    /// Feeds samples; decodes whatever they complete.
+    pub fn push(&mut self, samples: &[Complex32]) {
+        self.stats.samples += samples.len() as u64;
+        let before = self.buf.len();
+        self.buf.extend_from_slice(samples);
+        for s in &mut self.buf[before..] {
+            if !(s.re.is_finite() && s.im.is_finite()) {
+                *s = Complex32::new(0.0, 0.0);
+                self.stats.non_finite += 1;
+            }
+        }
+        self.run(false);
+        self.compact();
+    }
+
+    /// Declares the end of the stream: a frame still waiting for samples is reported as
+    /// [`RxEvent::Truncated`]. The receiver can be fed again afterwards.
+    pub fn flush(&mut self) {
+        self.run(true);
+        if let State::Data(hdr) = std::mem::replace(&mut self.state, State::Search) {
+            self.stats.truncated += 1;
+            self.events.push_back(RxEvent::Truncated {
+                offset: hdr.t1.saturating_sub(192),
+                rate: hdr.signal.rate,
+                length: hdr.signal.length,
+            });
+        }
+        self.scan = self.end();
+        self.det.reset();
+        self.compact();
+    }
+
+    /// Next pending event, oldest first.
+    pub fn poll_event(&mut self) -> Option<RxEvent> {
+        self.events.pop_front()
+    }
+
+    /// Convenience: pushes `samples`, flushes, and returns every event.
+    pub fn decode_all(&mut self, samples: &[Complex32]) -> Vec<RxEvent> {
+        self.push(samples);
+        self.flush();
+        self.events.drain(..).collect()
+    }
+
+    fn end(&self) -> u64 {
+        self.base + self.buf.len() as u64
+    }
+
+    fn run(&mut self, at_end: bool) {
+        loop {
+            match std::mem::replace(&mut self.state, State::Search) {
+                State::Search => {
+                    let mut pos = (self.scan - self.base) as usize;
+                    let found = self.det.scan(&self.buf, &mut pos);
+                    self.scan = self.base + pos as u64;
+                    match found {
+                        Some(d) => {
+                            self.stats.detections += 1;
+                            let start = self.base + d.start as u64;
+                            self.state = State::Header(d, start);
+                        }
+                        None => return,
+                    }
+                }
+                State::Header(d, start) => {
+                    if self.end() < start + HEADER_SPAN {
+                        if !at_end {
+                            self.state = State::Header(d, start);
+                        }
+                        return;
+                    }
+                    self.process_header(d, start);
+                }
+                State::Data(hdr) => {
+                    let need = hdr.t1 + 128 + (N_SYM * (hdr.n_sym + 1)) as u64 + TAIL_MARGIN;
+                    if self.end() < need {
+                        self.state = State::Data(hdr);
+                        return;
+                    }
+                    self.process_data(&hdr);
+                }
+            }
+        }
+    }
+
+    /// Drops samples no state can need any more.
+    fn compact(&mut self) {
+        let keep_from = match &self.state {
+            State::Search => self.scan,
+            State::Header(_, start) => *start,
+            State::Data(h) => h.t1.saturating_sub(64),
+        };
+        let drop = keep_from.saturating_sub(self.base) as usize;
+        if drop > 0 && (drop >= 1 << 16 || drop * 2 >= self.buf.len()) {
+            self.buf.drain(..drop);
+            self.base += drop as u64;
+            self.det.rebase(drop);
+        }
+    }
+
+    /// Copies `out.len()` samples starting at absolute index `from`, removing the CFO
+    /// (phase referenced to absolute index `reference`).
+    fn derotated(&self, from: u64, cfo: f64, reference: u64, out: &mut [Complex32]) {
+        let i0 = (from - self.base) as usize;
+        let phase0 = -cfo * (from as f64 - reference as f64);
+        let mut rot = Complex64::from_polar(1.0, phase0);
+        let step = Complex64::from_polar(1.0, -cfo);
+        for (o, &s) in out.iter_mut().zip(&self.buf[i0..]) {
+            *o = s * Complex32::new(rot.re as f32, rot.im as f32);
+            rot *= step;
+        }
+    }
+
+    /// FFT of the 64 samples starting at absolute index `from`, CFO removed.
+    fn fft_at(&mut self, from: u64, cfo: f64, reference: u64) -> [Complex32; N_FFT] {
+        let mut x = [Complex32::new(0.0, 0.0); N_FFT];
+        self.derotated(from, cfo, reference, &mut x);
+        self.fft.process_with_scratch(&mut x, &mut self.fft_scratch);
+        x
+    }
+
+    fn resume_search(&mut self, from: u64) {
+        self.scan = from.max(self.base).min(self.end());
+        self.det.reset();
+        self.state = State::Search;
+    }
+
+    /// L-LTF timing, fine CFO, channel estimate and SIGNAL.
+    fn process_header(&mut self, d: Detection, start: u64) {
+        let backoff = self.cfg.fft_backoff as u64;
+        // Cross-correlate the coarse-derotated stream with the L-LTF symbol.
+        let lo = start + T1_SEARCH.0;
+        let n_pos = (T1_SEARCH.1 - T1_SEARCH.0) as usize;
+        let mut region = vec![Complex32::new(0.0, 0.0); n_pos + 2 * N_FFT];
+        self.derotated(lo, d.cfo_rad, lo, &mut region);
+        let xc: Vec<f32> = (0..n_pos + N_FFT)
+            .map(|t| {
+                let c: Complex32 = region[t..t + N_FFT]
+                    .iter()
+                    .zip(&self.ltf_time)
+                    .map(|(r, l)| r * l.conj())
+                    .sum();
+                c.norm_sqr()
+            })
+            .collect();
+        let metric = |t: usize| xc[t] + xc[t + N_FFT];
+        let Some(best) = (0..n_pos).max_by(|&a, &b| metric(a).total_cmp(&metric(b))) else {
+            return self.resume_search(start + 16);
+        };
+        // Credibility: normalised like a correlation coefficient (≤ 1 by Cauchy–Schwarz), ≈ 1 on a
+        // clean L-LTF, ≈ SNR/(1+SNR) in noise, ≈ 2/64 on noise alone.
+        let energy: f32 = region[best..best + 2 * N_FFT]
+            .iter()
+            .map(|s| s.norm_sqr())
+            .sum();
+        let ltf_energy: f32 = self.ltf_time.iter().map(|s| s.norm_sqr()).sum();
+        if !(metric(best) > LTF_MIN_CORR * energy * ltf_energy) {
+            self.stats.sync_failures += 1;
+            return self.resume_search(start + 16);
+        }
+        // Prefer the earliest strong path (multipath): step back while the metric stays high.
+        let mut t1_rel = best;
+        for back in 1..=6 {
+            if best >= back && metric(best - back) >= 0.5 * metric(best) {
+                t1_rel = best - back;
+            }
+        }
+        let t1 = lo + t1_rel as u64;
+
+        // Fine CFO from the repetition of the L-LTF (GI2 + T1 against T1 + T2), lag 64.
+        let mut ltf = vec![Complex32::new(0.0, 0.0); 160];
+        self.derotated(t1 - 32, d.cfo_rad, t1, &mut ltf);
+        let c: Complex64 = (0..96)
+            .map(|i| {
+                let p = ltf[i] * ltf[i + 64].conj();
+                Complex64::new(f64::from(p.re), f64::from(p.im))
+            })
+            .sum();
+        let cfo = d.cfo_rad - c.arg() / N_FFT as f64;
+        let rssi = ltf.iter().map(|s| f64::from(s.norm_sqr())).sum::<f64>() / ltf.len() as f64;
+
+        // Channel: average the two symbols, fit, and measure noise from their difference.
+        let y1 = self.fft_at(t1 - backoff, cfo, t1);
+        let y2 = self.fft_at(t1 + N_FFT as u64 - backoff, cfo, t1);
+        let mut h_ls = [Complex32::new(0.0, 0.0); USED_SUBCARRIERS.len()];
+        let mut noise = 0.0f64;
+        for (h, &k) in h_ls.iter_mut().zip(&USED_SUBCARRIERS) {
+            let (a, b) = (y1[bin(k)], y2[bin(k)]);
+            *h = (a + b) * (0.5 * ltf_value(k));
+            noise += f64::from((a - b).norm_sqr()) / 2.0;
+        }
+        let n_used = USED_SUBCARRIERS.len() as f64;
+        let noise_var = (noise / n_used).max(1e-30);
+        let mut h = [Complex32::new(0.0, 0.0); N_FFT];
+        self.chest.fit(&h_ls, noise_var / 2.0, &mut h);
+        let h_power = USED_SUBCARRIERS
+            .iter()
+            .map(|&k| h[bin(k)].norm_sqr())
+            .sum::<f32>()
+            / n_used as f32;
+        if !(h_power > 0.0) {
+            self.stats.sync_failures += 1;
+            return self.resume_search(start + 16);
+        }
+
+        // SIGNAL: BPSK 1/2, pilot polarity p_0.
+        let sig_start = t1 + 128 + N_CP as u64 - backoff;
+        let y = self.fft_at(sig_start, cfo, t1);
+        let phase = pilot_phasor(&y, &h, f32::from(self.polarity[0]));
+        let rot = phase.conj() / phase.norm().max(f32::MIN_POSITIVE);
+        let scale = 4.0 / h_power;
+        let mut llr = [0i8; 48];
+        for (i, &k) in DATA_SUBCARRIERS.iter().enumerate() {
+            let hk = h[bin(k)];
+            let z = y[bin(k)] * rot * hk.conj();
+            // LLR ∝ Re(z·H*) for BPSK (positive = bit 1 → negate for the decoder's convention).
+            llr[i] = quantize(-4.0 * z.re * scale);
+        }
+        let mut deint = [0i8; 48];
+        self.interleavers[0].deinterleave(&llr, &mut deint);
+        let mut bits = [0u8; 24];
+        self.viterbi
+            .decode(&deint, Termination::BestState, &mut bits);
+        let offset = t1.saturating_sub(192);
+        let signal = match SignalField::from_bits(&bits) {
+            Ok(s) => s,
+            Err(e) => {
+                self.stats.header_errors += 1;
+                self.events
+                    .push_back(RxEvent::HeaderError { offset, error: e });
+                return self.resume_search(start + 16);
+            }
+        };
+        let n_sym = signal.rate.n_data_symbols(signal.length);
+        self.state = State::Data(Box::new(Header {
+            t1,
+            cfo,
+            h,
+            h_power,
+            noise_var: noise_var as f32,
+            signal,
+            n_sym,
+            rssi_db: (10.0 * rssi.max(1e-30).log10()) as f32,
+        }));
+    }
+
+    /// Demodulates and decodes the DATA field of a frame whose samples are all buffered.
+    fn process_data(&mut self, hdr: &Header) {
+        let backoff = self.cfg.fft_backoff as u64;
+        let rate = hdr.signal.rate;
+        let m = rate.modulation();
+        let n_sym = hdr.n_sym;
+        // Symbol 0 is SIGNAL (kept for phase tracking), 1..=n_sym are DATA.
+        let first = hdr.t1 + 128 + N_CP as u64 - backoff;
+        let mut syms = std::mem::take(&mut self.syms);
+        syms.clear();
+        for s in 0..=n_sym {
+            syms.push(self.fft_at(first + (s * N_SYM) as u64, hdr.cfo, hdr.t1));
+        }
+        let snr_sc = hdr.h_power / hdr.noise_var;
+        let (corrections, sfo_ppm) = self.track_phase(&syms, &hdr.h, snr_sc);
+
+        // Soft demapping with CSI weights; the scale only matters for the i8 quantisation.
+        let nb = m.bits_per_symbol();
+        let k2 = k_mod(m) * k_mod(m);
+        let weight_scale = 4.0 / (hdr.h_power * k2);
+        let il = &self.interleavers[modulation_index(m)];
+        let mut llrs = std::mem::take(&mut self.llrs);
+        llrs.clear();
+        llrs.resize(n_sym * rate.n_cbps(), 0);
+        let mut sym_llr = vec![0i8; rate.n_cbps()];
+        let points = constellation(m);
+        let (mut evm_err, mut evm_n) = (0.0f64, 0usize);
+        for s in 1..=n_sym {
+            let (theta, slope) = corrections[s];
+            for (i, &k) in DATA_SUBCARRIERS.iter().enumerate() {
+                let hk = hdr.h[bin(k)];
+                let rot = Complex32::from_polar(1.0, -(theta + slope * k as f32));
+                let y = syms[s][bin(k)] * rot;
+                let hp = hk.norm_sqr().max(f32::MIN_POSITIVE);
+                let z = y * hk.conj() / hp;
+                let mut l = [0f32; 6];
+                demap(m, z, weight_scale * hp, &mut l[..nb]);
+                for (dst, &v) in sym_llr[i * nb..(i + 1) * nb].iter_mut().zip(&l[..nb]) {
+                    *dst = quantize(v);
+                }
+                let p = points[hard_label(m, z)];
+                evm_err += f64::from((z - p).norm_sqr());
+                evm_n += 1;
+            }
+            il.deinterleave(
+                &sym_llr,
+                &mut llrs[(s - 1) * rate.n_cbps()..s * rate.n_cbps()],
+            );
+        }
+        let mut dep = std::mem::take(&mut self.depunctured);
+        dep.clear();
+        let n_bits = convcode::depuncture(&llrs, rate.code_rate(), &mut dep);
+        let mut bits = std::mem::take(&mut self.bits);
+        bits.clear();
+        bits.resize(n_bits, 0);
+        self.viterbi
+            .decode(&dep[..2 * n_bits], Termination::BestState, &mut bits);
+
+        // Descramble: the first seven SERVICE bits are the scrambler's own output.
+        let first7: [u8; 7] = std::array::from_fn(|i| bits[i]);
+        let seed_state = Scrambler::from_first_outputs(&first7);
+        let mut s = seed_state;
+        s.apply(&mut bits[7..]);
+        let len = hdr.signal.length;
+        let psdu: Vec<u8> = (0..len)
+            .map(|i| (0..8).fold(0u8, |acc, j| acc | ((bits[16 + 8 * i + j] & 1) << j)))
+            .collect();
+        let fcs_ok = crc::fcs_ok(&psdu);
+        // The seed the transmitter used: run the recovered state back seven steps.
+        let seed = rewind7(seed_state.state());
+
+        let n_used = USED_SUBCARRIERS.len() as f32;
+        let frame = RxFrame {
+            offset: hdr.t1.saturating_sub(192),
+            rate,
+            length: len,
+            fcs_ok,
+            psdu,
+            snr_db: 10.0 * (snr_sc * n_used / N_FFT as f32).log10(),
+            evm_db: (10.0 * (evm_err / evm_n.max(1) as f64).max(1e-30).log10()) as f32,
+            cfo_hz: (hdr.cfo * self.cfg.sample_rate_hz / (2.0 * std::f64::consts::PI)) as f32,
+            rssi_db: hdr.rssi_db,
+            sfo_ppm,
+            scrambler_seed: seed,
+        };
+        self.stats.frames += 1;
+        if !fcs_ok {
+            self.stats.fcs_failures += 1;
+        }
+        self.events.push_back(RxEvent::Frame(frame));
+        let frame_end = hdr.t1 + 128 + (N_SYM * (n_sym + 1)) as u64;
+        // A good frame is consumed whole; after a bad one, look again right after its L-LTF in
+        // case the SIGNAL was a false positive that hid a real frame.
+        let resume = if fcs_ok { frame_end } else { hdr.t1 + 128 };
+        self.syms = syms;
+        self.llrs = llrs;
+        self.depunctured = dep;
+        self.bits = bits;
+        self.resume_search(resume);
+    }
+}
+
+impl Receiver {
+    /// Per-symbol corrections from the pilots: the common phase θ_s and the phase slope across
+    /// subcarriers (radians per subcarrier index) caused by sampling-clock drift, plus that
+    /// drift in ppm. Symbol 0 is SIGNAL.
+    ///
+    /// The slope is modelled as α·t_s (t_s: samples since the L-LTF) and α is fitted over the
+    /// whole frame with a Gaussian prior (σ = [`SFO_PRIOR`]), so short frames are not tilted by
+    /// noise. The common phase is detrended by the mean phase step and averaged over
+    /// ±`phase_smoothing` symbols as phasors, which needs no unwrapping.
+    fn track_phase(
+        &self,
+        syms: &[[Complex32; N_FFT]],
+        h: &[Complex32; N_FFT],
+        snr_sc: f32,
+    ) -> (Vec<(f32, f32)>, f32) {
+        let n = syms.len();
+        let t = |s: usize| (112 + N_SYM * s) as f64;
+        let q: Vec<[Complex32; 4]> = syms
+            .iter()
+            .enumerate()
+            .map(|(s, y)| {
+                let pol = f32::from(self.polarity[s % 127]);
+                std::array::from_fn(|p| {
+                    let (k, v) = PILOTS[p];
+                    y[bin(k)] * h[bin(k)].conj() * (v * pol)
+                })
+            })
+            .collect();
+        // Sampling-clock drift.
+        let sum_k2: f64 = PILOTS.iter().map(|&(k, _)| f64::from(k * k)).sum();
+        let var_a = 1.0 / (2.0 * f64::from(snr_sc.max(1e-3)) * sum_k2);
+        let alpha_prior = 2.0 * std::f64::consts::PI * SFO_PRIOR / N_FFT as f64;
+        let (mut num, mut den) = (0.0f64, 1.0 / (alpha_prior * alpha_prior));
+        for (s, qs) in q.iter().enumerate() {
+            let common: Complex32 = qs.iter().sum();
+            let a: f64 = PILOTS
+                .iter()
+                .zip(qs)
+                .map(|(&(k, _), &v)| f64::from(k) * f64::from((v * common.conj()).arg()))
+                .sum::<f64>()
+                / sum_k2;
+            num += a * t(s) / var_a;
+            den += t(s) * t(s) / var_a;
+        }
+        let alpha = num / den;
+        let sfo_ppm = (-alpha * N_FFT as f64 / (2.0 * std::f64::consts::PI) * 1e6) as f32;
+        // Common phase.
+        let common: Vec<Complex64> = q
+            .iter()
+            .enumerate()
+            .map(|(s, qs)| {
+                PILOTS
+                    .iter()
+                    .zip(qs)
+                    .map(|(&(k, _), &v)| {
+                        let c = Complex64::new(f64::from(v.re), f64::from(v.im));
+                        c * Complex64::from_polar(1.0, -alpha * t(s) * f64::from(k))
+                    })
+                    .sum()
+            })
+            .collect();
+        let step: Complex64 = common.windows(2).map(|w| w[1] * w[0].conj()).sum();
+        let omega = if step.norm() > 0.0 { step.arg() } else { 0.0 };
+        let detrended: Vec<Complex64> = common
+            .iter()
+            .enumerate()
+            .map(|(s, c)| c * Complex64::from_polar(1.0, -omega * s as f64))
+            .collect();
+        let m = self.cfg.phase_smoothing;
+        let out = (0..n)
+            .map(|s| {
+                let lo = s.saturating_sub(m);
+                let hi = (s + m + 1).min(n);
+                let sm: Complex64 = detrended[lo..hi].iter().sum();
+                let theta = sm.arg() + omega * s as f64;
+                (theta as f32, (alpha * t(s)) as f32)
+            })
+            .collect();
+        (out, sfo_ppm)
+    }
+}
+
+/// Channel-weighted pilot correlation of one symbol: Σ Y_p · H_p* · expected_p.
+fn pilot_phasor(y: &[Complex32; N_FFT], h: &[Complex32; N_FFT], polarity: f32) -> Complex32 {
+    PILOTS
+        .iter()
+        .map(|&(k, v)| y[bin(k)] * h[bin(k)].conj() * (v * polarity))
+        .sum()
+}
+
+/// LLR to i8, rounding and saturating at ±127 (NaN → 0).
+#[inline]
+fn quantize(v: f32) -> i8 {
+    v.round().clamp(-127.0, 127.0) as i8
+}
+
+/// Runs the scrambler backwards seven steps: the state before it produced the seven bits
+/// that are now its register.
+fn rewind7(state: u8) -> u8 {
+    // Forward step: b = x7 ⊕ x4; s' = (s << 1 | b). Backwards: x7 = b ⊕ x4 where b is the
+    // newest bit (bit 0) and x4 of the old state is bit 4 of the new one.
+    let mut s = state;
+    for _ in 0..7 {
+        let b = s & 1;
+        let x4_old = (s >> 4) & 1;
+        let x7_old = b ^ x4_old;
+        s = (s >> 1) | (x7_old << 6);
+    }
+    s
+}

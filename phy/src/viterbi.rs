@@ -1,0 +1,428 @@
+//! Soft-decision Viterbi decoder for the K = 7 (133, 171) code.
+//!
+//! The decoder state σ holds the last six input bits with the newest in bit 0, so the two
+//! predecessors of state t are t >> 1 and (t >> 1) | 32 ("butterfly" j, j + 32 → 2j, 2j + 1).
+//! Both predecessor branches of a butterfly carry complementary code bits, so one branch metric
+//! per butterfly is enough. Branch metrics are correlations of i8 LLRs (positive = bit 0) with
+//! the expected code bits; path metrics are i16, renormalised every [`RENORM_INTERVAL`] steps.
+//!
+//! Three kernels compute the forward pass: scalar, AVX2 and AVX-512BW, picked at run time. All
+//! three use the same arithmetic (wrapping i16, ties go to the lower predecessor) and the same
+//! decision layout, so they produce identical decisions, which the tests check.
+//!
+//! Decision layout: one `u64` per step; the decision for new state t = 2j + p sits in bit
+//! `32 p + j`, and is 1 when the upper predecessor (j + 32) won.
+
+use crate::convcode;
+
+/// Steps between renormalisations of the path metrics.
+///
+/// With |LLR| ≤ 127 a branch metric is at most 254, the spread of the metrics of a K = 7 code is
+/// at most 6 · 2 · 254, and 16 steps add at most 16 · 254: all stays well inside i16.
+pub const RENORM_INTERVAL: usize = 16;
+
+/// Path metric of the states that are impossible at the start (the encoder starts in state 0).
+const UNREACHABLE: i16 = -10_000;
+
+/// Where the traceback starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Termination {
+    /// The encoder is known to end in state 0 (tail bits, e.g. the SIGNAL field).
+    ZeroState,
+    /// Start from the state with the best metric (pad bits follow the tail in DATA).
+    BestState,
+}
+
+/// Which forward-pass implementation runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// Portable Rust; always available.
+    Scalar,
+    /// x86-64 AVX2, 16 × i16 lanes.
+    Avx2,
+    /// x86-64 AVX-512BW, 32 × i16 lanes.
+    Avx512,
+}
+
+impl Kernel {
+    /// The fastest kernel this CPU supports.
+    pub fn detect() -> Self {
+        Self::available().into_iter().last().unwrap_or(Self::Scalar)
+    }
+
+    /// Every kernel this CPU can run, slowest first.
+    pub fn available() -> Vec<Self> {
+        let mut v = vec![Self::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") {
+                v.push(Self::Avx2);
+            }
+            if is_x86_feature_detected!("avx512bw") && is_x86_feature_detected!("avx512f") {
+                v.push(Self::Avx512);
+            }
+        }
+        v
+    }
+
+    /// Lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Scalar => "scalar",
+            Self::Avx2 => "avx2",
+            Self::Avx512 => "avx512",
+        }
+    }
+}
+
+/// Expected-bit signs of the butterflies: `SIGN_A[j]` is −1 when the branch from state j with
+/// input 0 emits code bit A = 1, else +1 (likewise `SIGN_B`).
+static SIGNS: ([i16; 32], [i16; 32]) = {
+    let mut a = [0i16; 32];
+    let mut b = [0i16; 32];
+    let mut j = 0;
+    while j < 32 {
+        // Encoder register: b_n in bit 6, b_n-1 in bit 5, …, b_n-6 in bit 0 = bit-reversed σ.
+        let mut reg = 0u8;
+        let mut k = 0;
+        while k < 6 {
+            reg |= (((j >> k) & 1) as u8) << (5 - k);
+            k += 1;
+        }
+        let (ca, cb) = convcode::outputs(reg, 0);
+        a[j] = if ca == 1 { -1 } else { 1 };
+        b[j] = if cb == 1 { -1 } else { 1 };
+        j += 1;
+    }
+    (a, b)
+};
+
+/// A reusable decoder: holds the decision memory so decoding does not allocate once warm.
+#[derive(Debug, Clone)]
+pub struct ViterbiDecoder {
+    kernel: Kernel,
+    decisions: Vec<u64>,
+    metrics: [i16; 64],
+}
+
+impl Default for ViterbiDecoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ViterbiDecoder {
+    /// A decoder using the fastest kernel of this CPU.
+    pub fn new() -> Self {
+        Self::with_kernel(Kernel::detect())
+            .unwrap_or_else(|| Self::with_kernel(Kernel::Scalar).unwrap())
+    }
+
+    /// A decoder using `kernel`, or `None` when this CPU cannot run it.
+    pub fn with_kernel(kernel: Kernel) -> Option<Self> {
+        Kernel::available().contains(&kernel).then(|| Self {
+            kernel,
+            decisions: Vec::new(),
+            metrics: [0; 64],
+        })
+    }
+
+    /// The kernel in use.
+    pub fn kernel(&self) -> Kernel {
+        self.kernel
+    }
+
+    /// Decodes `out.len()` bits from `2 * out.len()` LLRs (A0 B0 A1 B1 …; positive means 0,
+    /// 0 is an erasure). Bits are written one per byte.
+    ///
+    /// # Panics
+    /// If `llrs.len() != 2 * out.len()` (a caller bug, not an input error).
+    pub fn decode(&mut self, llrs: &[i8], termination: Termination, out: &mut [u8]) {
+        assert_eq!(llrs.len(), 2 * out.len(), "need two LLRs per decoded bit");
+        let n = out.len();
+        if n == 0 {
+            return;
+        }
+        self.forward(llrs);
+        let start = match termination {
+            Termination::ZeroState => 0,
+            Termination::BestState => best_state(&self.metrics),
+        };
+        traceback(&self.decisions[..n], start, out);
+    }
+
+    /// Runs only the forward pass; the decisions are left in [`ViterbiDecoder::decisions`].
+    pub fn forward(&mut self, llrs: &[i8]) {
+        let n = llrs.len() / 2;
+        self.decisions.clear();
+        self.decisions.resize(n, 0);
+        self.metrics = [UNREACHABLE; 64];
+        self.metrics[0] = 0;
+        match self.kernel {
+            Kernel::Scalar => forward_scalar(llrs, &mut self.metrics, &mut self.decisions),
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the kernel is only selectable when the CPU reports the feature.
+            Kernel::Avx2 => unsafe {
+                x86::forward_avx2(llrs, &mut self.metrics, &mut self.decisions)
+            },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: as above.
+            Kernel::Avx512 => unsafe {
+                x86::forward_avx512(llrs, &mut self.metrics, &mut self.decisions)
+            },
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => forward_scalar(llrs, &mut self.metrics, &mut self.decisions),
+        }
+    }
+
+    /// Decisions of the last forward pass, one word per step (layout in the module docs).
+    pub fn decisions(&self) -> &[u64] {
+        &self.decisions
+    }
+
+    /// Path metrics after the last forward pass, natural state order.
+    pub fn metrics(&self) -> &[i16; 64] {
+        &self.metrics
+    }
+}
+
+fn best_state(m: &[i16; 64]) -> usize {
+    // First maximum: the same on every kernel since the metrics are identical.
+    let mut best = 0;
+    for (s, &v) in m.iter().enumerate() {
+        if v > m[best] {
+            best = s;
+        }
+    }
+    best
+}
+
+/// Follows the survivors back from `state` after the last step.
+fn traceback(decisions: &[u64], mut state: usize, out: &mut [u8]) {
+    for (bit, &d) in out.iter_mut().zip(decisions).rev() {
+        *bit = (state & 1) as u8;
+        let pos = ((state & 1) << 5) | (state >> 1);
+        let upper = ((d >> pos) & 1) as usize;
+        state = (state >> 1) | (upper << 5);
+    }
+}
+
+fn forward_scalar(llrs: &[i8], metrics: &mut [i16; 64], decisions: &mut [u64]) {
+    let (sa, sb) = &SIGNS;
+    for (step, (pair, dec)) in llrs.chunks_exact(2).zip(decisions.iter_mut()).enumerate() {
+        let (l0, l1) = (i16::from(pair[0]), i16::from(pair[1]));
+        let old = *metrics;
+        let mut d = 0u64;
+        for j in 0..32 {
+            let bm = (sa[j] * l0).wrapping_add(sb[j] * l1);
+            let (lo, hi) = (old[j], old[j + 32]);
+            let (ea, eb) = (lo.wrapping_add(bm), hi.wrapping_sub(bm));
+            let (oa, ob) = (lo.wrapping_sub(bm), hi.wrapping_add(bm));
+            let (de, dodd) = (eb > ea, ob > oa);
+            metrics[2 * j] = if de { eb } else { ea };
+            metrics[2 * j + 1] = if dodd { ob } else { oa };
+            d |= (u64::from(de) << j) | (u64::from(dodd) << (32 + j));
+        }
+        *dec = d;
+        if step % RENORM_INTERVAL == RENORM_INTERVAL - 1 {
+            let z = metrics[0];
+            for m in metrics.iter_mut() {
+                *m = m.wrapping_sub(z);
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{RENORM_INTERVAL, SIGNS};
+    use core::arch::x86_64::*;
+
+    #[target_feature(enable = "avx2")]
+    pub(super) unsafe fn forward_avx2(llrs: &[i8], metrics: &mut [i16; 64], decisions: &mut [u64]) {
+        // SAFETY (whole body): unaligned loads/stores of exactly 16 i16 from arrays of 32/64.
+        let (sa, sb) = &SIGNS;
+        let ld = |p: *const i16| unsafe { _mm256_loadu_si256(p.cast()) };
+        let (sa0, sa1, sb0, sb1) = (
+            ld(sa.as_ptr()),
+            ld(sa[16..].as_ptr()),
+            ld(sb.as_ptr()),
+            ld(sb[16..].as_ptr()),
+        );
+        let mut m0 = ld(metrics.as_ptr());
+        let mut m1 = ld(metrics[16..].as_ptr());
+        let mut m2 = ld(metrics[32..].as_ptr());
+        let mut m3 = ld(metrics[48..].as_ptr());
+        for (step, (pair, dec)) in llrs.chunks_exact(2).zip(decisions.iter_mut()).enumerate() {
+            let l0 = _mm256_set1_epi16(i16::from(pair[0]));
+            let l1 = _mm256_set1_epi16(i16::from(pair[1]));
+            let bm0 = _mm256_add_epi16(_mm256_sign_epi16(l0, sa0), _mm256_sign_epi16(l1, sb0));
+            let bm1 = _mm256_add_epi16(_mm256_sign_epi16(l0, sa1), _mm256_sign_epi16(l1, sb1));
+            let (e0a, e0b) = (_mm256_add_epi16(m0, bm0), _mm256_sub_epi16(m2, bm0));
+            let (o0a, o0b) = (_mm256_sub_epi16(m0, bm0), _mm256_add_epi16(m2, bm0));
+            let (e1a, e1b) = (_mm256_add_epi16(m1, bm1), _mm256_sub_epi16(m3, bm1));
+            let (o1a, o1b) = (_mm256_sub_epi16(m1, bm1), _mm256_add_epi16(m3, bm1));
+            let (e0, o0) = (_mm256_max_epi16(e0a, e0b), _mm256_max_epi16(o0a, o0b));
+            let (e1, o1) = (_mm256_max_epi16(e1a, e1b), _mm256_max_epi16(o1a, o1b));
+            let de = _mm256_packs_epi16(_mm256_cmpgt_epi16(e0b, e0a), _mm256_cmpgt_epi16(e1b, e1a));
+            let dodd =
+                _mm256_packs_epi16(_mm256_cmpgt_epi16(o0b, o0a), _mm256_cmpgt_epi16(o1b, o1a));
+            let de = _mm256_permute4x64_epi64::<0b11_01_10_00>(de);
+            let dodd = _mm256_permute4x64_epi64::<0b11_01_10_00>(dodd);
+            *dec = u64::from(_mm256_movemask_epi8(de) as u32)
+                | (u64::from(_mm256_movemask_epi8(dodd) as u32) << 32);
+            let (a, b) = (_mm256_unpacklo_epi16(e0, o0), _mm256_unpackhi_epi16(e0, o0));
+            m0 = _mm256_permute2x128_si256::<0x20>(a, b);
+            m1 = _mm256_permute2x128_si256::<0x31>(a, b);
+            let (c, d) = (_mm256_unpacklo_epi16(e1, o1), _mm256_unpackhi_epi16(e1, o1));
+            m2 = _mm256_permute2x128_si256::<0x20>(c, d);
+            m3 = _mm256_permute2x128_si256::<0x31>(c, d);
+            if step % RENORM_INTERVAL == RENORM_INTERVAL - 1 {
+                let z = _mm256_set1_epi16(_mm256_extract_epi16::<0>(m0) as i16);
+                m0 = _mm256_sub_epi16(m0, z);
+                m1 = _mm256_sub_epi16(m1, z);
+                m2 = _mm256_sub_epi16(m2, z);
+                m3 = _mm256_sub_epi16(m3, z);
+            }
+        }
+        let st = |p: *mut i16, v| unsafe { _mm256_storeu_si256(p.cast(), v) };
+        st(metrics.as_mut_ptr(), m0);
+        st(metrics[16..].as_mut_ptr(), m1);
+        st(metrics[32..].as_mut_ptr(), m2);
+        st(metrics[48..].as_mut_ptr(), m3);
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub(super) unsafe fn forward_avx512(
+        llrs: &[i8],
+        metrics: &mut [i16; 64],
+        decisions: &mut [u64],
+    ) {
+        let (sa, sb) = &SIGNS;
+        let neg_mask = |s: &[i16; 32]| -> u32 {
+            s.iter()
+                .enumerate()
+                .fold(0, |m, (j, &v)| m | (u32::from(v < 0) << j))
+        };
+        let (ka, kb) = (neg_mask(sa), neg_mask(sb));
+        // Output lane p of the interleave takes e[p/2] (even p) or o[p/2] (odd p); the second
+        // half of the states continues at j = 16.
+        let idx_lo: [i16; 32] = std::array::from_fn(|p| ((p & 1) * 32 + p / 2) as i16);
+        let idx_hi: [i16; 32] = std::array::from_fn(|p| ((p & 1) * 32 + 16 + p / 2) as i16);
+        // SAFETY: unaligned 64-byte loads/stores of 32 i16 from arrays of at least 32.
+        let ld = |p: *const i16| unsafe { _mm512_loadu_si512(p.cast()) };
+        let (ilo, ihi) = (ld(idx_lo.as_ptr()), ld(idx_hi.as_ptr()));
+        let mut lo = ld(metrics.as_ptr());
+        let mut hi = ld(metrics[32..].as_ptr());
+        let zero = _mm512_setzero_si512();
+        for (step, (pair, dec)) in llrs.chunks_exact(2).zip(decisions.iter_mut()).enumerate() {
+            let l0 = _mm512_set1_epi16(i16::from(pair[0]));
+            let l1 = _mm512_set1_epi16(i16::from(pair[1]));
+            let bm = _mm512_add_epi16(
+                _mm512_mask_sub_epi16(l0, ka, zero, l0),
+                _mm512_mask_sub_epi16(l1, kb, zero, l1),
+            );
+            let (ea, eb) = (_mm512_add_epi16(lo, bm), _mm512_sub_epi16(hi, bm));
+            let (oa, ob) = (_mm512_sub_epi16(lo, bm), _mm512_add_epi16(hi, bm));
+            let (e, o) = (_mm512_max_epi16(ea, eb), _mm512_max_epi16(oa, ob));
+            let de = _mm512_cmpgt_epi16_mask(eb, ea);
+            let dodd = _mm512_cmpgt_epi16_mask(ob, oa);
+            *dec = u64::from(de) | (u64::from(dodd) << 32);
+            lo = _mm512_permutex2var_epi16(e, ilo, o);
+            hi = _mm512_permutex2var_epi16(e, ihi, o);
+            if step % RENORM_INTERVAL == RENORM_INTERVAL - 1 {
+                let z =
+                    _mm512_set1_epi16(_mm_extract_epi16::<0>(_mm512_castsi512_si128(lo)) as i16);
+                lo = _mm512_sub_epi16(lo, z);
+                hi = _mm512_sub_epi16(hi, z);
+            }
+        }
+        // SAFETY: 64-byte stores into the 64-element metric array.
+        unsafe {
+            _mm512_storeu_si512(metrics.as_mut_ptr().cast(), lo);
+            _mm512_storeu_si512(metrics[32..].as_mut_ptr().cast(), hi);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    fn encode_llrs(bits: &[u8], amp: i8) -> Vec<i8> {
+        let mut coded = Vec::new();
+        convcode::encode(bits, &mut coded);
+        coded
+            .iter()
+            .map(|&b| if b == 0 { amp } else { -amp })
+            .collect()
+    }
+
+    #[test]
+    fn decodes_noiseless_on_every_kernel() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        for kernel in Kernel::available() {
+            let mut dec = ViterbiDecoder::with_kernel(kernel).unwrap();
+            for len in [1usize, 7, 24, 100, 1000] {
+                let mut bits: Vec<u8> = (0..len).map(|_| rng.random_range(0..2)).collect();
+                bits.extend([0; 6]);
+                let llr = encode_llrs(&bits, 40);
+                let mut out = vec![9u8; bits.len()];
+                dec.decode(&llr, Termination::ZeroState, &mut out);
+                assert_eq!(out, bits, "{kernel:?} len {len}");
+                dec.decode(&llr, Termination::BestState, &mut out);
+                assert_eq!(out, bits, "{kernel:?} len {len} best-state");
+            }
+        }
+    }
+
+    #[test]
+    fn simd_kernels_match_scalar_decisions_on_noisy_input() {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut scalar = ViterbiDecoder::with_kernel(Kernel::Scalar).unwrap();
+        for kernel in Kernel::available() {
+            let mut simd = ViterbiDecoder::with_kernel(kernel).unwrap();
+            for trial in 0..40 {
+                let n = rng.random_range(1..3000);
+                // Noisy and saturated LLRs, ties and erasures included.
+                let llr: Vec<i8> = (0..2 * n)
+                    .map(|_| match rng.random_range(0..10) {
+                        0 => 0,
+                        1 => 127,
+                        2 => -127,
+                        _ => rng.random_range(-40..=40),
+                    })
+                    .collect();
+                scalar.forward(&llr);
+                simd.forward(&llr);
+                assert_eq!(
+                    scalar.decisions(),
+                    simd.decisions(),
+                    "{kernel:?} trial {trial}"
+                );
+                assert_eq!(scalar.metrics(), simd.metrics(), "{kernel:?} trial {trial}");
+                let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
+                scalar.decode(&llr, Termination::BestState, &mut a);
+                simd.decode(&llr, Termination::BestState, &mut b);
+                assert_eq!(a, b);
+            }
+        }
+    }
+
+    #[test]
+    fn corrects_isolated_errors() {
+        // d_free = 10: a few flipped hard decisions far apart are always corrected.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut bits: Vec<u8> = (0..500).map(|_| rng.random_range(0..2)).collect();
+        bits.extend([0; 6]);
+        let mut llr = encode_llrs(&bits, 10);
+        for i in (5..llr.len()).step_by(97) {
+            llr[i] = -llr[i];
+        }
+        let mut out = vec![0u8; bits.len()];
+        ViterbiDecoder::new().decode(&llr, Termination::ZeroState, &mut out);
+        assert_eq!(out, bits);
+    }
+}
