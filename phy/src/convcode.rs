@@ -14,10 +14,7 @@ pub const K: usize = 7;
 #[inline]
 pub const fn outputs(state: u8, b: u8) -> (u8, u8) {
     let reg = ((b & 1) << 6) | (state & 0x3f);
-    (
-        ((reg & G0).count_ones() & 1) as u8,
-        ((reg & G1).count_ones() & 1) as u8,
-    )
+    (((reg & G0).count_ones() & 1) as u8, ((reg & G1).count_ones() & 1) as u8)
 }
 
 /// Encodes `bits` (one per byte) at rate 1/2 from the all-zero state, appending A0 B0 A1 B1 …
@@ -95,11 +92,7 @@ mod tests {
     #[test]
     fn puncture_lengths() {
         let bits = vec![1u8; 216];
-        for (rate, n) in [
-            (CodeRate::R1_2, 432),
-            (CodeRate::R2_3, 324),
-            (CodeRate::R3_4, 288),
-        ] {
+        for (rate, n) in [(CodeRate::R1_2, 432), (CodeRate::R2_3, 324), (CodeRate::R3_4, 288)] {
             let mut out = Vec::new();
             encode_punctured(&bits, rate, &mut out);
             assert_eq!(out.len(), n);

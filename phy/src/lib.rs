@@ -31,6 +31,7 @@ pub mod rate;
 pub mod rx;
 pub mod scrambler;
 pub mod signal;
+pub mod sim;
 pub mod theory;
 pub mod tx;
 pub mod viterbi;

@@ -67,9 +67,7 @@ impl Mapper {
     /// The point for `bits` (b0 first).
     #[inline]
     pub fn map(&self, bits: &[u8]) -> Complex32 {
-        let label = bits
-            .iter()
-            .fold(0usize, |acc, &b| (acc << 1) | (b & 1) as usize);
+        let label = bits.iter().fold(0usize, |acc, &b| (acc << 1) | (b & 1) as usize);
         self.points[label]
     }
 
@@ -158,9 +156,7 @@ pub fn hard_label(m: Modulation, z: Complex32) -> usize {
     let mut llr = [0f32; 6];
     let n = m.bits_per_symbol();
     demap(m, z, 1.0, &mut llr[..n]);
-    llr[..n]
-        .iter()
-        .fold(0, |acc, &l| (acc << 1) | usize::from(l < 0.0))
+    llr[..n].iter().fold(0, |acc, &l| (acc << 1) | usize::from(l < 0.0))
 }
 
 #[cfg(test)]

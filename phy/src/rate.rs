@@ -213,10 +213,7 @@ mod tests {
             (54, 6, 288, 216),
         ];
         for (r, (mbps, bpsc, cbps, dbps)) in Rate::ALL.into_iter().zip(expect) {
-            assert_eq!(
-                (r.mbps(), r.n_bpsc(), r.n_cbps(), r.n_dbps()),
-                (mbps, bpsc, cbps, dbps)
-            );
+            assert_eq!((r.mbps(), r.n_bpsc(), r.n_cbps(), r.n_dbps()), (mbps, bpsc, cbps, dbps));
             let (k, n) = r.code_rate().ratio();
             assert_eq!(r.n_cbps() * k, r.n_dbps() * n);
             assert_eq!(Rate::from_signal_bits(r.signal_bits()), Some(r));

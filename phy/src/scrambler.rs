@@ -43,10 +43,7 @@ impl Scrambler {
     /// A scrambler in the state given as the standard writes it: seven bits x1 … x7 left to right
     /// (Annex G's "1011101").
     pub fn from_x1_to_x7(bits: [u8; 7]) -> Result<Self, PhyError> {
-        let seed = bits
-            .iter()
-            .enumerate()
-            .fold(0u8, |acc, (i, &b)| acc | ((b & 1) << i));
+        let seed = bits.iter().enumerate().fold(0u8, |acc, (i, &b)| acc | ((b & 1) << i));
         Self::new(seed)
     }
 
@@ -115,9 +112,7 @@ mod tests {
         // 00001110 11110010 11001001 00000010 00100110 00101110 10110110 00001100 ...
         let want = "00001110111100101100100100000010001001100010111010110110000011001101";
         let mut s = Scrambler::new(0x7f).unwrap();
-        let got: String = (0..want.len())
-            .map(|_| char::from(b'0' + s.next_bit()))
-            .collect();
+        let got: String = (0..want.len()).map(|_| char::from(b'0' + s.next_bit())).collect();
         assert_eq!(got, want);
     }
 
@@ -153,10 +148,7 @@ mod tests {
     fn polarity_starts_as_standard() {
         // 802.11a eq. (25): p_0..p_15 = 1,1,1,1, -1,-1,-1,1, -1,-1,-1,-1, 1,1,-1,1
         let p = pilot_polarity();
-        assert_eq!(
-            &p[..16],
-            &[1, 1, 1, 1, -1, -1, -1, 1, -1, -1, -1, -1, 1, 1, -1, 1]
-        );
+        assert_eq!(&p[..16], &[1, 1, 1, 1, -1, -1, -1, 1, -1, -1, -1, -1, 1, 1, -1, 1]);
         assert!(Scrambler::new(0).is_err());
         assert!(Scrambler::new(128).is_err());
     }

@@ -32,9 +32,7 @@ pub fn ber_awgn(m: Modulation, ebn0: f64) -> f64 {
                     let fi = f64::from(i);
                     let w = (fi * p2k / sqrt_m).floor();
                     let sign = if (w as i64) % 2 == 0 { 1.0 } else { -1.0 };
-                    pk += sign
-                        * (p2k - (fi * p2k / sqrt_m + 0.5).floor())
-                        * erfc((2.0 * fi + 1.0) * arg);
+                    pk += sign * (p2k - (fi * p2k / sqrt_m + 0.5).floor()) * erfc((2.0 * fi + 1.0) * arg);
                 }
                 total += pk / sqrt_m;
             }

@@ -56,11 +56,7 @@ pub fn scramble_data(bits: &mut [u8], psdu_len: usize, scrambler: Scrambler) {
 
 /// One symbol's 64 bins → its time-domain segment of 81 samples (CP, symbol, one extension
 /// sample), before windowing. `fft` must be an inverse FFT of size 64.
-pub fn symbol_time(
-    fft: &dyn Fft<f32>,
-    bins: &[Complex32; N_FFT],
-    scratch: &mut [Complex32],
-) -> [Complex32; N_SYM + 1] {
+pub fn symbol_time(fft: &dyn Fft<f32>, bins: &[Complex32; N_FFT], scratch: &mut [Complex32]) -> [Complex32; N_SYM + 1] {
     let mut x = *bins;
     fft.process_with_scratch(&mut x, scratch);
     let scale = 1.0 / N_FFT as f32;
@@ -103,6 +99,7 @@ pub struct Transmitter {
     mappers: [Mapper; 4],
     bits: Vec<u8>,
     coded: Vec<u8>,
+    points: Vec<Complex32>,
 }
 
 impl std::fmt::Debug for Transmitter {
@@ -139,12 +136,8 @@ impl Transmitter {
         window_segment(&mut ltf);
         overlap_add(&mut preamble, 0, &stf);
         overlap_add(&mut preamble, STF_LEN, &ltf);
-        let interleavers = Modulation::ALL.map(|m| {
-            Interleaver::new(
-                m.bits_per_symbol() * crate::ofdm::N_DATA,
-                m.bits_per_symbol(),
-            )
-        });
+        let interleavers =
+            Modulation::ALL.map(|m| Interleaver::new(m.bits_per_symbol() * crate::ofdm::N_DATA, m.bits_per_symbol()));
         Self {
             ifft,
             scratch,
@@ -154,6 +147,7 @@ impl Transmitter {
             mappers: Modulation::ALL.map(Mapper::new),
             bits: Vec::new(),
             coded: Vec::new(),
+            points: Vec::new(),
         }
     }
 
@@ -164,12 +158,7 @@ impl Transmitter {
     }
 
     /// Appends one packet carrying `psdu` to `out` and returns its length in samples.
-    pub fn transmit(
-        &mut self,
-        psdu: &[u8],
-        params: &TxParams,
-        out: &mut Vec<Complex32>,
-    ) -> Result<usize, PhyError> {
+    pub fn transmit(&mut self, psdu: &[u8], params: &TxParams, out: &mut Vec<Complex32>) -> Result<usize, PhyError> {
         let signal = SignalField::new(params.rate, psdu.len())?;
         let scrambler = Scrambler::new(params.scrambler_seed)?;
         let rate = params.rate;
@@ -189,6 +178,7 @@ impl Transmitter {
         pos += N_SYM;
 
         // DATA.
+        self.points.clear();
         let mut bits = std::mem::take(&mut self.bits);
         bits.clear();
         bits.extend(data_bits(psdu, rate));
@@ -207,14 +197,12 @@ impl Transmitter {
 
     /// Interleaves, maps and modulates one symbol's coded bits, overlap-adding the windowed
     /// 81-sample segment at the start of `out`.
-    fn emit_symbol(
-        &mut self,
-        coded: &[u8],
-        m: Modulation,
-        symbol_index: usize,
-        out: &mut [Complex32],
-    ) {
+    fn emit_symbol(&mut self, coded: &[u8], m: Modulation, symbol_index: usize, out: &mut [Complex32]) {
         let bins = self.symbol_bins(coded, m, symbol_index);
+        if symbol_index > 0 {
+            self.points
+                .extend(crate::ofdm::DATA_SUBCARRIERS.iter().map(|&k| bins[crate::ofdm::bin(k)]));
+        }
         let mut seg = symbol_time(&*self.ifft, &bins, &mut self.scratch);
         window_segment(&mut seg);
         overlap_add(out, 0, &seg);
@@ -222,12 +210,7 @@ impl Transmitter {
 
     /// The frequency-domain symbol (data points and pilots) for one symbol's coded bits;
     /// `symbol_index` 0 is SIGNAL, 1 … the DATA symbols.
-    pub fn symbol_bins(
-        &self,
-        coded: &[u8],
-        m: Modulation,
-        symbol_index: usize,
-    ) -> [Complex32; N_FFT] {
+    pub fn symbol_bins(&self, coded: &[u8], m: Modulation, symbol_index: usize) -> [Complex32; N_FFT] {
         let mi = mod_index(m);
         let il = &self.interleavers[mi];
         let mut inter = [0u8; 288];
@@ -237,12 +220,14 @@ impl Transmitter {
         let points: [Complex32; crate::ofdm::N_DATA] =
             std::array::from_fn(|i| mapper.map(&inter[i * nb..(i + 1) * nb]));
         let mut bins = [Complex32::new(0.0, 0.0); N_FFT];
-        assemble_symbol(
-            &points,
-            f32::from(self.polarity[symbol_index % 127]),
-            &mut bins,
-        );
+        assemble_symbol(&points, f32::from(self.polarity[symbol_index % 127]), &mut bins);
         bins
+    }
+
+    /// The data-subcarrier points of the last packet's DATA symbols, 48 per symbol in
+    /// subcarrier order.
+    pub fn data_points(&self) -> &[Complex32] {
+        &self.points
     }
 
     /// The interleaver for modulation `m`.

@@ -114,8 +114,7 @@ impl Default for ViterbiDecoder {
 impl ViterbiDecoder {
     /// A decoder using the fastest kernel of this CPU.
     pub fn new() -> Self {
-        Self::with_kernel(Kernel::detect())
-            .unwrap_or_else(|| Self::with_kernel(Kernel::Scalar).unwrap())
+        Self::with_kernel(Kernel::detect()).unwrap_or_else(|| Self::with_kernel(Kernel::Scalar).unwrap())
     }
 
     /// A decoder using `kernel`, or `None` when this CPU cannot run it.
@@ -162,14 +161,10 @@ impl ViterbiDecoder {
             Kernel::Scalar => forward_scalar(llrs, &mut self.metrics, &mut self.decisions),
             #[cfg(target_arch = "x86_64")]
             // SAFETY: the kernel is only selectable when the CPU reports the feature.
-            Kernel::Avx2 => unsafe {
-                x86::forward_avx2(llrs, &mut self.metrics, &mut self.decisions)
-            },
+            Kernel::Avx2 => unsafe { x86::forward_avx2(llrs, &mut self.metrics, &mut self.decisions) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Kernel::Avx512 => unsafe {
-                x86::forward_avx512(llrs, &mut self.metrics, &mut self.decisions)
-            },
+            Kernel::Avx512 => unsafe { x86::forward_avx512(llrs, &mut self.metrics, &mut self.decisions) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => forward_scalar(llrs, &mut self.metrics, &mut self.decisions),
         }
@@ -265,12 +260,10 @@ mod x86 {
             let (e0, o0) = (_mm256_max_epi16(e0a, e0b), _mm256_max_epi16(o0a, o0b));
             let (e1, o1) = (_mm256_max_epi16(e1a, e1b), _mm256_max_epi16(o1a, o1b));
             let de = _mm256_packs_epi16(_mm256_cmpgt_epi16(e0b, e0a), _mm256_cmpgt_epi16(e1b, e1a));
-            let dodd =
-                _mm256_packs_epi16(_mm256_cmpgt_epi16(o0b, o0a), _mm256_cmpgt_epi16(o1b, o1a));
+            let dodd = _mm256_packs_epi16(_mm256_cmpgt_epi16(o0b, o0a), _mm256_cmpgt_epi16(o1b, o1a));
             let de = _mm256_permute4x64_epi64::<0b11_01_10_00>(de);
             let dodd = _mm256_permute4x64_epi64::<0b11_01_10_00>(dodd);
-            *dec = u64::from(_mm256_movemask_epi8(de) as u32)
-                | (u64::from(_mm256_movemask_epi8(dodd) as u32) << 32);
+            *dec = u64::from(_mm256_movemask_epi8(de) as u32) | (u64::from(_mm256_movemask_epi8(dodd) as u32) << 32);
             let (a, b) = (_mm256_unpacklo_epi16(e0, o0), _mm256_unpackhi_epi16(e0, o0));
             m0 = _mm256_permute2x128_si256::<0x20>(a, b);
             m1 = _mm256_permute2x128_si256::<0x31>(a, b);
@@ -293,17 +286,10 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub(super) unsafe fn forward_avx512(
-        llrs: &[i8],
-        metrics: &mut [i16; 64],
-        decisions: &mut [u64],
-    ) {
+    pub(super) unsafe fn forward_avx512(llrs: &[i8], metrics: &mut [i16; 64], decisions: &mut [u64]) {
         let (sa, sb) = &SIGNS;
-        let neg_mask = |s: &[i16; 32]| -> u32 {
-            s.iter()
-                .enumerate()
-                .fold(0, |m, (j, &v)| m | (u32::from(v < 0) << j))
-        };
+        let neg_mask =
+            |s: &[i16; 32]| -> u32 { s.iter().enumerate().fold(0, |m, (j, &v)| m | (u32::from(v < 0) << j)) };
         let (ka, kb) = (neg_mask(sa), neg_mask(sb));
         // Output lane p of the interleave takes e[p/2] (even p) or o[p/2] (odd p); the second
         // half of the states continues at j = 16.
@@ -331,8 +317,7 @@ mod x86 {
             lo = _mm512_permutex2var_epi16(e, ilo, o);
             hi = _mm512_permutex2var_epi16(e, ihi, o);
             if step % RENORM_INTERVAL == RENORM_INTERVAL - 1 {
-                let z =
-                    _mm512_set1_epi16(_mm_extract_epi16::<0>(_mm512_castsi512_si128(lo)) as i16);
+                let z = _mm512_set1_epi16(_mm_extract_epi16::<0>(_mm512_castsi512_si128(lo)) as i16);
                 lo = _mm512_sub_epi16(lo, z);
                 hi = _mm512_sub_epi16(hi, z);
             }
@@ -354,10 +339,7 @@ mod tests {
     fn encode_llrs(bits: &[u8], amp: i8) -> Vec<i8> {
         let mut coded = Vec::new();
         convcode::encode(bits, &mut coded);
-        coded
-            .iter()
-            .map(|&b| if b == 0 { amp } else { -amp })
-            .collect()
+        coded.iter().map(|&b| if b == 0 { amp } else { -amp }).collect()
     }
 
     #[test]
@@ -397,11 +379,7 @@ mod tests {
                     .collect();
                 scalar.forward(&llr);
                 simd.forward(&llr);
-                assert_eq!(
-                    scalar.decisions(),
-                    simd.decisions(),
-                    "{kernel:?} trial {trial}"
-                );
+                assert_eq!(scalar.decisions(), simd.decisions(), "{kernel:?} trial {trial}");
                 assert_eq!(scalar.metrics(), simd.metrics(), "{kernel:?} trial {trial}");
                 let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
                 scalar.decode(&llr, Termination::BestState, &mut a);

@@ -97,10 +97,7 @@ fn g7_signal_bits() {
     let Some(want) = read_hex_bits("G7.hex.txt") else {
         return;
     };
-    assert_eq!(
-        SignalField::new(RATE, 100).unwrap().to_bits().to_vec(),
-        want
-    );
+    assert_eq!(SignalField::new(RATE, 100).unwrap().to_bits().to_vec(), want);
 }
 
 #[test]
@@ -118,8 +115,7 @@ fn g9_signal_interleaved() {
     };
     let tx = Transmitter::new();
     let mut out = vec![0u8; 48];
-    tx.interleaver(Modulation::Bpsk)
-        .interleave(&signal_coded(), &mut out);
+    tx.interleaver(Modulation::Bpsk).interleave(&signal_coded(), &mut out);
     assert_eq!(out, want);
 }
 
@@ -148,11 +144,8 @@ fn g12_signal_time_windowed() {
 
 #[test]
 fn g13_g14_data_bits() {
-    let (Some(p), Some(first), Some(last)) = (
-        psdu(),
-        read_hex_bits("G13.hex.txt"),
-        read_hex_bits("G14.hex.txt"),
-    ) else {
+    let (Some(p), Some(first), Some(last)) = (psdu(), read_hex_bits("G13.hex.txt"), read_hex_bits("G14.hex.txt"))
+    else {
         return;
     };
     let bits = data_bits(&p, RATE);
@@ -163,11 +156,8 @@ fn g13_g14_data_bits() {
 
 #[test]
 fn g16_g17_scrambled_bits() {
-    let (Some(p), Some(first), Some(last)) = (
-        psdu(),
-        read_hex_bits("G16.hex.txt"),
-        read_hex_bits("G17.hex.txt"),
-    ) else {
+    let (Some(p), Some(first), Some(last)) = (psdu(), read_hex_bits("G16.hex.txt"), read_hex_bits("G17.hex.txt"))
+    else {
         return;
     };
     let bits = scrambled(&p);
@@ -233,17 +223,9 @@ fn whole_packet_is_consistent_with_the_segment_tables() {
     assert_eq!(n, 320 + 80 + 6 * 80 + 1);
     assert_eq!(pkt.len(), n);
     assert_iq_close(&pkt[..160], &g4[..160], "packet vs G.4");
-    assert_iq_close(
-        &[pkt[160]],
-        &[g4[160] + g6[0]],
-        "packet overlap L-STF/L-LTF",
-    );
+    assert_iq_close(&[pkt[160]], &[g4[160] + g6[0]], "packet overlap L-STF/L-LTF");
     assert_iq_close(&pkt[161..320], &g6[1..160], "packet vs G.6");
-    assert_iq_close(
-        &[pkt[320]],
-        &[g6[160] + g12[0]],
-        "packet overlap L-LTF/SIGNAL",
-    );
+    assert_iq_close(&[pkt[320]], &[g6[160] + g12[0]], "packet overlap L-LTF/SIGNAL");
     assert_iq_close(&pkt[321..400], &g12[1..80], "packet vs G.12");
     // First DATA symbol from G.22 through the IFFT, windowed.
     let g22 = read_iq("G22.iq.txt").unwrap();
@@ -252,9 +234,5 @@ fn whole_packet_is_consistent_with_the_segment_tables() {
     let mut scratch = vec![Complex32::new(0.0, 0.0); 64];
     let mut seg = symbol_time(&**tx.ifft(), &bins, &mut scratch);
     window_segment(&mut seg);
-    assert_iq_close(
-        &pkt[401..400 + N_SYM],
-        &seg[1..N_SYM],
-        "packet vs IFFT(G.22)",
-    );
+    assert_iq_close(&pkt[401..400 + N_SYM], &seg[1..N_SYM], "packet vs IFFT(G.22)");
 }

@@ -103,13 +103,8 @@ impl Fading {
         if spec.tap_powers.is_empty() || spec.tap_powers.len() > 256 {
             return bad("tap_powers", "need 1 to 256 taps");
         }
-        if spec.tap_powers.iter().any(|p| !p.is_finite() || *p < 0.0)
-            || !(spec.tap_powers.iter().sum::<f64>() > 0.0)
-        {
-            return bad(
-                "tap_powers",
-                "powers must be finite, non-negative, and not all zero",
-            );
+        if spec.tap_powers.iter().any(|p| !p.is_finite() || *p < 0.0) || !(spec.tap_powers.iter().sum::<f64>() > 0.0) {
+            return bad("tap_powers", "powers must be finite, non-negative, and not all zero");
         }
         if !spec.doppler_hz.is_finite() || spec.doppler_hz < 0.0 {
             return bad("doppler_hz", "must be ≥ 0");
@@ -143,11 +138,7 @@ impl Fading {
                 TapProcess {
                     amp: (p / total).sqrt(),
                     sins,
-                    los: (
-                        (k / (k + 1.0)).sqrt(),
-                        wd * los_angle.cos(),
-                        rng.random_range(-PI..PI),
-                    ),
+                    los: ((k / (k + 1.0)).sqrt(), wd * los_angle.cos(), rng.random_range(-PI..PI)),
                     diffuse_amp: (1.0 / (k + 1.0)).sqrt(),
                 }
             })

@@ -44,9 +44,7 @@ pub struct Chain {
 
 impl std::fmt::Debug for Chain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain")
-            .field("stages", &self.describe())
-            .finish()
+        f.debug_struct("Chain").field("stages", &self.describe()).finish()
     }
 }
 
@@ -104,10 +102,6 @@ impl Impairment for Chain {
         if self.stages.is_empty() {
             return "identity".into();
         }
-        self.stages
-            .iter()
-            .map(|s| s.describe())
-            .collect::<Vec<_>>()
-            .join(" → ")
+        self.stages.iter().map(|s| s.describe()).collect::<Vec<_>>().join(" → ")
     }
 }

@@ -41,10 +41,7 @@ impl ChannelEstimator {
             .map(|&k| {
                 std::array::from_fn(|d| {
                     let delay = MIN_DELAY + d as i32;
-                    Complex64::from_polar(
-                        1.0,
-                        -2.0 * std::f64::consts::PI * f64::from(k * delay) / N_FFT as f64,
-                    )
+                    Complex64::from_polar(1.0, -2.0 * std::f64::consts::PI * f64::from(k * delay) / N_FFT as f64)
                 })
             })
             .collect();
@@ -63,41 +60,67 @@ impl ChannelEstimator {
     /// index order), `ls_noise_var` its noise variance per subcarrier. Writes H in FFT-bin order
     /// to `out` (zeros on unused bins). Falls back to the raw estimate if the fit is singular.
     pub fn fit(&self, h_ls: &[Complex32; N_USED], ls_noise_var: f64, out: &mut [Complex32; N_FFT]) {
-        let b: Vec<Complex64> = (0..N_TAPS)
-            .map(|d| {
-                self.a
-                    .iter()
-                    .zip(h_ls)
-                    .map(|(row, h)| {
-                        row[d].conj() * Complex64::new(f64::from(h.re), f64::from(h.im))
-                    })
-                    .sum()
-            })
-            .collect();
-        let raw = || {
-            let mut o = [Complex32::new(0.0, 0.0); N_FFT];
-            for (&k, &h) in USED_SUBCARRIERS.iter().zip(h_ls) {
-                o[bin(k)] = h;
-            }
-            o
-        };
-        let y: Vec<Complex64> = h_ls
+        let h64: Vec<Complex64> = h_ls
             .iter()
             .map(|h| Complex64::new(f64::from(h.re), f64::from(h.im)))
             .collect();
+        // The mean delay, from the phase step between adjacent subcarriers.
+        let slope: Complex64 = h64
+            .windows(2)
+            .zip(USED_SUBCARRIERS.windows(2))
+            .filter(|(_, k)| k[1] - k[0] == 1)
+            .map(|(h, _)| h[1] * h[0].conj())
+            .sum();
+        let phi = if slope.norm() > 0.0 { slope.arg() } else { 0.0 };
+        // A fractional delay is a sinc with long tails in the tap domain; rotated out, the
+        // response is compact. Multipath with integer delays is compact without rotation.
+        // Try both (and only the fractional part) and keep the cheapest model.
+        let step = 2.0 * std::f64::consts::PI / N_FFT as f64;
+        let frac = phi - (phi / step).round() * step;
+        let mut best: Option<(f64, f64, Vec<usize>, Vec<Complex64>)> = None;
+        for rot in [0.0, phi, frac] {
+            let y: Vec<Complex64> = h64
+                .iter()
+                .zip(USED_SUBCARRIERS.iter())
+                .map(|(h, &k)| h * Complex64::from_polar(1.0, -rot * f64::from(k)))
+                .collect();
+            if let Some((keep, taps, residual)) = self.pursue(&y, ls_noise_var) {
+                let cost = residual / ls_noise_var.max(1e-300) + ADD_FACTOR * keep.len() as f64;
+                if best.as_ref().is_none_or(|b| cost < b.0) {
+                    best = Some((cost, rot, keep, taps));
+                }
+            }
+        }
+        let Some((_, rot, keep, taps)) = best else {
+            // Degenerate input: use the raw estimate.
+            *out = [Complex32::new(0.0, 0.0); N_FFT];
+            for (&k, &h) in USED_SUBCARRIERS.iter().zip(h_ls) {
+                out[bin(k)] = h;
+            }
+            return;
+        };
+        *out = [Complex32::new(0.0, 0.0); N_FFT];
+        for (row, &k) in self.a.iter().zip(USED_SUBCARRIERS.iter()) {
+            let h = keep.iter().zip(&taps).map(|(&d, t)| row[d] * t).sum::<Complex64>()
+                * Complex64::from_polar(1.0, rot * f64::from(k));
+            out[bin(k)] = Complex32::new(h.re as f32, h.im as f32);
+        }
+    }
+
+    /// Orthogonal matching pursuit on `y`: returns the chosen delays, their taps and the residual
+    /// energy, or `None` when not even one tap can be fitted.
+    fn pursue(&self, y: &[Complex64], ls_noise_var: f64) -> Option<(Vec<usize>, Vec<Complex64>, f64)> {
+        let b: Vec<Complex64> = (0..N_TAPS)
+            .map(|d| self.a.iter().zip(y).map(|(row, v)| row[d].conj() * v).sum())
+            .collect();
         let mut keep: Vec<usize> = Vec::new();
         let mut taps: Vec<Complex64> = Vec::new();
-        let mut residual = y.clone();
+        let mut residual = y.to_vec();
         while keep.len() < MAX_TAPS {
             let best = (0..N_TAPS)
                 .filter(|d| !keep.contains(d))
                 .map(|d| {
-                    let c: Complex64 = self
-                        .a
-                        .iter()
-                        .zip(&residual)
-                        .map(|(row, r)| row[d].conj() * r)
-                        .sum();
+                    let c: Complex64 = self.a.iter().zip(&residual).map(|(row, r)| row[d].conj() * r).sum();
                     (d, c.norm_sqr() / N_USED as f64)
                 })
                 .max_by(|x, y| x.1.total_cmp(&y.1));
@@ -114,35 +137,19 @@ impl ChannelEstimator {
                     break;
                 }
             }
-            for ((r, row), yk) in residual.iter_mut().zip(&self.a).zip(&y) {
-                *r = yk
-                    - keep
-                        .iter()
-                        .zip(&taps)
-                        .map(|(&d, t)| row[d] * t)
-                        .sum::<Complex64>();
+            for ((r, row), yk) in residual.iter_mut().zip(&self.a).zip(y) {
+                *r = yk - keep.iter().zip(&taps).map(|(&d, t)| row[d] * t).sum::<Complex64>();
             }
         }
-        if taps.is_empty() {
-            *out = raw();
-            return;
-        }
-        *out = [Complex32::new(0.0, 0.0); N_FFT];
-        for (row, &k) in self.a.iter().zip(USED_SUBCARRIERS.iter()) {
-            let h: Complex64 = keep.iter().zip(&taps).map(|(&d, t)| row[d] * t).sum();
-            out[bin(k)] = Complex32::new(h.re as f32, h.im as f32);
-        }
+        let energy = residual.iter().map(|r| r.norm_sqr()).sum();
+        (!taps.is_empty()).then_some((keep, taps, energy))
     }
 }
 
 /// Solves G[S,S] x = b for the Hermitian positive-definite submatrix of `g` on the indices `s`
 /// by Cholesky factorisation. `None` when the matrix is not positive definite (or inputs are
 /// not finite).
-fn solve_hermitian(
-    g: &[[Complex64; N_TAPS]],
-    s: &[usize],
-    b: &[Complex64],
-) -> Option<Vec<Complex64>> {
+fn solve_hermitian(g: &[[Complex64; N_TAPS]], s: &[usize], b: &[Complex64]) -> Option<Vec<Complex64>> {
     let n = s.len();
     let mut l = vec![Complex64::new(0.0, 0.0); n * n];
     for i in 0..n {
@@ -178,9 +185,7 @@ fn solve_hermitian(
         }
         x[i] = sum / l[i * n + i].re;
     }
-    x.iter()
-        .all(|v| v.re.is_finite() && v.im.is_finite())
-        .then_some(x)
+    x.iter().all(|v| v.re.is_finite() && v.im.is_finite()).then_some(x)
 }
 
 #[cfg(test)]
@@ -195,12 +200,7 @@ mod tests {
             let k = USED_SUBCARRIERS[i];
             let h: Complex64 = taps
                 .iter()
-                .map(|&(d, t)| {
-                    t * Complex64::from_polar(
-                        1.0,
-                        -2.0 * std::f64::consts::PI * f64::from(k * d) / 64.0,
-                    )
-                })
+                .map(|&(d, t)| t * Complex64::from_polar(1.0, -2.0 * std::f64::consts::PI * f64::from(k * d) / 64.0))
                 .sum();
             Complex32::new(h.re as f32, h.im as f32)
         })
@@ -227,10 +227,7 @@ mod tests {
         let (mut raw_err, mut fit_err) = (0.0, 0.0);
         for _ in 0..200 {
             let noisy: [Complex32; N_USED] = std::array::from_fn(|i| {
-                let (a, b): (f32, f32) = (
-                    StandardNormal.sample(&mut rng),
-                    StandardNormal.sample(&mut rng),
-                );
+                let (a, b): (f32, f32) = (StandardNormal.sample(&mut rng), StandardNormal.sample(&mut rng));
                 flat[i] + Complex32::new(a, b) * (0.05f32).sqrt()
             });
             est.fit(&noisy, 0.1, &mut out);

@@ -71,8 +71,7 @@ impl Detector {
         let (mut c, mut e1, mut e2) = (Complex64::new(0.0, 0.0), 0.0, 0.0);
         for i in n..n + WINDOW {
             let (a, b) = (buf[i], buf[i + LAG]);
-            c += Complex64::new(f64::from(a.re), f64::from(a.im))
-                * Complex64::new(f64::from(b.re), -f64::from(b.im));
+            c += Complex64::new(f64::from(a.re), f64::from(a.im)) * Complex64::new(f64::from(b.re), -f64::from(b.im));
             e1 += f64::from(a.norm_sqr());
             e2 += f64::from(b.norm_sqr());
         }

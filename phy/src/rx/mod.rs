@@ -44,6 +44,9 @@ pub struct RxConfig {
     pub fft_backoff: usize,
     /// Symbols on each side averaged by the pilot phase tracker.
     pub phase_smoothing: usize,
+    /// Keep the equalised data-subcarrier points of each frame in [`RxFrame::symbols`]
+    /// (constellation plots, uncoded BER).
+    pub keep_symbols: bool,
 }
 
 impl Default for RxConfig {
@@ -54,6 +57,7 @@ impl Default for RxConfig {
             detect_run: 24,
             fft_backoff: 3,
             phase_smoothing: 8,
+            keep_symbols: false,
         }
     }
 }
@@ -83,6 +87,9 @@ pub struct RxFrame {
     pub sfo_ppm: f32,
     /// Scrambler state recovered from the SERVICE field (x1 in bit 0).
     pub scrambler_seed: u8,
+    /// Equalised data-subcarrier points, 48 per DATA symbol in subcarrier order, when
+    /// [`RxConfig::keep_symbols`] is set (empty otherwise).
+    pub symbols: Vec<Complex32>,
 }
 
 /// What the receiver reports.
@@ -159,6 +166,8 @@ enum State {
 const HEADER_SPAN: u64 = 520;
 /// Range of L-LTF first-symbol starts searched, relative to the detection start.
 const T1_SEARCH: (u64, u64) = (100, 270);
+/// GI2 samples left out of the fine CFO estimate (transition window).
+const GI2_SKIP: usize = 4;
 /// Minimum normalised L-LTF correlation for a detection to proceed.
 const LTF_MIN_CORR: f32 = 0.25;
 /// Prior standard deviation of the sampling-clock offset (fraction), for the SFO fit.
@@ -234,12 +243,8 @@ impl Receiver {
             ltf_time,
             chest: ChannelEstimator::new(),
             viterbi: ViterbiDecoder::new(),
-            interleavers: Modulation::ALL.map(|m| {
-                Interleaver::new(
-                    m.bits_per_symbol() * crate::ofdm::N_DATA,
-                    m.bits_per_symbol(),
-                )
-            }),
+            interleavers: Modulation::ALL
+                .map(|m| Interleaver::new(m.bits_per_symbol() * crate::ofdm::N_DATA, m.bits_per_symbol())),
             polarity: pilot_polarity(),
             events: VecDeque::new(),
             stats: RxStats::default(),
@@ -253,6 +258,17 @@ impl Receiver {
     /// The configuration in use.
     pub fn config(&self) -> &RxConfig {
         &self.cfg
+    }
+
+    /// Forgets all buffered samples, pending events and state (counters are kept); the next
+    /// sample pushed has absolute index 0 again.
+    pub fn reset(&mut self) {
+        self.buf.clear();
+        self.base = 0;
+        self.scan = 0;
+        self.state = State::Search;
+        self.det.reset();
+        self.events.clear();
     }
 
     /// Counters so far.
@@ -411,10 +427,7 @@ impl Receiver {
         };
         // Credibility: normalised like a correlation coefficient (≤ 1 by Cauchy–Schwarz), ≈ 1 on a
         // clean L-LTF, ≈ SNR/(1+SNR) in noise, ≈ 2/64 on noise alone.
-        let energy: f32 = region[best..best + 2 * N_FFT]
-            .iter()
-            .map(|s| s.norm_sqr())
-            .sum();
+        let energy: f32 = region[best..best + 2 * N_FFT].iter().map(|s| s.norm_sqr()).sum();
         let ltf_energy: f32 = self.ltf_time.iter().map(|s| s.norm_sqr()).sum();
         if !(metric(best) > LTF_MIN_CORR * energy * ltf_energy) {
             self.stats.sync_failures += 1;
@@ -429,10 +442,11 @@ impl Receiver {
         }
         let t1 = lo + t1_rel as u64;
 
-        // Fine CFO from the repetition of the L-LTF (GI2 + T1 against T1 + T2), lag 64.
+        // Fine CFO from the repetition of the L-LTF (GI2 + T1 against T1 + T2), lag 64. The
+        // first GI2 samples are skipped: the transmit window blends them with the L-STF.
         let mut ltf = vec![Complex32::new(0.0, 0.0); 160];
         self.derotated(t1 - 32, d.cfo_rad, t1, &mut ltf);
-        let c: Complex64 = (0..96)
+        let c: Complex64 = (GI2_SKIP..96)
             .map(|i| {
                 let p = ltf[i] * ltf[i + 64].conj();
                 Complex64::new(f64::from(p.re), f64::from(p.im))
@@ -455,11 +469,7 @@ impl Receiver {
         let noise_var = (noise / n_used).max(1e-30);
         let mut h = [Complex32::new(0.0, 0.0); N_FFT];
         self.chest.fit(&h_ls, noise_var / 2.0, &mut h);
-        let h_power = USED_SUBCARRIERS
-            .iter()
-            .map(|&k| h[bin(k)].norm_sqr())
-            .sum::<f32>()
-            / n_used as f32;
+        let h_power = USED_SUBCARRIERS.iter().map(|&k| h[bin(k)].norm_sqr()).sum::<f32>() / n_used as f32;
         if !(h_power > 0.0) {
             self.stats.sync_failures += 1;
             return self.resume_search(start + 16);
@@ -481,15 +491,13 @@ impl Receiver {
         let mut deint = [0i8; 48];
         self.interleavers[0].deinterleave(&llr, &mut deint);
         let mut bits = [0u8; 24];
-        self.viterbi
-            .decode(&deint, Termination::BestState, &mut bits);
+        self.viterbi.decode(&deint, Termination::BestState, &mut bits);
         let offset = t1.saturating_sub(192);
         let signal = match SignalField::from_bits(&bits) {
             Ok(s) => s,
             Err(e) => {
                 self.stats.header_errors += 1;
-                self.events
-                    .push_back(RxEvent::HeaderError { offset, error: e });
+                self.events.push_back(RxEvent::HeaderError { offset, error: e });
                 return self.resume_search(start + 16);
             }
         };
@@ -533,6 +541,7 @@ impl Receiver {
         let mut sym_llr = vec![0i8; rate.n_cbps()];
         let points = constellation(m);
         let (mut evm_err, mut evm_n) = (0.0f64, 0usize);
+        let mut kept = Vec::new();
         for s in 1..=n_sym {
             let (theta, slope) = corrections[s];
             for (i, &k) in DATA_SUBCARRIERS.iter().enumerate() {
@@ -546,14 +555,14 @@ impl Receiver {
                 for (dst, &v) in sym_llr[i * nb..(i + 1) * nb].iter_mut().zip(&l[..nb]) {
                     *dst = quantize(v);
                 }
+                if self.cfg.keep_symbols {
+                    kept.push(z);
+                }
                 let p = points[hard_label(m, z)];
                 evm_err += f64::from((z - p).norm_sqr());
                 evm_n += 1;
             }
-            il.deinterleave(
-                &sym_llr,
-                &mut llrs[(s - 1) * rate.n_cbps()..s * rate.n_cbps()],
-            );
+            il.deinterleave(&sym_llr, &mut llrs[(s - 1) * rate.n_cbps()..s * rate.n_cbps()]);
         }
         let mut dep = std::mem::take(&mut self.depunctured);
         dep.clear();
@@ -590,6 +599,7 @@ impl Receiver {
             rssi_db: hdr.rssi_db,
             sfo_ppm,
             scrambler_seed: seed,
+            symbols: kept,
         };
         self.stats.frames += 1;
         if !fcs_ok {
@@ -617,12 +627,7 @@ impl Receiver {
     /// whole frame with a Gaussian prior (σ = [`SFO_PRIOR`]), so short frames are not tilted by
     /// noise. The common phase is detrended by the mean phase step and averaged over
     /// ±`phase_smoothing` symbols as phasors, which needs no unwrapping.
-    fn track_phase(
-        &self,
-        syms: &[[Complex32; N_FFT]],
-        h: &[Complex32; N_FFT],
-        snr_sc: f32,
-    ) -> (Vec<(f32, f32)>, f32) {
+    fn track_phase(&self, syms: &[[Complex32; N_FFT]], h: &[Complex32; N_FFT], snr_sc: f32) -> (Vec<(f32, f32)>, f32) {
         let n = syms.len();
         let t = |s: usize| (112 + N_SYM * s) as f64;
         let q: Vec<[Complex32; 4]> = syms

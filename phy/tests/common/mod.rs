@@ -6,8 +6,7 @@ use std::path::PathBuf;
 
 /// The Annex G tables in `../shared/testvectors`, or `None` (the test then says it skipped).
 pub fn annex_g_dir() -> Option<PathBuf> {
-    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/testvectors/ieee80211a-annex-g");
+    let d = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/testvectors/ieee80211a-annex-g");
     if d.is_dir() {
         Some(d)
     } else {

@@ -1,0 +1,284 @@
+//! Link-level simulation: one frame at a time through transmitter, channel and receiver.
+//!
+//! Pure computation (no threads, no I/O): the caller decides how to spread frames over cores.
+//! Every frame is fully determined by its seed, so results do not depend on that choice.
+
+use crate::channel::{
+    burst_power, Awgn, Cfo, Chain, Fading, FadingSpec, Impairment, Multipath, PhaseNoise, TimingOffset,
+};
+use crate::crc::append_fcs;
+use crate::mapping::hard_label;
+use crate::rate::Rate;
+use crate::rx::{Receiver, RxConfig, RxEvent};
+use crate::tx::{Transmitter, TxParams};
+use crate::{Complex32, PhyError};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The propagation part of a simulated channel (AWGN is always added on top).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Propagation {
+    /// No multipath: pure AWGN.
+    Awgn,
+    /// Static taps at integer sample delays (normalised to unit power).
+    Static(Vec<Complex32>),
+    /// Rayleigh/Rician fading tapped delay line, a fresh realisation per frame.
+    Fading(FadingSpec),
+}
+
+/// What to simulate for each frame.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SimParams {
+    /// PHY rate.
+    pub rate: Rate,
+    /// PSDU length in octets (≥ 4: the last four octets are a valid FCS).
+    pub psdu_len: usize,
+    /// SNR in dB (the crate's per-sample definition).
+    pub snr_db: f64,
+    /// Propagation model.
+    pub propagation: Propagation,
+    /// CFO drawn uniformly in ±this many Hz per frame.
+    pub max_cfo_hz: f64,
+    /// Sampling-clock offset, ppm.
+    pub sfo_ppm: f64,
+    /// Phase-noise linewidth, Hz (0: none).
+    pub phase_noise_hz: f64,
+    /// Receiver settings.
+    pub rx: RxConfig,
+}
+
+impl SimParams {
+    /// AWGN at `snr_db` with no other impairment.
+    pub fn awgn(rate: Rate, psdu_len: usize, snr_db: f64) -> Self {
+        Self {
+            rate,
+            psdu_len,
+            snr_db,
+            propagation: Propagation::Awgn,
+            max_cfo_hz: 0.0,
+            sfo_ppm: 0.0,
+            phase_noise_hz: 0.0,
+            rx: RxConfig::default(),
+        }
+    }
+}
+
+/// The outcome of one simulated frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FrameOutcome {
+    /// A frame with the right length was decoded (SIGNAL passed).
+    pub header_ok: bool,
+    /// The decoded PSDU equals the transmitted one (FCS verdict agreed).
+    pub delivered: bool,
+    /// Wrong PSDU bits in the decoded frame (all bits when no frame came out).
+    pub bit_errors: u64,
+    /// PSDU bits sent.
+    pub bits: u64,
+    /// Uncoded (hard-decision) bit errors on the data subcarriers, when measured.
+    pub raw_bit_errors: u64,
+    /// Uncoded bits compared.
+    pub raw_bits: u64,
+    /// The receiver's SNR estimate, dB (NaN when no frame).
+    pub snr_est_db: f32,
+    /// The receiver's EVM, dB (NaN when no frame).
+    pub evm_db: f32,
+}
+
+/// Reusable simulator state: one transmitter and one receiver.
+#[derive(Debug)]
+pub struct FrameSim {
+    tx: Transmitter,
+    rx: Receiver,
+    rx_cfg: RxConfig,
+}
+
+impl Default for FrameSim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FrameSim {
+    /// A simulator with fresh plans.
+    pub fn new() -> Self {
+        Self {
+            tx: Transmitter::new(),
+            rx: Receiver::new(RxConfig::default()),
+            rx_cfg: RxConfig::default(),
+        }
+    }
+
+    /// Simulates one frame. `uncoded` also measures hard-decision errors of the equalised data
+    /// subcarriers against the transmitted points.
+    pub fn run(&mut self, p: &SimParams, seed: u64, uncoded: bool) -> Result<FrameOutcome, PhyError> {
+        if p.psdu_len < 4 {
+            return Err(PhyError::PsduLength {
+                len: p.psdu_len,
+                max: crate::signal::MAX_PSDU_LEN,
+            });
+        }
+        if self.rx_cfg != p.rx || uncoded != self.rx.config().keep_symbols {
+            let mut cfg = p.rx.clone();
+            cfg.keep_symbols = uncoded;
+            self.rx = Receiver::new(cfg);
+            self.rx_cfg = p.rx.clone();
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut psdu: Vec<u8> = (0..p.psdu_len - 4).map(|_| rng.random()).collect();
+        append_fcs(&mut psdu);
+        let params = TxParams {
+            rate: p.rate,
+            scrambler_seed: rng.random_range(1..=127),
+        };
+        let lead = rng.random_range(200..600usize);
+        let mut sig = vec![Complex32::new(0.0, 0.0); lead];
+        let n = self.tx.transmit(&psdu, &params, &mut sig)?;
+        let power = burst_power(&sig[lead..lead + n]);
+        sig.extend(std::iter::repeat_n(Complex32::new(0.0, 0.0), 400));
+
+        let mut ch = Chain::new();
+        match &p.propagation {
+            Propagation::Awgn => {}
+            Propagation::Static(taps) => {
+                ch.push(Multipath::normalized(taps.clone())?);
+            }
+            Propagation::Fading(spec) => {
+                ch.push(Fading::new(spec.clone(), rng.random())?);
+            }
+        }
+        ch.push(TimingOffset::new(rng.random_range(0.0..1.0), p.sfo_ppm)?);
+        if p.max_cfo_hz > 0.0 {
+            ch.push(Cfo::new(
+                rng.random_range(-p.max_cfo_hz..=p.max_cfo_hz),
+                p.rx.sample_rate_hz,
+                rng.random_range(0.0..6.28),
+            )?);
+        }
+        if p.phase_noise_hz > 0.0 {
+            ch.push(PhaseNoise::new(p.phase_noise_hz, p.rx.sample_rate_hz, rng.random())?);
+        }
+        ch.push(Awgn::for_snr(p.snr_db, power, rng.random())?);
+        let mut rx_in = Vec::with_capacity(sig.len() + 64);
+        ch.process(&sig, &mut rx_in);
+
+        self.rx.reset();
+        let events = self.rx.decode_all(&rx_in);
+        let bits = 8 * psdu.len() as u64;
+        let mut out = FrameOutcome {
+            bits,
+            bit_errors: bits,
+            snr_est_db: f32::NAN,
+            evm_db: f32::NAN,
+            ..Default::default()
+        };
+        // The frame that starts near where ours does.
+        let frame = events.into_iter().find_map(|e| match e {
+            RxEvent::Frame(f) if f.offset.abs_diff(lead as u64) < 100 && f.length == psdu.len() => Some(f),
+            _ => None,
+        });
+        if let Some(f) = frame {
+            out.header_ok = true;
+            out.delivered = f.fcs_ok && f.psdu == psdu;
+            out.bit_errors = f
+                .psdu
+                .iter()
+                .zip(&psdu)
+                .map(|(a, b)| u64::from((a ^ b).count_ones()))
+                .sum();
+            out.snr_est_db = f.snr_db;
+            out.evm_db = f.evm_db;
+            if uncoded {
+                let m = p.rate.modulation();
+                let nb = m.bits_per_symbol();
+                let sent = self.tx.data_points();
+                for (z, s) in f.symbols.iter().zip(sent) {
+                    let (a, b) = (hard_label(m, *z), hard_label(m, *s));
+                    out.raw_bit_errors += u64::from(((a ^ b) as u32).count_ones());
+                    out.raw_bits += nb as u64;
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Aggregate of many frames at one operating point.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct PerPoint {
+    /// Frames simulated.
+    pub frames: u64,
+    /// Frames not delivered intact.
+    pub lost: u64,
+    /// Frames whose SIGNAL failed or was not found.
+    pub header_lost: u64,
+    /// PSDU bit errors (a missing frame counts all its bits).
+    pub bit_errors: u64,
+    /// PSDU bits sent.
+    pub bits: u64,
+    /// Uncoded bit errors and bits compared.
+    pub raw_bit_errors: u64,
+    /// See `raw_bit_errors`.
+    pub raw_bits: u64,
+    /// Sum of SNR estimates of decoded frames (for the mean).
+    pub snr_est_sum: f64,
+    /// Frames contributing to `snr_est_sum`.
+    pub snr_est_n: u64,
+}
+
+impl PerPoint {
+    /// Adds one frame.
+    pub fn add(&mut self, o: &FrameOutcome) {
+        self.frames += 1;
+        self.lost += u64::from(!o.delivered);
+        self.header_lost += u64::from(!o.header_ok);
+        self.bit_errors += o.bit_errors;
+        self.bits += o.bits;
+        self.raw_bit_errors += o.raw_bit_errors;
+        self.raw_bits += o.raw_bits;
+        if o.snr_est_db.is_finite() {
+            self.snr_est_sum += f64::from(o.snr_est_db);
+            self.snr_est_n += 1;
+        }
+    }
+
+    /// Merges another aggregate (from another thread).
+    pub fn merge(&mut self, o: &PerPoint) {
+        self.frames += o.frames;
+        self.lost += o.lost;
+        self.header_lost += o.header_lost;
+        self.bit_errors += o.bit_errors;
+        self.bits += o.bits;
+        self.raw_bit_errors += o.raw_bit_errors;
+        self.raw_bits += o.raw_bits;
+        self.snr_est_sum += o.snr_est_sum;
+        self.snr_est_n += o.snr_est_n;
+    }
+
+    /// Packet error rate.
+    pub fn per(&self) -> f64 {
+        self.lost as f64 / self.frames.max(1) as f64
+    }
+
+    /// Coded bit error rate after the decoder (missing frames count fully).
+    pub fn ber(&self) -> f64 {
+        self.bit_errors as f64 / self.bits.max(1) as f64
+    }
+
+    /// Uncoded bit error rate, NaN when not measured.
+    pub fn raw_ber(&self) -> f64 {
+        if self.raw_bits == 0 {
+            f64::NAN
+        } else {
+            self.raw_bit_errors as f64 / self.raw_bits as f64
+        }
+    }
+}
+
+/// Seed of frame `i` at operating point `point` of a run seeded with `seed`.
+pub fn frame_seed(seed: u64, point: u64, i: u64) -> u64 {
+    // SplitMix64 of the combination: independent streams however frames are distributed.
+    let mut z = seed ^ point.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
