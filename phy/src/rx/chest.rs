@@ -64,14 +64,34 @@ impl ChannelEstimator {
             .iter()
             .map(|h| Complex64::new(f64::from(h.re), f64::from(h.im)))
             .collect();
-        // The mean delay, from the phase step between adjacent subcarriers.
-        let slope: Complex64 = h64
-            .windows(2)
-            .zip(USED_SUBCARRIERS.windows(2))
-            .filter(|(_, k)| k[1] - k[0] == 1)
-            .map(|(h, _)| h[1] * h[0].conj())
-            .sum();
-        let phi = if slope.norm() > 0.0 { slope.arg() } else { 0.0 };
+        // The strongest path's delay, from the peak of the delay periodogram
+        // |Σ_k H_k exp(j2πkτ/64)|²: coherent over all subcarriers, hence accurate at low SNR.
+        let periodogram = |tau: f64| -> f64 {
+            let w = 2.0 * std::f64::consts::PI * tau / N_FFT as f64;
+            h64.iter()
+                .zip(USED_SUBCARRIERS.iter())
+                .map(|(h, &k)| h * Complex64::from_polar(1.0, w * f64::from(k)))
+                .sum::<Complex64>()
+                .norm_sqr()
+        };
+        let grid = |i: i32| f64::from(MIN_DELAY) + 0.25 * f64::from(i);
+        let n_grid = (MAX_DELAY - MIN_DELAY) * 4;
+        let peak = (0..=n_grid)
+            .max_by(|&a, &b| periodogram(grid(a)).total_cmp(&periodogram(grid(b))))
+            .unwrap_or(0);
+        let (fm, f0, fp) = (
+            periodogram(grid(peak) - 0.25),
+            periodogram(grid(peak)),
+            periodogram(grid(peak) + 0.25),
+        );
+        let den = fm - 2.0 * f0 + fp;
+        let tau = grid(peak)
+            + if den < 0.0 {
+                (0.125 * (fm - fp) / den).clamp(-0.25, 0.25)
+            } else {
+                0.0
+            };
+        let phi = -2.0 * std::f64::consts::PI * tau / N_FFT as f64;
         // A fractional delay is a sinc with long tails in the tap domain; rotated out, the
         // response is compact. Multipath with integer delays is compact without rotation.
         // Try both (and only the fractional part) and keep the cheapest model.
