@@ -198,6 +198,8 @@ pub struct Receiver {
     llrs: Vec<i8>,
     depunctured: Vec<i8>,
     bits: Vec<u8>,
+    scrambled: Vec<u8>,
+    equalized: Vec<Complex32>,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -252,6 +254,8 @@ impl Receiver {
             llrs: Vec::new(),
             depunctured: Vec::new(),
             bits: Vec::new(),
+            scrambled: Vec::new(),
+            equalized: Vec::new(),
         }
     }
 
@@ -328,14 +332,13 @@ impl Receiver {
         loop {
             match std::mem::replace(&mut self.state, State::Search) {
                 State::Search => {
-                    let mut pos = (self.scan - self.base) as usize;
-                    let found = self.det.scan(&self.buf, &mut pos);
-                    self.scan = self.base + pos as u64;
+                    let mut pos = self.scan;
+                    let found = self.det.scan(&self.buf, self.base, &mut pos);
+                    self.scan = pos;
                     match found {
                         Some(d) => {
                             self.stats.detections += 1;
-                            let start = self.base + d.start as u64;
-                            self.state = State::Header(d, start);
+                            self.state = State::Header(d, d.start);
                         }
                         None => return,
                     }
@@ -364,7 +367,8 @@ impl Receiver {
     /// Drops samples no state can need any more.
     fn compact(&mut self) {
         let keep_from = match &self.state {
-            State::Search => self.scan,
+            // The detector slides from the sample before its position.
+            State::Search => self.scan.saturating_sub(1),
             State::Header(_, start) => *start,
             State::Data(h) => h.t1.saturating_sub(64),
         };
@@ -372,7 +376,6 @@ impl Receiver {
         if drop > 0 && (drop >= 1 << 16 || drop * 2 >= self.buf.len()) {
             self.buf.drain(..drop);
             self.base += drop as u64;
-            self.det.rebase(drop);
         }
     }
 
@@ -540,8 +543,8 @@ impl Receiver {
         llrs.resize(n_sym * rate.n_cbps(), 0);
         let mut sym_llr = vec![0i8; rate.n_cbps()];
         let points = constellation(m);
-        let (mut evm_err, mut evm_n) = (0.0f64, 0usize);
-        let mut kept = Vec::new();
+        let mut eq = std::mem::take(&mut self.equalized);
+        eq.clear();
         for s in 1..=n_sym {
             let (theta, slope) = corrections[s];
             for (i, &k) in DATA_SUBCARRIERS.iter().enumerate() {
@@ -555,12 +558,7 @@ impl Receiver {
                 for (dst, &v) in sym_llr[i * nb..(i + 1) * nb].iter_mut().zip(&l[..nb]) {
                     *dst = quantize(v);
                 }
-                if self.cfg.keep_symbols {
-                    kept.push(z);
-                }
-                let p = points[hard_label(m, z)];
-                evm_err += f64::from((z - p).norm_sqr());
-                evm_n += 1;
+                eq.push(z);
             }
             il.deinterleave(&sym_llr, &mut llrs[(s - 1) * rate.n_cbps()..s * rate.n_cbps()]);
         }
@@ -572,6 +570,9 @@ impl Receiver {
         bits.resize(n_bits, 0);
         self.viterbi
             .decode(&dep[..2 * n_bits], Termination::BestState, &mut bits);
+        let mut scrambled = std::mem::take(&mut self.scrambled);
+        scrambled.clear();
+        scrambled.extend_from_slice(&bits);
 
         // Descramble: the first seven SERVICE bits are the scrambler's own output.
         let first7: [u8; 7] = std::array::from_fn(|i| bits[i]);
@@ -583,6 +584,7 @@ impl Receiver {
             .map(|i| (0..8).fold(0u8, |acc, j| acc | ((bits[16 + 8 * i + j] & 1) << j)))
             .collect();
         let fcs_ok = crc::fcs_ok(&psdu);
+        let evm = self.evm(&eq, rate, fcs_ok.then_some(&scrambled[..]), &points);
         // The seed the transmitter used: run the recovered state back seven steps.
         let seed = rewind7(seed_state.state());
 
@@ -594,12 +596,12 @@ impl Receiver {
             fcs_ok,
             psdu,
             snr_db: 10.0 * (snr_sc * n_used / N_FFT as f32).log10(),
-            evm_db: (10.0 * (evm_err / evm_n.max(1) as f64).max(1e-30).log10()) as f32,
+            evm_db: (10.0 * evm.max(1e-30).log10()) as f32,
             cfo_hz: (hdr.cfo * self.cfg.sample_rate_hz / (2.0 * std::f64::consts::PI)) as f32,
             rssi_db: hdr.rssi_db,
             sfo_ppm,
             scrambler_seed: seed,
-            symbols: kept,
+            symbols: if self.cfg.keep_symbols { eq.clone() } else { Vec::new() },
         };
         self.stats.frames += 1;
         if !fcs_ok {
@@ -614,11 +616,44 @@ impl Receiver {
         self.llrs = llrs;
         self.depunctured = dep;
         self.bits = bits;
+        self.scrambled = scrambled;
+        self.equalized = eq;
         self.resume_search(resume);
     }
 }
 
 impl Receiver {
+    /// Mean squared error of the equalised points against what was sent (unit-energy
+    /// constellation). With the decoder's output known good (`decoded`: the scrambled DATA bits,
+    /// FCS verified) the reference is re-encoded from it; otherwise each point's nearest
+    /// constellation point stands in, which under-reads at low SNR.
+    fn evm(&self, eq: &[Complex32], rate: Rate, decoded: Option<&[u8]>, points: &[Complex32]) -> f64 {
+        let m = rate.modulation();
+        let nb = m.bits_per_symbol();
+        let mut err = 0.0f64;
+        if let Some(bits) = decoded {
+            let mut coded = Vec::with_capacity(2 * bits.len());
+            convcode::encode_punctured(bits, rate.code_rate(), &mut coded);
+            let il = &self.interleavers[modulation_index(m)];
+            let mut inter = vec![0u8; rate.n_cbps()];
+            for (sym_bits, zs) in coded
+                .chunks_exact(rate.n_cbps())
+                .zip(eq.chunks_exact(crate::ofdm::N_DATA))
+            {
+                il.interleave(sym_bits, &mut inter);
+                for (lab_bits, z) in inter.chunks_exact(nb).zip(zs) {
+                    let label = lab_bits.iter().fold(0usize, |a, &b| (a << 1) | usize::from(b));
+                    err += f64::from((z - points[label]).norm_sqr());
+                }
+            }
+        } else {
+            for &z in eq {
+                err += f64::from((z - points[hard_label(m, z)]).norm_sqr());
+            }
+        }
+        err / eq.len().max(1) as f64
+    }
+
     /// Per-symbol corrections from the pilots: the common phase θ_s and the phase slope across
     /// subcarriers (radians per subcarrier index) caused by sampling-clock drift, plus that
     /// drift in ppm. Symbol 0 is SIGNAL.
