@@ -19,14 +19,20 @@ pub const fn outputs(state: u8, b: u8) -> (u8, u8) {
 
 /// Encodes `bits` (one per byte) at rate 1/2 from the all-zero state, appending A0 B0 A1 B1 …
 /// to `out`.
+///
+/// Each output is an XOR of inputs at fixed delays (A: 0, 2, 3, 5, 6; B: 0, 1, 2, 3, 6), so there
+/// is no state chain and the loop vectorises.
 pub fn encode(bits: &[u8], out: &mut Vec<u8>) {
-    out.reserve(2 * bits.len());
-    let mut state = 0u8;
-    for &b in bits {
-        let (a, bb) = outputs(state, b);
-        out.push(a);
-        out.push(bb);
-        state = ((b & 1) << 5) | (state >> 1);
+    let mut padded = vec![0u8; bits.len() + 6];
+    for (p, &b) in padded[6..].iter_mut().zip(bits) {
+        *p = b & 1;
+    }
+    let base = out.len();
+    out.resize(base + 2 * bits.len(), 0);
+    for (x, o) in padded.windows(7).zip(out[base..].chunks_exact_mut(2)) {
+        // x[6] = b_n, x[6 − d] = b_{n−d}.
+        o[0] = x[6] ^ x[4] ^ x[3] ^ x[1] ^ x[0];
+        o[1] = x[6] ^ x[5] ^ x[4] ^ x[3] ^ x[0];
     }
 }
 
@@ -41,18 +47,29 @@ pub const fn keep_pattern(rate: CodeRate) -> &'static [bool] {
 
 /// Removes the punctured bits of a rate-1/2 stream.
 pub fn puncture(coded: &[u8], rate: CodeRate, out: &mut Vec<u8>) {
-    let pat = keep_pattern(rate);
-    out.extend(
-        coded
-            .iter()
-            .zip(pat.iter().cycle())
-            .filter(|(_, &k)| k)
-            .map(|(&b, _)| b),
-    );
+    match rate {
+        CodeRate::R1_2 => out.extend_from_slice(coded),
+        CodeRate::R2_3 => {
+            for c in coded.chunks(4) {
+                out.extend_from_slice(&c[..c.len().min(3)]);
+            }
+        }
+        CodeRate::R3_4 => {
+            for c in coded.chunks(6) {
+                out.extend_from_slice(&c[..c.len().min(3)]);
+                if c.len() == 6 {
+                    out.push(c[5]);
+                }
+            }
+        }
+    }
 }
 
 /// Encodes and punctures in one pass.
 pub fn encode_punctured(bits: &[u8], rate: CodeRate, out: &mut Vec<u8>) {
+    if rate == CodeRate::R1_2 {
+        return encode(bits, out);
+    }
     let mut half = Vec::with_capacity(2 * bits.len());
     encode(bits, &mut half);
     puncture(&half, rate, out);
@@ -62,13 +79,23 @@ pub fn encode_punctured(bits: &[u8], rate: CodeRate, out: &mut Vec<u8>) {
 /// rate-1/2 pairs. Returns the number of rate-1/2 pairs written.
 pub fn depuncture(llrs: &[i8], rate: CodeRate, out: &mut Vec<i8>) -> usize {
     let pat = keep_pattern(rate);
-    let kept_per_period = pat.iter().filter(|&&k| k).count();
-    let periods = llrs.len() / kept_per_period;
-    out.reserve(periods * pat.len());
-    let mut it = llrs.iter();
-    for _ in 0..periods {
-        for &k in pat {
-            out.push(if k { *it.next().unwrap_or(&0) } else { 0 });
+    let kept = pat.iter().filter(|&&k| k).count();
+    let periods = llrs.len() / kept;
+    let base = out.len();
+    out.resize(base + periods * pat.len(), 0);
+    let dst = &mut out[base..];
+    match rate {
+        CodeRate::R1_2 => dst.copy_from_slice(&llrs[..periods * 2]),
+        CodeRate::R2_3 => {
+            for (o, i) in dst.chunks_exact_mut(4).zip(llrs.chunks_exact(3)) {
+                o[..3].copy_from_slice(i);
+            }
+        }
+        CodeRate::R3_4 => {
+            for (o, i) in dst.chunks_exact_mut(6).zip(llrs.chunks_exact(4)) {
+                o[..3].copy_from_slice(&i[..3]);
+                o[5] = i[3];
+            }
         }
     }
     periods * pat.len() / 2
@@ -87,6 +114,24 @@ mod tests {
         // 133 = 1011011, 171 = 1111001 (delay 0 first)
         assert_eq!(a, vec![1, 0, 1, 1, 0, 1, 1]);
         assert_eq!(b, vec![1, 1, 1, 1, 0, 0, 1]);
+    }
+
+    #[test]
+    fn table_encoder_matches_the_generators() {
+        // Direct evaluation of the generator polynomials on a shift register.
+        let bits: Vec<u8> = (0..300u32).map(|i| ((i * 2_654_435_761) >> 13 & 1) as u8).collect();
+        let mut reg = [0u8; 7];
+        let mut want = Vec::new();
+        for &b in &bits {
+            reg.rotate_right(1);
+            reg[0] = b;
+            let tap = |g: u8| (0..7).fold(0, |acc, d| acc ^ (reg[d] & ((g >> (6 - d)) & 1)));
+            want.push(tap(G0));
+            want.push(tap(G1));
+        }
+        let mut got = Vec::new();
+        encode(&bits, &mut got);
+        assert_eq!(got, want);
     }
 
     #[test]

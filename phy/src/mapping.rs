@@ -87,7 +87,7 @@ impl Mapper {
 /// `out[..nb]` as D0 − D1 (squared distance to the nearest 0-labelled level minus that to the
 /// nearest 1-labelled level): positive favours 1. Branch-free closed forms of the exact max-log
 /// values.
-#[inline]
+#[inline(always)]
 pub fn pam_llr(y: f32, nb: usize, out: &mut [f32]) {
     match nb {
         1 => out[0] = 4.0 * y,
@@ -113,7 +113,8 @@ pub fn pam_llr(y: f32, nb: usize, out: &mut [f32]) {
 fn sign_bit_llr(y: f32, nb: usize) -> f32 {
     let max_level = ((1 << nb) - 1) as f32;
     let u = y.abs();
-    let p = (2.0 * (u * 0.5).floor() + 1.0).min(max_level);
+    // u ≥ 0, so truncation is floor (and avoids a library call).
+    let p = (2.0 * ((u * 0.5) as i32) as f32 + 1.0).min(max_level);
     let v = 2.0 * u * (1.0 + p) + 1.0 - p * p;
     v.copysign(y)
 }
@@ -151,6 +152,42 @@ pub fn demap(m: Modulation, z: Complex32, weight: f32, out: &mut [f32]) {
     }
 }
 
+/// LLR to i8, rounding half away from zero and saturating at ±127 (NaN → 0). Written
+/// without `round()`, which is a library call on baseline x86-64.
+#[inline]
+pub fn quantize_llr(v: f32) -> i8 {
+    let c = v.clamp(-127.0, 127.0);
+    (c + 0.5f32.copysign(c)) as i8
+}
+
+/// Demaps a run of equalised points `zs` with per-point weights `ws` straight into quantised
+/// LLRs (`m.bits_per_symbol()` per point, positive = 0): the same values as [`demap`] followed
+/// by [`quantize_llr`], with the modulation dispatched once per run instead of once per point.
+pub fn demap_quantized(m: Modulation, zs: &[Complex32], ws: &[f32], out: &mut [i8]) {
+    #[inline(always)]
+    fn run<const H: usize>(zs: &[Complex32], ws: &[f32], k: f32, out: &mut [i8]) {
+        let (inv, scale) = (1.0 / k, -k * k);
+        for ((z, &w), o) in zs.iter().zip(ws).zip(out.chunks_exact_mut(2 * H)) {
+            let mut l = [0f32; 6];
+            pam_llr(z.re * inv, H, &mut l[..H]);
+            pam_llr(z.im * inv, H, &mut l[H..2 * H]);
+            for (d, v) in o.iter_mut().zip(&l[..2 * H]) {
+                *d = quantize_llr(v * w * scale);
+            }
+        }
+    }
+    match m {
+        Modulation::Bpsk => {
+            for ((z, &w), o) in zs.iter().zip(ws).zip(out.iter_mut()) {
+                *o = quantize_llr(-w * 4.0 * z.re);
+            }
+        }
+        Modulation::Qpsk => run::<1>(zs, ws, k_mod(m), out),
+        Modulation::Qam16 => run::<2>(zs, ws, k_mod(m), out),
+        Modulation::Qam64 => run::<3>(zs, ws, k_mod(m), out),
+    }
+}
+
 /// Hard decision: the label of the nearest point.
 pub fn hard_label(m: Modulation, z: Complex32) -> usize {
     let mut llr = [0f32; 6];
@@ -180,6 +217,28 @@ mod tests {
                 d(1) - d(0)
             })
             .collect()
+    }
+
+    #[test]
+    fn run_demapper_equals_pointwise_demapper() {
+        for m in Modulation::ALL {
+            let zs: Vec<Complex32> = (0..48)
+                .map(|i| Complex32::new((i as f32 * 0.37).sin() * 1.3, (i as f32 * 0.91).cos() * 1.2))
+                .collect();
+            let ws: Vec<f32> = (0..48).map(|i| 3.0 + (i % 7) as f32).collect();
+            let n = m.bits_per_symbol();
+            let mut fast = vec![0i8; 48 * n];
+            demap_quantized(m, &zs, &ws, &mut fast);
+            for (i, (&z, &w)) in zs.iter().zip(&ws).enumerate() {
+                let mut l = [0f32; 6];
+                demap(m, z, w, &mut l[..n]);
+                let want: Vec<i8> = l[..n].iter().map(|&v| quantize_llr(v)).collect();
+                assert_eq!(&fast[i * n..(i + 1) * n], &want[..], "{m:?} point {i}");
+            }
+        }
+        assert_eq!(quantize_llr(f32::NAN), 0);
+        assert_eq!(quantize_llr(1e9), 127);
+        assert_eq!(quantize_llr(-2.5), -3);
     }
 
     #[test]

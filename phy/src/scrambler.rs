@@ -11,24 +11,32 @@ pub struct Scrambler {
     state: u8,
 }
 
-/// `NEXT8[s]` = (8 output bits, first in bit 0; state after 8 steps) for each 7-bit state.
-static NEXT8: [(u8, u8); 128] = {
-    let mut t = [(0u8, 0u8); 128];
-    let mut s0 = 0;
-    while s0 < 128 {
-        let mut s = s0 as u8;
-        let mut out = 0u8;
-        let mut i = 0;
-        while i < 8 {
-            let b = ((s >> 6) ^ (s >> 3)) & 1;
-            out |= b << i;
-            s = ((s << 1) | b) & 0x7f;
-            i += 1;
-        }
-        t[s0] = (out, s);
-        s0 += 1;
+/// The generator's cycle from the all-ones state: the output bit at each position (two periods,
+/// so any 127-bit window is contiguous), the state at each position, and each state's position.
+struct Cycle {
+    seq: [u8; 254],
+    state_at: [u8; 127],
+    offset_of: [u8; 128],
+}
+
+static CYCLE: Cycle = {
+    let mut c = Cycle {
+        seq: [0; 254],
+        state_at: [0; 127],
+        offset_of: [0; 128],
+    };
+    let mut s = 0x7fu8;
+    let mut p = 0;
+    while p < 127 {
+        c.state_at[p] = s;
+        c.offset_of[s as usize] = p as u8;
+        let b = ((s >> 6) ^ (s >> 3)) & 1;
+        c.seq[p] = b;
+        c.seq[p + 127] = b;
+        s = ((s << 1) | b) & 0x7f;
+        p += 1;
     }
-    t
+    c
 };
 
 impl Scrambler {
@@ -75,19 +83,18 @@ impl Scrambler {
         b
     }
 
-    /// XORs the sequence into `bits` (one bit per byte, values 0/1).
+    /// XORs the sequence into `bits` (one bit per byte, values 0/1). The generator has a single
+    /// 127-state cycle, so this is an XOR with a window of the precomputed cycle.
     pub fn apply(&mut self, bits: &mut [u8]) {
-        let mut chunks = bits.chunks_exact_mut(8);
-        for c in &mut chunks {
-            let (out, next) = NEXT8[self.state as usize];
-            self.state = next;
-            for (i, b) in c.iter_mut().enumerate() {
-                *b ^= (out >> i) & 1;
+        let mut off = usize::from(CYCLE.offset_of[usize::from(self.state)]);
+        for chunk in bits.chunks_mut(127) {
+            let n = chunk.len();
+            for (b, &k) in chunk.iter_mut().zip(&CYCLE.seq[off..off + n]) {
+                *b ^= k;
             }
+            off = (off + chunk.len()) % 127;
         }
-        for b in chunks.into_remainder() {
-            *b ^= self.next_bit();
-        }
+        self.state = CYCLE.state_at[off];
     }
 }
 

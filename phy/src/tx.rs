@@ -90,6 +90,11 @@ pub fn window_segment(seg: &mut [Complex32]) {
 }
 
 /// Builds packets. Plans and tables are made once; [`Transmitter::transmit`] reuses buffers.
+///
+/// The DATA path does not run the stage functions one after another: a per-rate gather table
+/// maps each subcarrier's bits straight to positions in the rate-1/2 coded stream, folding
+/// puncturing and interleaving into one pass (each symbol holds whole puncturing periods). A
+/// test checks it against the stage-by-stage composition at every rate.
 pub struct Transmitter {
     ifft: Arc<dyn Fft<f32>>,
     scratch: Vec<Complex32>,
@@ -97,6 +102,9 @@ pub struct Transmitter {
     polarity: [i8; 127],
     interleavers: [Interleaver; 4],
     mappers: [Mapper; 4],
+    /// Per rate (index in [`Rate::ALL`]), as bit planes: `gather[b * 48 + i]` is the index, in a
+    /// symbol's block of the rate-1/2 stream, of bit b of subcarrier i's label.
+    gather: [Vec<u16>; 8],
     bits: Vec<u8>,
     coded: Vec<u8>,
     points: Vec<Complex32>,
@@ -123,6 +131,13 @@ fn mod_index(m: Modulation) -> usize {
     }
 }
 
+/// Position in the rate-1/2 stream of the `k`-th bit that survives puncturing.
+fn unpunctured_index(rate: crate::rate::CodeRate, k: usize) -> usize {
+    let pat = convcode::keep_pattern(rate);
+    let kept: Vec<usize> = pat.iter().enumerate().filter(|(_, &x)| x).map(|(i, _)| i).collect();
+    (k / kept.len()) * pat.len() + kept[k % kept.len()]
+}
+
 impl Transmitter {
     /// Plans the IFFT and builds every table.
     pub fn new() -> Self {
@@ -138,6 +153,17 @@ impl Transmitter {
         overlap_add(&mut preamble, STF_LEN, &ltf);
         let interleavers =
             Modulation::ALL.map(|m| Interleaver::new(m.bits_per_symbol() * crate::ofdm::N_DATA, m.bits_per_symbol()));
+        let gather = Rate::ALL.map(|rate| {
+            let il = &interleavers[mod_index(rate.modulation())];
+            let nb = rate.n_bpsc();
+            let mut g = vec![0u16; rate.n_cbps()];
+            for k in 0..rate.n_cbps() {
+                let j = il.position(k);
+                let (i, b) = (j / nb, j % nb);
+                g[b * crate::ofdm::N_DATA + i] = unpunctured_index(rate.code_rate(), k) as u16;
+            }
+            g
+        });
         Self {
             ifft,
             scratch,
@@ -145,6 +171,7 @@ impl Transmitter {
             polarity: pilot_polarity(),
             interleavers,
             mappers: Modulation::ALL.map(Mapper::new),
+            gather,
             bits: Vec::new(),
             coded: Vec::new(),
             points: Vec::new(),
@@ -172,40 +199,63 @@ impl Transmitter {
         // SIGNAL: BPSK 1/2, not scrambled, pilot polarity p_0.
         self.coded.clear();
         convcode::encode(&signal.to_bits(), &mut self.coded);
-        let sig_coded = std::mem::take(&mut self.coded);
-        self.emit_symbol(&sig_coded, Modulation::Bpsk, 0, &mut pkt[pos..]);
-        self.coded = sig_coded;
+        let bins = self.symbol_bins(&self.coded, Modulation::Bpsk, 0);
+        self.emit_bins(bins, &mut pkt[pos..]);
         pos += N_SYM;
 
-        // DATA.
-        self.points.clear();
-        let mut bits = std::mem::take(&mut self.bits);
-        bits.clear();
-        bits.extend(data_bits(psdu, rate));
-        scramble_data(&mut bits, psdu.len(), scrambler);
+        // DATA: bits, scramble, zero the tail, encode at rate 1/2, then per symbol gather the
+        // subcarrier labels through the puncture+interleave table.
+        let n_sym = rate.n_data_symbols(psdu.len());
+        self.bits.clear();
+        self.bits.resize(n_sym * rate.n_dbps(), 0);
+        for (chunk, &byte) in self.bits[16..].chunks_exact_mut(8).zip(psdu) {
+            for (j, b) in chunk.iter_mut().enumerate() {
+                *b = (byte >> j) & 1;
+            }
+        }
+        scramble_data(&mut self.bits, psdu.len(), scrambler);
         self.coded.clear();
-        convcode::encode_punctured(&bits, rate.code_rate(), &mut self.coded);
+        convcode::encode(&self.bits, &mut self.coded);
+        self.points.clear();
+        let m = rate.modulation();
+        let nb = m.bits_per_symbol();
+        let block = 2 * rate.n_dbps();
         let coded = std::mem::take(&mut self.coded);
-        for (n, sym_bits) in coded.chunks_exact(rate.n_cbps()).enumerate() {
-            self.emit_symbol(sym_bits, rate.modulation(), n + 1, &mut pkt[pos..]);
+        let g = std::mem::take(&mut self.gather[Rate::ALL.iter().position(|&r| r == rate).unwrap_or(0)]);
+        for (n, half) in coded.chunks_exact(block).enumerate() {
+            let mut labels = [0usize; crate::ofdm::N_DATA];
+            for plane in g.chunks_exact(crate::ofdm::N_DATA).take(nb) {
+                for (l, &j) in labels.iter_mut().zip(plane) {
+                    *l = (*l << 1) | usize::from(half[usize::from(j)]);
+                }
+            }
+            let mapper = &self.mappers[mod_index(m)];
+            let points: [Complex32; crate::ofdm::N_DATA] = labels.map(|l| mapper.point(l));
+            self.points.extend_from_slice(&points);
+            let mut bins = [Complex32::new(0.0, 0.0); N_FFT];
+            assemble_symbol(&points, f32::from(self.polarity[(n + 1) % 127]), &mut bins);
+            self.emit_bins(bins, &mut pkt[pos..]);
             pos += N_SYM;
         }
+        self.gather[Rate::ALL.iter().position(|&r| r == rate).unwrap_or(0)] = g;
         self.coded = coded;
-        self.bits = bits;
         Ok(len)
     }
 
-    /// Interleaves, maps and modulates one symbol's coded bits, overlap-adding the windowed
-    /// 81-sample segment at the start of `out`.
-    fn emit_symbol(&mut self, coded: &[u8], m: Modulation, symbol_index: usize, out: &mut [Complex32]) {
-        let bins = self.symbol_bins(coded, m, symbol_index);
-        if symbol_index > 0 {
-            self.points
-                .extend(crate::ofdm::DATA_SUBCARRIERS.iter().map(|&k| bins[crate::ofdm::bin(k)]));
+    /// IFFT of one symbol's bins, written at the start of `out` with its cyclic prefix and the
+    /// transition window: the first sample is halved and added to what the previous segment left
+    /// there, the extension sample (index 80) is halved for the next segment to add to.
+    fn emit_bins(&mut self, mut bins: [Complex32; N_FFT], out: &mut [Complex32]) {
+        self.ifft.process_with_scratch(&mut bins, &mut self.scratch);
+        let scale = 1.0 / N_FFT as f32;
+        out[0] += bins[N_FFT - N_CP] * (0.5 * scale);
+        for (o, &x) in out[1..N_CP].iter_mut().zip(&bins[N_FFT - N_CP + 1..]) {
+            *o = x * scale;
         }
-        let mut seg = symbol_time(&*self.ifft, &bins, &mut self.scratch);
-        window_segment(&mut seg);
-        overlap_add(out, 0, &seg);
+        for (o, &x) in out[N_CP..N_SYM].iter_mut().zip(&bins) {
+            *o = x * scale;
+        }
+        out[N_SYM] += bins[0] * (0.5 * scale);
     }
 
     /// The frequency-domain symbol (data points and pilots) for one symbol's coded bits;
@@ -246,5 +296,51 @@ impl Transmitter {
 fn overlap_add(out: &mut [Complex32], at: usize, seg: &[Complex32]) {
     for (o, &s) in out[at..at + seg.len()].iter_mut().zip(seg) {
         *o += s;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The packet assembled from the public stage functions, one after another.
+    fn reference_packet(tx: &Transmitter, psdu: &[u8], p: &TxParams) -> Vec<Complex32> {
+        let rate = p.rate;
+        let mut out = vec![Complex32::new(0.0, 0.0); Transmitter::packet_len(rate, psdu.len())];
+        out[..tx.preamble.len()].copy_from_slice(&tx.preamble);
+        let mut scratch = vec![Complex32::new(0.0, 0.0); 64];
+        let mut put = |out: &mut Vec<Complex32>, at: usize, bins: &[Complex32; N_FFT]| {
+            let mut seg = symbol_time(&*tx.ifft, bins, &mut scratch);
+            window_segment(&mut seg);
+            overlap_add(out, at, &seg);
+        };
+        let mut sig = Vec::new();
+        convcode::encode(&SignalField::new(rate, psdu.len()).unwrap().to_bits(), &mut sig);
+        put(&mut out, 320, &tx.symbol_bins(&sig, Modulation::Bpsk, 0));
+        let mut bits = data_bits(psdu, rate);
+        scramble_data(&mut bits, psdu.len(), Scrambler::new(p.scrambler_seed).unwrap());
+        let mut coded = Vec::new();
+        convcode::encode_punctured(&bits, rate.code_rate(), &mut coded);
+        for (n, c) in coded.chunks_exact(rate.n_cbps()).enumerate() {
+            put(&mut out, 400 + N_SYM * n, &tx.symbol_bins(c, rate.modulation(), n + 1));
+        }
+        out
+    }
+
+    #[test]
+    fn fast_path_equals_stage_composition_at_every_rate() {
+        let mut tx = Transmitter::new();
+        for (i, rate) in Rate::ALL.into_iter().enumerate() {
+            for len in [1usize, 37, 1500] {
+                let psdu: Vec<u8> = (0..len).map(|j| (j * 31 + i * 7) as u8).collect();
+                let p = TxParams {
+                    rate,
+                    scrambler_seed: (i * 13 + len) as u8 % 127 + 1,
+                };
+                let mut fast = Vec::new();
+                tx.transmit(&psdu, &p, &mut fast).unwrap();
+                assert_eq!(fast, reference_packet(&tx, &psdu, &p), "{rate}, {len} octets");
+            }
+        }
     }
 }

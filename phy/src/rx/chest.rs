@@ -12,6 +12,8 @@
 
 use crate::ofdm::{bin, N_FFT, USED_SUBCARRIERS};
 use num_complex::{Complex32, Complex64};
+use rustfft::{Fft, FftPlanner};
+use std::sync::Arc;
 
 /// Earliest tap delay modelled, samples (relative to the FFT window start).
 pub const MIN_DELAY: i32 = -4;
@@ -26,12 +28,40 @@ const ADD_FACTOR: f64 = 6.0;
 const MAX_TAPS: usize = 16;
 
 /// Precomputed fitting matrices.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub(crate) struct ChannelEstimator {
     /// `a[k][d]` = exp(−j2π k d / 64) for used subcarrier k, delay d.
     a: Vec<[Complex64; N_TAPS]>,
     /// Gram matrix AᴴA.
     gram: Vec<[Complex64; N_TAPS]>,
+    /// Inverse FFT of [`PG_LEN`] points for the delay periodogram.
+    pg_fft: Arc<dyn Fft<f64>>,
+}
+
+impl std::fmt::Debug for ChannelEstimator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelEstimator").finish_non_exhaustive()
+    }
+}
+
+/// Delay-periodogram length: 4× the FFT size, a quarter-sample grid.
+const PG_LEN: usize = 4 * N_FFT;
+
+/// `h[i]·exp(j·w·k_i)` over the used subcarriers k_i, by a recurrence (one sin/cos).
+fn rotated(h: &[Complex64], w: f64) -> Vec<Complex64> {
+    let step = Complex64::from_polar(1.0, w);
+    let mut r = Complex64::from_polar(1.0, w * f64::from(USED_SUBCARRIERS[0]));
+    let mut k = USED_SUBCARRIERS[0];
+    h.iter()
+        .zip(USED_SUBCARRIERS.iter())
+        .map(|(v, &kk)| {
+            while k < kk {
+                r *= step;
+                k += 1;
+            }
+            v * r
+        })
+        .collect()
 }
 
 impl ChannelEstimator {
@@ -53,7 +83,8 @@ impl ChannelEstimator {
                 }
             }
         }
-        Self { a, gram }
+        let pg_fft = FftPlanner::new().plan_fft_inverse(PG_LEN);
+        Self { a, gram, pg_fft }
     }
 
     /// Fits the channel. `h_ls` holds the raw estimate on the used subcarriers (ascending
@@ -66,31 +97,24 @@ impl ChannelEstimator {
             .collect();
         // The strongest path's delay, from the peak of the delay periodogram
         // |Σ_k H_k exp(j2πkτ/64)|²: coherent over all subcarriers, hence accurate at low SNR.
-        let periodogram = |tau: f64| -> f64 {
-            let w = 2.0 * std::f64::consts::PI * tau / N_FFT as f64;
-            h64.iter()
-                .zip(USED_SUBCARRIERS.iter())
-                .map(|(h, &k)| h * Complex64::from_polar(1.0, w * f64::from(k)))
-                .sum::<Complex64>()
-                .norm_sqr()
-        };
-        let grid = |i: i32| f64::from(MIN_DELAY) + 0.25 * f64::from(i);
-        let n_grid = (MAX_DELAY - MIN_DELAY) * 4;
-        let peak = (0..=n_grid)
-            .max_by(|&a, &b| periodogram(grid(a)).total_cmp(&periodogram(grid(b))))
+        // On a grid of τ = m/4 it is a 4× zero-padded inverse DFT.
+        let mut pg = vec![Complex64::new(0.0, 0.0); PG_LEN];
+        for (h, &k) in h64.iter().zip(USED_SUBCARRIERS.iter()) {
+            pg[k.rem_euclid(PG_LEN as i32) as usize] = *h;
+        }
+        self.pg_fft.process(&mut pg);
+        let power = |m: i32| pg[m.rem_euclid(PG_LEN as i32) as usize].norm_sqr();
+        let peak = (4 * MIN_DELAY..=4 * MAX_DELAY)
+            .max_by(|&a, &b| power(a).total_cmp(&power(b)))
             .unwrap_or(0);
-        let (fm, f0, fp) = (
-            periodogram(grid(peak) - 0.25),
-            periodogram(grid(peak)),
-            periodogram(grid(peak) + 0.25),
-        );
+        let (fm, f0, fp) = (power(peak - 1), power(peak), power(peak + 1));
         let den = fm - 2.0 * f0 + fp;
-        let tau = grid(peak)
-            + if den < 0.0 {
-                (0.125 * (fm - fp) / den).clamp(-0.25, 0.25)
-            } else {
-                0.0
-            };
+        let offset = if den < 0.0 {
+            (0.5 * (fm - fp) / den).clamp(-0.5, 0.5)
+        } else {
+            0.0
+        };
+        let tau = (f64::from(peak) + offset) / 4.0;
         let phi = -2.0 * std::f64::consts::PI * tau / N_FFT as f64;
         // A fractional delay is a sinc with long tails in the tap domain; rotated out, the
         // response is compact. Multipath with integer delays is compact without rotation.
@@ -99,11 +123,7 @@ impl ChannelEstimator {
         let frac = phi - (phi / step).round() * step;
         let mut best: Option<(f64, f64, Vec<usize>, Vec<Complex64>)> = None;
         for rot in [0.0, phi, frac] {
-            let y: Vec<Complex64> = h64
-                .iter()
-                .zip(USED_SUBCARRIERS.iter())
-                .map(|(h, &k)| h * Complex64::from_polar(1.0, -rot * f64::from(k)))
-                .collect();
+            let y = rotated(&h64, -rot);
             if let Some((keep, taps, residual)) = self.pursue(&y, ls_noise_var) {
                 let cost = residual / ls_noise_var.max(1e-300) + ADD_FACTOR * keep.len() as f64;
                 if best.as_ref().is_none_or(|b| cost < b.0) {
@@ -119,10 +139,13 @@ impl ChannelEstimator {
             }
             return;
         };
+        let fitted: Vec<Complex64> = self
+            .a
+            .iter()
+            .map(|row| keep.iter().zip(&taps).map(|(&d, t)| row[d] * t).sum())
+            .collect();
         *out = [Complex32::new(0.0, 0.0); N_FFT];
-        for (row, &k) in self.a.iter().zip(USED_SUBCARRIERS.iter()) {
-            let h = keep.iter().zip(&taps).map(|(&d, t)| row[d] * t).sum::<Complex64>()
-                * Complex64::from_polar(1.0, rot * f64::from(k));
+        for (h, &k) in rotated(&fitted, rot).iter().zip(USED_SUBCARRIERS.iter()) {
             out[bin(k)] = Complex32::new(h.re as f32, h.im as f32);
         }
     }

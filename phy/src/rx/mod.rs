@@ -16,7 +16,7 @@ mod chest;
 mod detect;
 
 use crate::interleaver::Interleaver;
-use crate::mapping::{constellation, demap, hard_label, k_mod};
+use crate::mapping::{constellation, demap_quantized, hard_label, k_mod, quantize_llr};
 use crate::ofdm::{bin, DATA_SUBCARRIERS, N_CP, N_FFT, N_SYM, PILOTS, USED_SUBCARRIERS};
 use crate::preamble::{ltf_freq, ltf_value};
 use crate::rate::{Modulation, Rate};
@@ -200,6 +200,8 @@ pub struct Receiver {
     bits: Vec<u8>,
     scrambled: Vec<u8>,
     equalized: Vec<Complex32>,
+    /// exp(−j·cfo·i) for i in 0..64, for the CFO it was built for.
+    rot_table: (f64, [Complex32; N_FFT]),
 }
 
 impl std::fmt::Debug for Receiver {
@@ -256,6 +258,7 @@ impl Receiver {
             bits: Vec::new(),
             scrambled: Vec::new(),
             equalized: Vec::new(),
+            rot_table: (f64::NAN, [Complex32::new(0.0, 0.0); N_FFT]),
         }
     }
 
@@ -381,14 +384,22 @@ impl Receiver {
 
     /// Copies `out.len()` samples starting at absolute index `from`, removing the CFO
     /// (phase referenced to absolute index `reference`).
-    fn derotated(&self, from: u64, cfo: f64, reference: u64, out: &mut [Complex32]) {
+    fn derotated(&mut self, from: u64, cfo: f64, reference: u64, out: &mut [Complex32]) {
+        if self.rot_table.0 != cfo {
+            self.rot_table = (
+                cfo,
+                std::array::from_fn(|i| c32(Complex64::from_polar(1.0, -cfo * i as f64))),
+            );
+        }
         let i0 = (from - self.base) as usize;
-        let phase0 = -cfo * (from as f64 - reference as f64);
-        let mut rot = Complex64::from_polar(1.0, phase0);
-        let step = Complex64::from_polar(1.0, -cfo);
-        for (o, &s) in out.iter_mut().zip(&self.buf[i0..]) {
-            *o = s * Complex32::new(rot.re as f32, rot.im as f32);
-            rot *= step;
+        // Exact phase at each 64-sample block start, a table inside: no drift, and the inner
+        // loop has no dependency chain.
+        for (b, (o, s)) in out.chunks_mut(N_FFT).zip(self.buf[i0..].chunks(N_FFT)).enumerate() {
+            let start = from + (b * N_FFT) as u64;
+            let s0 = c32(Complex64::from_polar(1.0, -cfo * (start as f64 - reference as f64)));
+            for ((o, &x), &t) in o.iter_mut().zip(s).zip(&self.rot_table.1) {
+                *o = x * (s0 * t);
+            }
         }
     }
 
@@ -489,7 +500,7 @@ impl Receiver {
             let hk = h[bin(k)];
             let z = y[bin(k)] * rot * hk.conj();
             // LLR ∝ Re(z·H*) for BPSK (positive = bit 1 → negate for the decoder's convention).
-            llr[i] = quantize(-4.0 * z.re * scale);
+            llr[i] = quantize_llr(-4.0 * z.re * scale);
         }
         let mut deint = [0i8; 48];
         self.interleavers[0].deinterleave(&llr, &mut deint);
@@ -534,33 +545,43 @@ impl Receiver {
         let (corrections, sfo_ppm) = self.track_phase(&syms, &hdr.h, snr_sc);
 
         // Soft demapping with CSI weights; the scale only matters for the i8 quantisation.
-        let nb = m.bits_per_symbol();
+        // Per subcarrier: the zero-forcing coefficient H*/|H|² and the LLR weight ∝ |H|².
         let k2 = k_mod(m) * k_mod(m);
         let weight_scale = 4.0 / (hdr.h_power * k2);
+        let mut eq_c = [Complex32::new(0.0, 0.0); crate::ofdm::N_DATA];
+        let mut eq_w = [0f32; crate::ofdm::N_DATA];
+        for (i, &k) in DATA_SUBCARRIERS.iter().enumerate() {
+            let hk = hdr.h[bin(k)];
+            let hp = hk.norm_sqr().max(f32::MIN_POSITIVE);
+            eq_c[i] = hk.conj() / hp;
+            eq_w[i] = weight_scale * hp;
+        }
         let il = &self.interleavers[modulation_index(m)];
+        let n_cbps = rate.n_cbps();
         let mut llrs = std::mem::take(&mut self.llrs);
         llrs.clear();
-        llrs.resize(n_sym * rate.n_cbps(), 0);
-        let mut sym_llr = vec![0i8; rate.n_cbps()];
+        llrs.resize(n_sym * n_cbps, 0);
+        let mut sym_llr = [0i8; 288];
         let points = constellation(m);
         let mut eq = std::mem::take(&mut self.equalized);
         eq.clear();
         for s in 1..=n_sym {
+            // e^{−j(θ + slope·k)} stepped across subcarriers −26 … 26.
             let (theta, slope) = corrections[s];
-            for (i, &k) in DATA_SUBCARRIERS.iter().enumerate() {
-                let hk = hdr.h[bin(k)];
-                let rot = Complex32::from_polar(1.0, -(theta + slope * k as f32));
-                let y = syms[s][bin(k)] * rot;
-                let hp = hk.norm_sqr().max(f32::MIN_POSITIVE);
-                let z = y * hk.conj() / hp;
-                let mut l = [0f32; 6];
-                demap(m, z, weight_scale * hp, &mut l[..nb]);
-                for (dst, &v) in sym_llr[i * nb..(i + 1) * nb].iter_mut().zip(&l[..nb]) {
-                    *dst = quantize(v);
+            let step = Complex32::from_polar(1.0, -slope);
+            let mut rot = Complex32::from_polar(1.0, -(theta - 26.0 * slope));
+            let mut k = -26;
+            let mut zs = [Complex32::new(0.0, 0.0); crate::ofdm::N_DATA];
+            for (i, &dk) in DATA_SUBCARRIERS.iter().enumerate() {
+                while k < dk {
+                    rot *= step;
+                    k += 1;
                 }
-                eq.push(z);
+                zs[i] = syms[s][bin(dk)] * rot * eq_c[i];
             }
-            il.deinterleave(&sym_llr, &mut llrs[(s - 1) * rate.n_cbps()..s * rate.n_cbps()]);
+            eq.extend_from_slice(&zs);
+            demap_quantized(m, &zs, &eq_w, &mut sym_llr[..n_cbps]);
+            il.deinterleave(&sym_llr[..n_cbps], &mut llrs[(s - 1) * n_cbps..s * n_cbps]);
         }
         let mut dep = std::mem::take(&mut self.depunctured);
         dep.clear();
@@ -665,6 +686,7 @@ impl Receiver {
     fn track_phase(&self, syms: &[[Complex32; N_FFT]], h: &[Complex32; N_FFT], snr_sc: f32) -> (Vec<(f32, f32)>, f32) {
         let n = syms.len();
         let t = |s: usize| (112 + N_SYM * s) as f64;
+        debug_assert_eq!(PILOTS.map(|p| p.0), [-21, -7, 7, 21]);
         let q: Vec<[Complex32; 4]> = syms
             .iter()
             .enumerate()
@@ -699,14 +721,11 @@ impl Receiver {
             .iter()
             .enumerate()
             .map(|(s, qs)| {
-                PILOTS
-                    .iter()
-                    .zip(qs)
-                    .map(|(&(k, _), &v)| {
-                        let c = Complex64::new(f64::from(v.re), f64::from(v.im));
-                        c * Complex64::from_polar(1.0, -alpha * t(s) * f64::from(k))
-                    })
-                    .sum()
+                // Slope removal e^{−jα·t·k} for the pilots at k = −21, −7, 7, 21.
+                let u = Complex64::from_polar(1.0, -7.0 * alpha * t(s));
+                let u3 = u * u * u;
+                let c = |v: Complex32| Complex64::new(f64::from(v.re), f64::from(v.im));
+                c(qs[0]) * u3.conj() + c(qs[1]) * u.conj() + c(qs[2]) * u + c(qs[3]) * u3
             })
             .collect();
         let step: Complex64 = common.windows(2).map(|w| w[1] * w[0].conj()).sum();
@@ -738,10 +757,9 @@ fn pilot_phasor(y: &[Complex32; N_FFT], h: &[Complex32; N_FFT], polarity: f32) -
         .sum()
 }
 
-/// LLR to i8, rounding and saturating at ±127 (NaN → 0).
 #[inline]
-fn quantize(v: f32) -> i8 {
-    v.round().clamp(-127.0, 127.0) as i8
+fn c32(c: Complex64) -> Complex32 {
+    Complex32::new(c.re as f32, c.im as f32)
 }
 
 /// Runs the scrambler backwards seven steps: the state before it produced the seven bits
