@@ -31,8 +31,8 @@ impl SignalField {
     pub fn to_bits(&self) -> [u8; 24] {
         let mut b = [0u8; 24];
         let r = self.rate.signal_bits();
-        for i in 0..4 {
-            b[i] = (r >> (3 - i)) & 1;
+        for (i, bit) in b[..4].iter_mut().enumerate() {
+            *bit = (r >> (3 - i)) & 1;
         }
         for i in 0..12 {
             b[5 + i] = ((self.length >> i) & 1) as u8;

@@ -70,9 +70,9 @@ pub struct FrameOutcome {
     pub header_ok: bool,
     /// The decoded PSDU equals the transmitted one (FCS verdict agreed).
     pub delivered: bool,
-    /// Wrong PSDU bits in the decoded frame (all bits when no frame came out).
+    /// Wrong PSDU bits in the decoded frame (0 when no frame came out).
     pub bit_errors: u64,
-    /// PSDU bits sent.
+    /// PSDU bits compared: those of a decoded frame, 0 when no frame came out.
     pub bits: u64,
     /// Uncoded (hard-decision) bit errors on the data subcarriers, when measured.
     pub raw_bit_errors: u64,
@@ -82,6 +82,8 @@ pub struct FrameOutcome {
     pub snr_est_db: f32,
     /// The receiver's EVM, dB (NaN when no frame).
     pub evm_db: f32,
+    /// The receiver's counters for this frame (detections, sync failures, SIGNAL errors …).
+    pub rx_stats: crate::rx::RxStats,
 }
 
 /// Reusable simulator state: one transmitter and one receiver.
@@ -151,7 +153,7 @@ impl FrameSim {
             ch.push(Cfo::new(
                 rng.random_range(-p.max_cfo_hz..=p.max_cfo_hz),
                 p.rx.sample_rate_hz,
-                rng.random_range(0.0..6.28),
+                rng.random_range(0.0..std::f64::consts::TAU),
             )?);
         }
         if p.phase_noise_hz > 0.0 {
@@ -162,13 +164,22 @@ impl FrameSim {
         ch.process(&sig, &mut rx_in);
 
         self.rx.reset();
+        let before = self.rx.stats();
         let events = self.rx.decode_all(&rx_in);
-        let bits = 8 * psdu.len() as u64;
+        let after = self.rx.stats();
         let mut out = FrameOutcome {
-            bits,
-            bit_errors: bits,
             snr_est_db: f32::NAN,
             evm_db: f32::NAN,
+            rx_stats: crate::rx::RxStats {
+                samples: after.samples - before.samples,
+                non_finite: after.non_finite - before.non_finite,
+                detections: after.detections - before.detections,
+                sync_failures: after.sync_failures - before.sync_failures,
+                header_errors: after.header_errors - before.header_errors,
+                frames: after.frames - before.frames,
+                fcs_failures: after.fcs_failures - before.fcs_failures,
+                truncated: after.truncated - before.truncated,
+            },
             ..Default::default()
         };
         // The frame that starts near where ours does.
@@ -178,6 +189,7 @@ impl FrameSim {
         });
         if let Some(f) = frame {
             out.header_ok = true;
+            out.bits = 8 * psdu.len() as u64;
             out.delivered = f.fcs_ok && f.psdu == psdu;
             out.bit_errors = f
                 .psdu
@@ -211,9 +223,9 @@ pub struct PerPoint {
     pub lost: u64,
     /// Frames whose SIGNAL failed or was not found.
     pub header_lost: u64,
-    /// PSDU bit errors (a missing frame counts all its bits).
+    /// PSDU bit errors in frames whose SIGNAL decoded.
     pub bit_errors: u64,
-    /// PSDU bits sent.
+    /// PSDU bits of frames whose SIGNAL decoded.
     pub bits: u64,
     /// Uncoded bit errors and bits compared.
     pub raw_bit_errors: u64,
@@ -259,9 +271,14 @@ impl PerPoint {
         self.lost as f64 / self.frames.max(1) as f64
     }
 
-    /// Coded bit error rate after the decoder (missing frames count fully).
+    /// Bit error rate after the decoder, over the frames whose SIGNAL decoded (frames lost
+    /// before that count in the PER only); NaN when none did.
     pub fn ber(&self) -> f64 {
-        self.bit_errors as f64 / self.bits.max(1) as f64
+        if self.bits == 0 {
+            f64::NAN
+        } else {
+            self.bit_errors as f64 / self.bits as f64
+        }
     }
 
     /// Uncoded bit error rate, NaN when not measured.
@@ -281,4 +298,44 @@ pub fn frame_seed(seed: u64, point: u64, i: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// A stream of `frames` packets of `psdu_len` octets (random payload with a valid FCS) at
+/// `rate`, separated by `gap` zero samples, with AWGN at `snr_db`: the workload of the receiver
+/// benchmarks. Returns the samples and the PSDUs sent.
+pub fn frame_stream(
+    rate: Rate,
+    psdu_len: usize,
+    frames: usize,
+    gap: usize,
+    snr_db: f64,
+    seed: u64,
+) -> Result<(Vec<Complex32>, Vec<Vec<u8>>), PhyError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut tx = Transmitter::new();
+    let mut sig = vec![Complex32::new(0.0, 0.0); gap];
+    let mut sent = Vec::with_capacity(frames);
+    let (mut energy, mut burst_samples) = (0.0f64, 0usize);
+    for _ in 0..frames {
+        let mut psdu: Vec<u8> = (0..psdu_len.saturating_sub(4)).map(|_| rng.random()).collect();
+        append_fcs(&mut psdu);
+        let start = sig.len();
+        let n = tx.transmit(
+            &psdu,
+            &TxParams {
+                rate,
+                scrambler_seed: rng.random_range(1..=127),
+            },
+            &mut sig,
+        )?;
+        energy += burst_power(&sig[start..]) * n as f64;
+        burst_samples += n;
+        sig.extend(std::iter::repeat_n(Complex32::new(0.0, 0.0), gap));
+        sent.push(psdu);
+    }
+    // SNR over the bursts only, as the crate defines it.
+    let power = energy / burst_samples.max(1) as f64;
+    let mut out = Vec::with_capacity(sig.len());
+    Awgn::for_snr(snr_db, power, rng.random())?.process(&sig, &mut out);
+    Ok((out, sent))
 }

@@ -173,7 +173,8 @@ impl Impairment for Fading {
         let nt = self.taps.len();
         let static_gains = self.spec.doppler_hz == 0.0;
         for &x in input {
-            if self.n % UPDATE == 0 || (static_gains && self.n == 0) {
+            // Static taps (no Doppler) are computed once.
+            if self.n.is_multiple_of(UPDATE) && (!static_gains || self.n == 0) {
                 for (g, t) in self.gains.iter_mut().zip(&self.taps) {
                     *g = t.gain(self.n as f64);
                 }

@@ -89,7 +89,7 @@ impl Detector {
         while n + (WINDOW + LAG) as u64 <= base + buf.len() as u64 {
             let i = (n - base) as usize;
             match self.at {
-                Some(a) if a + 1 == n && n % RESYNC != 0 && i >= 1 => {
+                Some(a) if a + 1 == n && !n.is_multiple_of(RESYNC) && i >= 1 => {
                     // Slide from n − 1: drop window start n − 1, add the sample at n − 1 + W.
                     let (a0, b0) = (buf[i - 1], buf[i - 1 + LAG]);
                     let (a1, b1) = (buf[i - 1 + WINDOW], buf[i - 1 + WINDOW + LAG]);

@@ -162,8 +162,9 @@ enum State {
     Data(Box<Header>),
 }
 
-/// Samples needed after a detection before the header can be processed.
-const HEADER_SPAN: u64 = 520;
+/// Samples needed after a detection before the header can be processed: the latest L-LTF start
+/// searched plus the L-LTF and SIGNAL (the SIGNAL FFT window ends before 128 + 80).
+const HEADER_SPAN: u64 = T1_SEARCH.1 + 208;
 /// Range of L-LTF first-symbol starts searched, relative to the detection start.
 const T1_SEARCH: (u64, u64) = (100, 270);
 /// GI2 samples left out of the fine CFO estimate (transition window).
@@ -172,8 +173,6 @@ const GI2_SKIP: usize = 4;
 const LTF_MIN_CORR: f32 = 0.25;
 /// Prior standard deviation of the sampling-clock offset (fraction), for the SFO fit.
 const SFO_PRIOR: f64 = 40e-6;
-/// Extra samples kept after a frame's nominal end for timing drift.
-const TAIL_MARGIN: u64 = 8;
 
 /// The streaming receiver. See the module docs.
 pub struct Receiver {
@@ -356,7 +355,8 @@ impl Receiver {
                     self.process_header(d, start);
                 }
                 State::Data(hdr) => {
-                    let need = hdr.t1 + 128 + (N_SYM * (hdr.n_sym + 1)) as u64 + TAIL_MARGIN;
+                    // The last DATA symbol's FFT window ends `fft_backoff` samples before the frame.
+                    let need = hdr.t1 + 128 + (N_SYM * (hdr.n_sym + 1)) as u64 - self.cfg.fft_backoff as u64;
                     if self.end() < need {
                         self.state = State::Data(hdr);
                         return;
@@ -375,7 +375,7 @@ impl Receiver {
             State::Header(_, start) => *start,
             State::Data(h) => h.t1.saturating_sub(64),
         };
-        let drop = keep_from.saturating_sub(self.base) as usize;
+        let drop = (keep_from.saturating_sub(self.base) as usize).min(self.buf.len());
         if drop > 0 && (drop >= 1 << 16 || drop * 2 >= self.buf.len()) {
             self.buf.drain(..drop);
             self.base += drop as u64;
@@ -412,7 +412,9 @@ impl Receiver {
     }
 
     fn resume_search(&mut self, from: u64) {
-        self.scan = from.max(self.base).min(self.end());
+        // The position may lie beyond the samples buffered so far; scanning waits for them.
+        // (Clamping it to the buffer end would make the result depend on the chunking.)
+        self.scan = from.max(self.base);
         self.det.reset();
         self.state = State::Search;
     }
@@ -505,7 +507,8 @@ impl Receiver {
         let mut deint = [0i8; 48];
         self.interleavers[0].deinterleave(&llr, &mut deint);
         let mut bits = [0u8; 24];
-        self.viterbi.decode(&deint, Termination::BestState, &mut bits);
+        // The SIGNAL's six tail bits return the encoder to state 0.
+        self.viterbi.decode(&deint, Termination::ZeroState, &mut bits);
         let offset = t1.saturating_sub(192);
         let signal = match SignalField::from_bits(&bits) {
             Ok(s) => s,
@@ -589,25 +592,39 @@ impl Receiver {
         let mut bits = std::mem::take(&mut self.bits);
         bits.clear();
         bits.resize(n_bits, 0);
-        self.viterbi
-            .decode(&dep[..2 * n_bits], Termination::BestState, &mut bits);
-        let mut scrambled = std::mem::take(&mut self.scrambled);
-        scrambled.clear();
-        scrambled.extend_from_slice(&bits);
-
-        // Descramble: the first seven SERVICE bits are the scrambler's own output.
-        let first7: [u8; 7] = std::array::from_fn(|i| bits[i]);
-        let seed_state = Scrambler::from_first_outputs(&first7);
-        let mut s = seed_state;
-        s.apply(&mut bits[7..]);
         let len = hdr.signal.length;
-        let psdu: Vec<u8> = (0..len)
-            .map(|i| (0..8).fold(0u8, |acc, j| acc | ((bits[16 + 8 * i + j] & 1) << j)))
-            .collect();
-        let fcs_ok = crc::fcs_ok(&psdu);
-        let evm = self.evm(&eq, rate, fcs_ok.then_some(&scrambled[..]), &points);
+        // The encoder is in state 0 right after the tail (the transmitter zeroes the tail bits
+        // after scrambling); the pad bits after it carry nothing, so decode up to there.
+        let tail_end = (16 + 8 * len + 6).min(n_bits);
+        self.viterbi
+            .decode(&dep[..2 * tail_end], Termination::ZeroState, &mut bits[..tail_end]);
+        let (mut psdu, mut seed_state) = descramble_psdu(&mut bits[..tail_end], len);
+        let mut fcs_ok = crc::fcs_ok(&psdu);
+        if !fcs_ok && len >= 4 {
+            // A transmitter that leaves its tail bits scrambled ends in no known state: try
+            // the best end state over every bit before giving up.
+            self.viterbi
+                .decode(&dep[..2 * n_bits], Termination::BestState, &mut bits);
+            let (p, s) = descramble_psdu(&mut bits, len);
+            if crc::fcs_ok(&p) {
+                (psdu, seed_state, fcs_ok) = (p, s, true);
+            }
+        }
         // The seed the transmitter used: run the recovered state back seven steps.
         let seed = rewind7(seed_state.state());
+        // EVM against the points that were sent: re-scramble the decoded payload as the
+        // transmitter did (pad bits included) when the FCS vouches for it.
+        let mut scrambled = std::mem::take(&mut self.scrambled);
+        let reference = match (fcs_ok, Scrambler::new(seed)) {
+            (true, Ok(scr)) => {
+                scrambled.clear();
+                scrambled.extend_from_slice(&crate::tx::data_bits(&psdu, rate));
+                crate::tx::scramble_data(&mut scrambled, len, scr);
+                Some(&scrambled[..])
+            }
+            _ => None,
+        };
+        let evm = self.evm(&eq, rate, reference, &points);
 
         let n_used = USED_SUBCARRIERS.len() as f32;
         let frame = RxFrame {
@@ -760,6 +777,20 @@ fn pilot_phasor(y: &[Complex32; N_FFT], h: &[Complex32; N_FFT], polarity: f32) -
 #[inline]
 fn c32(c: Complex64) -> Complex32 {
     Complex32::new(c.re as f32, c.im as f32)
+}
+
+/// Descrambles decoded DATA bits in place and extracts the PSDU of `len` octets. The first
+/// seven SERVICE bits are zeros before scrambling, so after it they are the scrambler's own
+/// output, which gives its state. Returns the PSDU and that state.
+fn descramble_psdu(bits: &mut [u8], len: usize) -> (Vec<u8>, Scrambler) {
+    let first7: [u8; 7] = std::array::from_fn(|i| bits[i]);
+    let state = Scrambler::from_first_outputs(&first7);
+    let mut s = state;
+    s.apply(&mut bits[7..]);
+    let psdu = (0..len)
+        .map(|i| (0..8).fold(0u8, |acc, j| acc | ((bits[16 + 8 * i + j] & 1) << j)))
+        .collect();
+    (psdu, state)
 }
 
 /// Runs the scrambler backwards seven steps: the state before it produced the seven bits
