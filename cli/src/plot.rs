@@ -1,0 +1,104 @@
+//! Plots for the simulation commands: PNG (bitmap) or SVG by file extension. Text uses the
+//! DejaVu Sans font embedded in the binary, so no system font is needed.
+
+use anyhow::{Context, Result};
+use plotters::prelude::*;
+use std::path::Path;
+
+/// One curve.
+pub struct Series {
+    pub name: String,
+    pub points: Vec<(f64, f64)>,
+    pub dashed: bool,
+}
+
+fn register_font() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // Only fails if the bytes are not a font; they are DejaVu Sans.
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular());
+    });
+}
+
+/// Curves on a logarithmic y axis; zero or negative values are left out (they have no place on
+/// a log axis).
+pub fn log_curves(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    register_font();
+    let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
+    if svg {
+        let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
+        draw(root, title, x_label, y_label, series)
+    } else {
+        let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
+        draw(root, title, x_label, y_label, series)
+    }
+    .with_context(|| format!("writing plot {}", path.display()))
+}
+
+fn draw<DB: DrawingBackend>(
+    root: DrawingArea<DB, plotters::coord::Shift>,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[Series],
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
+    let pos = |p: &(f64, f64)| p.1 > 0.0 && p.1.is_finite();
+    let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
+    let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
+    let (x0, x1) = if x0 < x1 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
+    let ymin = series
+        .iter()
+        .flat_map(|s| s.points.iter().filter(|p| pos(p)).map(|p| p.1))
+        .fold(1.0f64, f64::min)
+        .max(1e-7);
+    let y0 = 10f64.powf(ymin.log10().floor());
+    root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 22))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(70)
+        .build_cartesian_2d(x0..x1, (y0..1.0).log_scale())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    chart
+        .configure_mesh()
+        .x_desc(x_label)
+        .y_desc(y_label)
+        .label_style(("sans-serif", 15))
+        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let colors = [RED, BLUE, BLACK, GREEN, MAGENTA, CYAN];
+    for (i, s) in series.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(pos).collect();
+        if s.dashed {
+            chart
+                .draw_series(DashedLineSeries::new(pts, 6, 4, color.stroke_width(2)))
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .label(&s.name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+        } else {
+            chart
+                .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .label(&s.name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+            chart
+                .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 15))
+        .draw()
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! Parsers for command-line values: numbers with SI suffixes (`2.4G`, `20M`, `2k`), SNR ranges
+//! (`A:STEP:B`), scrambler seeds (`93`, `0x5d`, `0b1011101`), complex taps (`0.3-0.2j`).
+
+use anyhow::{bail, Context, Result};
+
+/// A number with an optional SI suffix: k, M, G (case-insensitive for k, as SDR tools accept).
+pub fn si_number(s: &str) -> Result<f64> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('k' | 'K') => (&t[..t.len() - 1], 1e3),
+        Some('M') => (&t[..t.len() - 1], 1e6),
+        Some('G') => (&t[..t.len() - 1], 1e9),
+        _ => (t, 1.0),
+    };
+    let v: f64 = num
+        .parse()
+        .with_context(|| format!("`{s}` is not a number (suffixes k, M, G allowed)"))?;
+    if !v.is_finite() {
+        bail!("`{s}` is not a finite number");
+    }
+    Ok(v * mult)
+}
+
+/// The points of an `A:STEP:B` range.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Points(pub Vec<f64>);
+
+/// [`snr_range`] for clap.
+pub fn points(s: &str) -> Result<Points> {
+    snr_range(s).map(Points)
+}
+
+/// An inclusive range `A:STEP:B` (or a single value `A`), as a list of points.
+pub fn snr_range(s: &str) -> Result<Vec<f64>> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let num = |x: &str| -> Result<f64> {
+        let v: f64 = x
+            .trim()
+            .parse()
+            .with_context(|| format!("`{x}` in `{s}` is not a number"))?;
+        if !v.is_finite() {
+            bail!("`{x}` in `{s}` is not finite");
+        }
+        Ok(v)
+    };
+    let (a, step, b) = match parts.as_slice() {
+        [a] => return Ok(vec![num(a)?]),
+        [a, step, b] => (num(a)?, num(step)?, num(b)?),
+        _ => bail!("`{s}`: expected A:STEP:B (e.g. 0:1:10) or a single value"),
+    };
+    if step <= 0.0 {
+        bail!("`{s}`: STEP must be positive");
+    }
+    if b < a {
+        bail!("`{s}`: the end ({b}) is below the start ({a})");
+    }
+    let n = ((b - a) / step + 1e-9).floor() as usize + 1;
+    if n > 1000 {
+        bail!("`{s}` has {n} points; at most 1000");
+    }
+    Ok((0..n).map(|i| a + step * i as f64).collect())
+}
+
+/// A scrambler seed: decimal, `0x…` or `0b…`, 1 … 127, x1 in the least significant bit
+/// (Annex G's state "1011101" is `0b1011101` = 93).
+pub fn scrambler_seed(s: &str) -> Result<u8> {
+    let t = s.trim();
+    let v = if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        u32::from_str_radix(h, 16)
+    } else if let Some(b) = t.strip_prefix("0b").or_else(|| t.strip_prefix("0B")) {
+        u32::from_str_radix(b, 2)
+    } else {
+        t.parse()
+    }
+    .with_context(|| format!("scrambler seed `{s}` is not a number"))?;
+    if !(1..=127).contains(&v) {
+        bail!("scrambler seed {v} is out of range 1..=127 (the all-zero state never scrambles)");
+    }
+    Ok(v as u8)
+}
+
+/// A complex number `a`, `bj`, `a+bj`, `a-bj`.
+pub fn complex(s: &str) -> Result<num_complex::Complex32> {
+    let t: String = s.chars().filter(|c| !c.is_whitespace()).collect();
+    let err = || format!("`{s}` is not a complex number (forms: 0.5, 0.3j, 0.5-0.2j)");
+    let Some(body) = t.strip_suffix('j').or_else(|| t.strip_suffix('i')) else {
+        return Ok(num_complex::Complex32::new(t.parse().with_context(err)?, 0.0));
+    };
+    // Split at the last sign that is not at the start or after an exponent.
+    let bytes = body.as_bytes();
+    let split = (1..bytes.len())
+        .rev()
+        .find(|&i| (bytes[i] == b'+' || bytes[i] == b'-') && !matches!(bytes[i - 1], b'e' | b'E'));
+    let (re, im) = match split {
+        Some(i) => (body[..i].parse::<f32>().with_context(err)?, &body[i..]),
+        None => (0.0, body),
+    };
+    let im = match im {
+        "" | "+" => 1.0,
+        "-" => -1.0,
+        x => x.parse::<f32>().with_context(err)?,
+    };
+    let c = num_complex::Complex32::new(re, im);
+    if !(c.re.is_finite() && c.im.is_finite()) {
+        bail!("`{s}` is not finite");
+    }
+    Ok(c)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsers() {
+        assert_eq!(si_number("2.45G").unwrap(), 2.45e9);
+        assert_eq!(si_number("20M").unwrap(), 20e6);
+        assert_eq!(si_number("2k").unwrap(), 2e3);
+        assert!(si_number("fast").is_err());
+        assert_eq!(snr_range("0:2:6").unwrap(), vec![0.0, 2.0, 4.0, 6.0]);
+        assert_eq!(snr_range("-5").unwrap(), vec![-5.0]);
+        assert!(snr_range("5:0:6").is_err());
+        assert!(snr_range("6:1:5").is_err());
+        assert!(snr_range("0:1").is_err());
+        assert_eq!(scrambler_seed("0b1011101").unwrap(), 93);
+        assert_eq!(scrambler_seed("0x7f").unwrap(), 127);
+        assert!(scrambler_seed("0").is_err());
+        assert!(scrambler_seed("128").is_err());
+        assert_eq!(complex("0.5-0.2j").unwrap(), num_complex::Complex32::new(0.5, -0.2));
+        assert_eq!(complex("-1e-1+2j").unwrap(), num_complex::Complex32::new(-0.1, 2.0));
+        assert_eq!(complex("0.3j").unwrap(), num_complex::Complex32::new(0.0, 0.3));
+        assert_eq!(complex("1").unwrap(), num_complex::Complex32::new(1.0, 0.0));
+        assert!(complex("1+xj").is_err());
+    }
+}
