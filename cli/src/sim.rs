@@ -42,7 +42,7 @@ pub struct PhyArgs {
     #[arg(short, long, default_value_t = 1000)]
     length: usize,
     /// SNR points in dB, A:STEP:B (per-sample SNR over the burst / noise power).
-    #[arg(long, default_value = "0:1:10", value_parser = units::points)]
+    #[arg(long, default_value = "0:1:10", value_parser = units::points, allow_hyphen_values = true)]
     snr: units::Points,
     /// Channel model.
     #[arg(long, value_enum, default_value_t = ChannelKind::Awgn)]
@@ -51,22 +51,22 @@ pub struct PhyArgs {
     #[arg(short = 'n', long, default_value_t = 500)]
     frames: u64,
     /// RMS delay spread of the fading profile, in samples (1 sample = 50 ns).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     delay_spread: f64,
     /// Maximum Doppler frequency of fading, Hz (0: block fading, one realisation per frame).
     #[arg(long, default_value_t = 0.0, value_parser = units::si_number)]
     doppler: f64,
     /// Rician K-factor (linear) of the first tap.
-    #[arg(long, default_value_t = 10.0)]
+    #[arg(long, default_value_t = 10.0, allow_hyphen_values = true)]
     k_factor: f64,
     /// Static channel taps at 0, 1, 2 … samples, comma-separated complex numbers.
-    #[arg(long, value_delimiter = ',', value_parser = units::complex, default_value = "0.8,0.45-0.3j,0.2+0.15j,0.1j")]
+    #[arg(long, value_delimiter = ',', value_parser = units::complex, allow_hyphen_values = true, default_value = "0.8,0.45-0.3j,0.2+0.15j,0.1j")]
     taps: Vec<Complex32>,
     /// Carrier frequency offset drawn per frame uniformly in ±this, Hz (suffixes k, M).
-    #[arg(long, default_value_t = 0.0, value_parser = units::si_number)]
+    #[arg(long, default_value_t = 0.0, value_parser = units::si_number, allow_hyphen_values = true)]
     cfo: f64,
     /// Sampling-clock offset, ppm.
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     sfo: f64,
     /// Phase-noise linewidth, Hz.
     #[arg(long, default_value_t = 0.0, value_parser = units::si_number)]

@@ -205,13 +205,68 @@ fn best_state(m: &[i16; 64]) -> usize {
 /// within six bits), rather than t: the predecessor's position is then
 /// ((r & 1) << 5) | ((r & 31) >> 1) | (u << 4), with u the decision bit at r, which keeps the
 /// serial dependency per bit to four simple operations. The decoded bit is t & 1 = bit 5 of r.
+///
+/// That chain is latency-bound, so long blocks are traced as [`CHAINS`] interleaved chains:
+/// the last starts from `state` at the end, each other from an arbitrary state [`OVERLAP`] steps
+/// beyond its segment. Survivor paths merge within a few constraint lengths, so after the
+/// overlap every chain is on the decoded path. 192 steps (~27 constraint lengths) gave results
+/// identical to the serial traceback in every test, pure noise included; 96 did not at 39 % BER.
 fn traceback(decisions: &[u64], state: usize, out: &mut [u8]) {
-    let mut r = (((state & 1) << 5) | (state >> 1)) as u32;
+    let n = out.len();
+    if n < CHAINS * 4 * OVERLAP {
+        traceback_serial(&decisions[..n], rot(state), out);
+        return;
+    }
+    let seg = n / CHAINS;
+    // Chain c decodes steps [c·seg, (c+1)·seg), the last one up to n.
+    let mut r = [0u32; CHAINS];
+    // Warm-up: chains 0 … CHAINS−2 walk back OVERLAP steps from state 0, outputs discarded.
+    for k in 0..OVERLAP {
+        for (c, rc) in r.iter_mut().enumerate().take(CHAINS - 1) {
+            let i = (c + 1) * seg + OVERLAP - 1 - k;
+            *rc = step_back(*rc, decisions[i]);
+        }
+    }
+    // The last chain first covers its extra steps beyond CHAINS·seg, alone.
+    let last_start = (CHAINS - 1) * seg;
+    let tail = &mut out[last_start + seg..];
+    r[CHAINS - 1] = traceback_serial(&decisions[last_start + seg..n], rot(state), tail);
+    // Then all chains together, one step each per iteration.
+    for k in 0..seg {
+        for (c, rc) in r.iter_mut().enumerate() {
+            let i = c * seg + seg - 1 - k;
+            out[i] = (*rc >> 5) as u8 & 1;
+            *rc = step_back(*rc, decisions[i]);
+        }
+    }
+}
+
+/// Chains of the traceback.
+const CHAINS: usize = 4;
+/// Steps each chain but the last walks before its segment.
+const OVERLAP: usize = 192;
+
+/// Decision-bit position of state t: t rotated right by one within six bits.
+#[inline]
+fn rot(state: usize) -> u32 {
+    (((state & 1) << 5) | (state >> 1)) as u32
+}
+
+/// One step back from position `r` through the decisions `d` of that step.
+#[inline(always)]
+fn step_back(r: u32, d: u64) -> u32 {
+    let u = ((d >> r) & 1) as u32;
+    ((r & 1) << 5) | ((r & 31) >> 1) | (u << 4)
+}
+
+/// Plain traceback of `decisions` from position `r` after the last one, writing one bit per
+/// step; returns the position before the first step.
+fn traceback_serial(decisions: &[u64], mut r: u32, out: &mut [u8]) -> u32 {
     for (bit, &d) in out.iter_mut().zip(decisions).rev() {
         *bit = (r >> 5) as u8 & 1;
-        let u = ((d >> r) & 1) as u32;
-        r = ((r & 1) << 5) | ((r & 31) >> 1) | (u << 4);
+        r = step_back(r, d);
     }
+    r
 }
 
 fn forward_scalar(llrs: &[i8], metrics: &mut [i16; 64], decisions: &mut [u64]) {
@@ -399,6 +454,38 @@ mod tests {
                 simd.decode(&llr, Termination::BestState, &mut b);
                 assert_eq!(a, b);
             }
+        }
+    }
+
+    #[test]
+    fn chained_traceback_equals_serial_traceback() {
+        let mut rng = ChaCha8Rng::seed_from_u64(11);
+        let mut dec = ViterbiDecoder::new();
+        for (n, amp) in [
+            (1536usize, 40),
+            (1537, 9),
+            (5000, 7),
+            (12_006, 12),
+            (40_000, 5),
+            (40_000, 3),
+            (40_000, 1),
+        ] {
+            let mut bits: Vec<u8> = (0..n).map(|_| rng.random_range(0..2)).collect();
+            bits[n - 6..].fill(0);
+            // Noisy LLRs near the decoder's threshold, so the survivor paths are not trivial.
+            let llr: Vec<i8> = encode_llrs(&bits, amp)
+                .into_iter()
+                .map(|l| (i32::from(l) + rng.random_range(-14..=14)).clamp(-127, 127) as i8)
+                .collect();
+            dec.forward(&llr);
+            let start = best_state(dec.metrics());
+            let mut chained = vec![0u8; n];
+            traceback(dec.decisions(), start, &mut chained);
+            let mut serial = vec![0u8; n];
+            traceback_serial(dec.decisions(), rot(start), &mut serial);
+            // Compared by count so a failure does not print 40 000 bits.
+            let diff = chained.iter().zip(&serial).filter(|(a, b)| a != b).count();
+            assert_eq!(diff, 0, "n = {n}, amplitude {amp}: chained and serial traceback differ");
         }
     }
 
