@@ -65,7 +65,7 @@ pub struct PhyArgs {
     /// Carrier frequency offset drawn per frame uniformly in ±this, Hz (suffixes k, M).
     #[arg(long, default_value_t = 0.0, value_parser = units::si_number, allow_hyphen_values = true)]
     cfo: f64,
-    /// Sampling-clock offset, ppm.
+    /// Sampling-clock offset, ppm: the receiver's clock relative to the transmitter's.
     #[arg(long, default_value_t = 0.0, allow_hyphen_values = true)]
     sfo: f64,
     /// Phase-noise linewidth, Hz.

@@ -39,7 +39,7 @@ pub struct SimParams {
     pub propagation: Propagation,
     /// CFO drawn uniformly in ±this many Hz per frame.
     pub max_cfo_hz: f64,
-    /// Sampling-clock offset, ppm.
+    /// Sampling-clock offset, ppm: (f_rx / f_tx − 1)·1e6.
     pub sfo_ppm: f64,
     /// Phase-noise linewidth, Hz (0: none).
     pub phase_noise_hz: f64,
@@ -170,16 +170,7 @@ impl FrameSim {
         let mut out = FrameOutcome {
             snr_est_db: f32::NAN,
             evm_db: f32::NAN,
-            rx_stats: crate::rx::RxStats {
-                samples: after.samples - before.samples,
-                non_finite: after.non_finite - before.non_finite,
-                detections: after.detections - before.detections,
-                sync_failures: after.sync_failures - before.sync_failures,
-                header_errors: after.header_errors - before.header_errors,
-                frames: after.frames - before.frames,
-                fcs_failures: after.fcs_failures - before.fcs_failures,
-                truncated: after.truncated - before.truncated,
-            },
+            rx_stats: after.since(&before),
             ..Default::default()
         };
         // The frame that starts near where ours does.

@@ -182,3 +182,40 @@ fn statistics_track_the_channel() {
         assert_eq!(f.offset, 300);
     }
 }
+
+/// Sampling-clock offsets large enough to drift a long frame by several samples (4095 octets at
+/// 6 Mbit/s last 110 000 samples: 11 samples at 100 ppm): the receiver moves its FFT window and
+/// reports the offset.
+#[test]
+fn sampling_clock_offset_on_long_frames() {
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let mut tx = Transmitter::new();
+    for sfo in [-100.0, -40.0, 20.0, 100.0] {
+        let psdu = random_psdu(&mut rng, 4095);
+        let mut sig = vec![Complex32::new(0.0, 0.0); 500];
+        tx.transmit(
+            &psdu,
+            &TxParams {
+                rate: Rate::R6,
+                scrambler_seed: 33,
+            },
+            &mut sig,
+        )
+        .unwrap();
+        let p = burst_power(&sig[500..]);
+        sig.extend(std::iter::repeat_n(Complex32::new(0.0, 0.0), 500));
+        let mut ch = Chain::new();
+        ch.push(TimingOffset::new(0.3, sfo).unwrap());
+        ch.push(Awgn::for_snr(20.0, p, 2).unwrap());
+        let mut out = Vec::new();
+        ch.process(&sig, &mut out);
+        let got = frames(Receiver::new(RxConfig::default()).decode_all(&out));
+        assert_eq!(got.len(), 1, "{sfo} ppm");
+        assert!(got[0].fcs_ok && got[0].psdu == psdu, "{sfo} ppm");
+        assert!(
+            (f64::from(got[0].sfo_ppm) - sfo).abs() < 5.0,
+            "reported {} ppm for {sfo}",
+            got[0].sfo_ppm
+        );
+    }
+}

@@ -123,8 +123,9 @@ impl Impairment for Cfo {
 /// windowed-sinc interpolation (32 taps, Blackman window, 1024 fractional phases; flat to
 /// 0.01 dB over ±8 MHz at 20 MS/s).
 ///
-/// Output sample n is the input at time n·(1 + ppm·1e-6) − delay: a positive `sfo_ppm` means the
-/// receiver's clock runs fast. The first output samples, before the delayed input starts, are
+/// `sfo_ppm` is the receiver's sample clock relative to the transmitter's, (f_rx / f_tx − 1)·1e6
+/// (positive: the receiver samples faster). Output sample n is the input at time
+/// n / (1 + ppm·1e-6) − delay. The first output samples, before the delayed input starts, are
 /// zeros.
 #[derive(Clone, Debug)]
 pub struct TimingOffset {
@@ -186,7 +187,7 @@ impl TimingOffset {
         }
         Ok(Self {
             delay: delay_samples,
-            ratio: 1.0 + sfo_ppm * 1e-6,
+            ratio: 1.0 / (1.0 + sfo_ppm * 1e-6),
             n_in: 0,
             t_next: -delay_samples,
             hist: VecDeque::new(),
@@ -230,7 +231,7 @@ impl Impairment for TimingOffset {
         format!(
             "timing(delay {:.2} samples, {:+.1} ppm)",
             self.delay,
-            (self.ratio - 1.0) * 1e6
+            (1.0 / self.ratio - 1.0) * 1e6
         )
     }
 }
@@ -409,9 +410,9 @@ mod tests {
         for c in x.chunks(100) {
             t.process(c, &mut y);
         }
-        for n in 100..1500 {
+        for (n, got) in y.iter().enumerate().take(1500).skip(100) {
             let want = Complex32::from_polar(1.0, (w * (n as f64 - 3.4)) as f32);
-            assert!((y[n] - want).norm() < 1e-3, "n={n}: {} vs {want}", y[n]);
+            assert!((got - want).norm() < 1e-3, "n={n}: {got} vs {want}");
         }
     }
 

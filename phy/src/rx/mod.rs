@@ -135,6 +135,26 @@ pub struct RxStats {
     pub fcs_failures: u64,
     /// Frames cut off by the end of the stream.
     pub truncated: u64,
+    /// Frames whose FCS failed with the preamble's channel estimate and passed after the
+    /// channel was re-estimated over the frame.
+    pub tracking_recoveries: u64,
+}
+
+impl RxStats {
+    /// The counts accumulated since `earlier` (a snapshot of the same receiver).
+    pub fn since(&self, earlier: &RxStats) -> RxStats {
+        RxStats {
+            samples: self.samples - earlier.samples,
+            non_finite: self.non_finite - earlier.non_finite,
+            detections: self.detections - earlier.detections,
+            sync_failures: self.sync_failures - earlier.sync_failures,
+            header_errors: self.header_errors - earlier.header_errors,
+            frames: self.frames - earlier.frames,
+            fcs_failures: self.fcs_failures - earlier.fcs_failures,
+            truncated: self.truncated - earlier.truncated,
+            tracking_recoveries: self.tracking_recoveries - earlier.tracking_recoveries,
+        }
+    }
 }
 
 /// Timing, frequency and channel of a frame whose SIGNAL decoded.
@@ -167,10 +187,19 @@ enum State {
 const HEADER_SPAN: u64 = T1_SEARCH.1 + 208;
 /// Range of L-LTF first-symbol starts searched, relative to the detection start.
 const T1_SEARCH: (u64, u64) = (100, 270);
+/// Frames shorter than this many DATA symbols are not worth a channel-tracking pass.
+const TRACK_MIN_SYMBOLS: usize = 12;
+/// Re-estimation passes at most (each from the previous pass's decoded bits).
+const TRACK_PASSES: usize = 3;
+/// Symbols on each side averaged by the channel tracker.
+const TRACK_HALF_WINDOW: usize = 4;
 /// GI2 samples left out of the fine CFO estimate (transition window).
 const GI2_SKIP: usize = 4;
 /// Minimum normalised L-LTF correlation for a detection to proceed.
 const LTF_MIN_CORR: f32 = 0.25;
+/// The sampling-clock drift fit is dropped when its residual exceeds this many times what the
+/// pilots' noise explains (χ² per degree of freedom).
+const DRIFT_MISFIT: f64 = 4.0;
 /// Prior standard deviation of the sampling-clock offset (fraction), for the SFO fit.
 const SFO_PRIOR: f64 = 40e-6;
 
@@ -355,9 +384,12 @@ impl Receiver {
                     self.process_header(d, start);
                 }
                 State::Data(hdr) => {
-                    // The last DATA symbol's FFT window ends `fft_backoff` samples before the frame.
-                    let need = hdr.t1 + 128 + (N_SYM * (hdr.n_sym + 1)) as u64 - self.cfg.fft_backoff as u64;
-                    if self.end() < need {
+                    // The last DATA symbol's FFT window ends `fft_backoff` samples before the frame,
+                    // later if the sampling clock drifts: wait for a margin that covers 100 ppm,
+                    // but at the end of the stream make do with the nominal samples.
+                    let nominal = hdr.t1 + 128 + (N_SYM * (hdr.n_sym + 1)) as u64 - self.cfg.fft_backoff as u64;
+                    let margin = (N_SYM * (hdr.n_sym + 1)) as u64 / 10_000 + 1;
+                    if self.end() < nominal + margin && !(at_end && self.end() >= nominal) {
                         self.state = State::Data(hdr);
                         return;
                     }
@@ -535,96 +567,77 @@ impl Receiver {
     fn process_data(&mut self, hdr: &Header) {
         let backoff = self.cfg.fft_backoff as u64;
         let rate = hdr.signal.rate;
-        let m = rate.modulation();
         let n_sym = hdr.n_sym;
+        let len = hdr.signal.length;
         // Symbol 0 is SIGNAL (kept for phase tracking), 1..=n_sym are DATA.
         let first = hdr.t1 + 128 + N_CP as u64 - backoff;
-        let mut syms = std::mem::take(&mut self.syms);
-        syms.clear();
-        for s in 0..=n_sym {
-            syms.push(self.fft_at(first + (s * N_SYM) as u64, hdr.cfo, hdr.t1));
-        }
         let snr_sc = hdr.h_power / hdr.noise_var;
-        let (corrections, sfo_ppm) = self.track_phase(&syms, &hdr.h, snr_sc);
+        let mut syms = std::mem::take(&mut self.syms);
+        let shifts = self.fft_data_symbols(hdr, first, snr_sc, &mut syms);
+        let (corrections, sfo_ppm) = self.track_phase(&syms, &shifts, &hdr.h, snr_sc);
 
-        // Soft demapping with CSI weights; the scale only matters for the i8 quantisation.
-        // Per subcarrier: the zero-forcing coefficient H*/|H|² and the LLR weight ∝ |H|².
-        let k2 = k_mod(m) * k_mod(m);
-        let weight_scale = 4.0 / (hdr.h_power * k2);
-        let mut eq_c = [Complex32::new(0.0, 0.0); crate::ofdm::N_DATA];
-        let mut eq_w = [0f32; crate::ofdm::N_DATA];
-        for (i, &k) in DATA_SUBCARRIERS.iter().enumerate() {
-            let hk = hdr.h[bin(k)];
-            let hp = hk.norm_sqr().max(f32::MIN_POSITIVE);
-            eq_c[i] = hk.conj() / hp;
-            eq_w[i] = weight_scale * hp;
-        }
-        let il = &self.interleavers[modulation_index(m)];
-        let n_cbps = rate.n_cbps();
-        let mut llrs = std::mem::take(&mut self.llrs);
-        llrs.clear();
-        llrs.resize(n_sym * n_cbps, 0);
-        let mut sym_llr = [0i8; 288];
-        let points = constellation(m);
         let mut eq = std::mem::take(&mut self.equalized);
-        eq.clear();
-        for s in 1..=n_sym {
-            // e^{−j(θ + slope·k)} stepped across subcarriers −26 … 26.
-            let (theta, slope) = corrections[s];
-            let step = Complex32::from_polar(1.0, -slope);
-            let mut rot = Complex32::from_polar(1.0, -(theta - 26.0 * slope));
-            let mut k = -26;
-            let mut zs = [Complex32::new(0.0, 0.0); crate::ofdm::N_DATA];
-            for (i, &dk) in DATA_SUBCARRIERS.iter().enumerate() {
-                while k < dk {
-                    rot *= step;
-                    k += 1;
+        self.demodulate(
+            &syms,
+            &corrections,
+            std::slice::from_ref(&hdr.h),
+            hdr.h_power,
+            rate,
+            &mut eq,
+        );
+        let (mut psdu, mut fcs_ok, mut seed) = self.decode_data(rate, len);
+        if !fcs_ok && len >= 4 && n_sym >= TRACK_MIN_SYMBOLS {
+            // The channel may have changed since the preamble (Doppler, long frames): estimate it
+            // per symbol from the points the failed decode implies, smooth it over time, and
+            // decode again. Wrong decisions only blur the estimate; the FCS judges the result.
+            // References, in turn: the points the failed decode implies (best at low SNR); hard
+            // decisions made symbol by symbol, each with the channel tracked from the decisions
+            // before it (right at high SNR however far the channel drifted); then the points
+            // the previous pass decoded.
+            //
+            // From the decision-directed pass on, the pilot corrections keep the common phase
+            // only: a channel that changes over the frame shifts the pilots' phases apart, which
+            // the sampling-clock fit misreads as drift (hundreds of ppm in fast fading), while
+            // the tracked channel absorbs a real clock drift anyway.
+            // (The windows' whole-sample shifts are known exactly and stay in.)
+            let common_only: Vec<(f32, f32)> = corrections
+                .iter()
+                .zip(&shifts)
+                .map(|(&(theta, _), &sh)| (theta, shift_slope(sh) as f32))
+                .collect();
+            let (mut p, mut sd) = (psdu.clone(), seed);
+            for pass in 0..TRACK_PASSES {
+                let corr = if pass == 0 { &corrections } else { &common_only };
+                let reference = if pass == 1 {
+                    decision_directed(&syms, corr, &hdr.h, rate.modulation(), self.polarity)
+                } else {
+                    let Some(r) = self.reference_points(&p, sd, rate) else {
+                        break;
+                    };
+                    r
+                };
+                let tracked = track_channel(&syms, corr, &reference, self.polarity, TRACK_HALF_WINDOW);
+                let mut eq2 = Vec::new();
+                self.demodulate(&syms, corr, &tracked, hdr.h_power, rate, &mut eq2);
+                let (p2, ok2, seed2) = self.decode_data(rate, len);
+                if ok2 {
+                    (psdu, fcs_ok, seed) = (p2, true, seed2);
+                    eq = eq2;
+                    self.stats.tracking_recoveries += 1;
+                    break;
                 }
-                zs[i] = syms[s][bin(dk)] * rot * eq_c[i];
-            }
-            eq.extend_from_slice(&zs);
-            demap_quantized(m, &zs, &eq_w, &mut sym_llr[..n_cbps]);
-            il.deinterleave(&sym_llr[..n_cbps], &mut llrs[(s - 1) * n_cbps..s * n_cbps]);
-        }
-        let mut dep = std::mem::take(&mut self.depunctured);
-        dep.clear();
-        let n_bits = convcode::depuncture(&llrs, rate.code_rate(), &mut dep);
-        let mut bits = std::mem::take(&mut self.bits);
-        bits.clear();
-        bits.resize(n_bits, 0);
-        let len = hdr.signal.length;
-        // The encoder is in state 0 right after the tail (the transmitter zeroes the tail bits
-        // after scrambling); the pad bits after it carry nothing, so decode up to there.
-        let tail_end = (16 + 8 * len + 6).min(n_bits);
-        self.viterbi
-            .decode(&dep[..2 * tail_end], Termination::ZeroState, &mut bits[..tail_end]);
-        let (mut psdu, mut seed_state) = descramble_psdu(&mut bits[..tail_end], len);
-        let mut fcs_ok = crc::fcs_ok(&psdu);
-        if !fcs_ok && len >= 4 {
-            // A transmitter that leaves its tail bits scrambled ends in no known state: try
-            // the best end state over every bit before giving up.
-            self.viterbi
-                .decode(&dep[..2 * n_bits], Termination::BestState, &mut bits);
-            let (p, s) = descramble_psdu(&mut bits, len);
-            if crc::fcs_ok(&p) {
-                (psdu, seed_state, fcs_ok) = (p, s, true);
+                // Each pass's decisions are better than the last's: estimate again from them.
+                (p, sd) = (p2, seed2);
             }
         }
-        // The seed the transmitter used: run the recovered state back seven steps.
-        let seed = rewind7(seed_state.state());
-        // EVM against the points that were sent: re-scramble the decoded payload as the
-        // transmitter did (pad bits included) when the FCS vouches for it.
-        let mut scrambled = std::mem::take(&mut self.scrambled);
-        let reference = match (fcs_ok, Scrambler::new(seed)) {
-            (true, Ok(scr)) => {
-                scrambled.clear();
-                scrambled.extend_from_slice(&crate::tx::data_bits(&psdu, rate));
-                crate::tx::scramble_data(&mut scrambled, len, scr);
-                Some(&scrambled[..])
-            }
-            _ => None,
+        // EVM against the points that were sent, when the FCS vouches for the decoded payload.
+        let points = constellation(rate.modulation());
+        let reference = if fcs_ok {
+            self.reference_points(&psdu, seed, rate)
+        } else {
+            None
         };
-        let evm = self.evm(&eq, rate, reference, &points);
+        let evm = evm(&eq, rate.modulation(), reference.as_deref(), &points);
 
         let n_used = USED_SUBCARRIERS.len() as f32;
         let frame = RxFrame {
@@ -651,47 +664,187 @@ impl Receiver {
         // case the SIGNAL was a false positive that hid a real frame.
         let resume = if fcs_ok { frame_end } else { hdr.t1 + 128 };
         self.syms = syms;
-        self.llrs = llrs;
-        self.depunctured = dep;
-        self.bits = bits;
-        self.scrambled = scrambled;
         self.equalized = eq;
         self.resume_search(resume);
+    }
+
+    /// FFTs of SIGNAL and the DATA symbols, the windows following the sampling-clock drift.
+    ///
+    /// Symbol by symbol, the pilots' phase slope updates a running estimate of the drift (the
+    /// same fit as [`Receiver::track_phase`]); once the predicted drift passes half a sample,
+    /// the window moves by a whole sample. Returns each symbol's window shift: a symbol's phase
+    /// slope is then the drift's minus 2π·shift/64, so the slope left to measure stays within
+    /// half a sample (no phase wrapping on the pilots). Without this a 4000-octet frame at
+    /// 6 Mbit/s with a 30 ppm clock offset (3 samples of drift) runs out of the cyclic prefix.
+    fn fft_data_symbols(
+        &mut self,
+        hdr: &Header,
+        first: u64,
+        snr_sc: f32,
+        syms: &mut Vec<[Complex32; N_FFT]>,
+    ) -> Vec<i64> {
+        syms.clear();
+        let mut shifts = Vec::with_capacity(hdr.n_sym + 1);
+        let sum_k2: f64 = PILOTS.iter().map(|&(k, _)| f64::from(k * k)).sum();
+        let var_a = 1.0 / (2.0 * f64::from(snr_sc.max(1e-3)) * sum_k2);
+        let alpha_prior = 2.0 * std::f64::consts::PI * SFO_PRIOR / N_FFT as f64;
+        let (mut num, mut den) = (0.0f64, 1.0 / (alpha_prior * alpha_prior));
+        let mut shift: i64 = 0;
+        let end = self.end();
+        for s in 0..=hdr.n_sym {
+            let t = (112 + N_SYM * s) as f64;
+            let nominal = first + (s * N_SYM) as u64;
+            // Never read past the buffered samples (at the end of a stream).
+            let start = nominal
+                .saturating_add_signed(shift)
+                .min(end.saturating_sub(N_FFT as u64))
+                .max(self.base);
+            let applied = start as i64 - nominal as i64;
+            let y = self.fft_at(start, hdr.cfo, hdr.t1);
+            // This symbol's pilot slope updates the drift estimate.
+            let pol = f32::from(self.polarity[s % 127]);
+            let q: [Complex32; 4] = std::array::from_fn(|p| {
+                let (k, v) = PILOTS[p];
+                y[bin(k)] * hdr.h[bin(k)].conj() * (v * pol)
+            });
+            let common: Complex32 = q.iter().sum();
+            let a: f64 = PILOTS
+                .iter()
+                .zip(&q)
+                .map(|(&(k, _), &v)| f64::from(k) * f64::from((v * common.conj()).arg()))
+                .sum::<f64>()
+                / sum_k2;
+            // The drift's own slope: what the shifted window shows, plus the shift's share.
+            let a = a - shift_slope(applied);
+            num += a * t / var_a;
+            den += t * t / var_a;
+            syms.push(y);
+            shifts.push(applied);
+            // Drift (samples) predicted at the next symbol: the phase slope α = −2π·d/64.
+            let next_t = t + N_SYM as f64;
+            let drift = -(num / den) * N_FFT as f64 / (2.0 * std::f64::consts::PI) * next_t;
+            if drift - shift as f64 > 0.5 {
+                shift += 1;
+            } else if drift - (shift as f64) < -0.5 {
+                shift -= 1;
+            }
+        }
+        shifts
+    }
+
+    /// Equalises the DATA symbols (`syms[1..]`) with the pilot corrections and the channel —
+    /// one estimate for the whole frame, or one per symbol (index = symbol, 0 = SIGNAL) — and
+    /// fills `self.llrs` with deinterleaved, quantised LLRs and `eq` with the equalised points.
+    fn demodulate(
+        &mut self,
+        syms: &[[Complex32; N_FFT]],
+        corrections: &[(f32, f32)],
+        channel: &[[Complex32; N_FFT]],
+        h_power: f32,
+        rate: Rate,
+        eq: &mut Vec<Complex32>,
+    ) {
+        let m = rate.modulation();
+        let n_sym = syms.len() - 1;
+        // Soft demapping with CSI weights; the scale only matters for the i8 quantisation.
+        // Per subcarrier: the zero-forcing coefficient H*/|H|² and the LLR weight ∝ |H|².
+        let weight_scale = 4.0 / (h_power * k_mod(m) * k_mod(m));
+        let mut eq_c = [Complex32::new(0.0, 0.0); crate::ofdm::N_DATA];
+        let mut eq_w = [0f32; crate::ofdm::N_DATA];
+        let il = &self.interleavers[modulation_index(m)];
+        let n_cbps = rate.n_cbps();
+        self.llrs.clear();
+        self.llrs.resize(n_sym * n_cbps, 0);
+        let mut sym_llr = [0i8; 288];
+        eq.clear();
+        for s in 1..=n_sym {
+            if s == 1 || channel.len() > 1 {
+                let h = &channel[s.min(channel.len() - 1)];
+                for (i, &k) in DATA_SUBCARRIERS.iter().enumerate() {
+                    let hk = h[bin(k)];
+                    let hp = hk.norm_sqr().max(f32::MIN_POSITIVE);
+                    eq_c[i] = hk.conj() / hp;
+                    eq_w[i] = weight_scale * hp;
+                }
+            }
+            // e^{−j(θ + slope·k)} stepped across subcarriers −26 … 26.
+            let (theta, slope) = corrections[s];
+            let step = Complex32::from_polar(1.0, -slope);
+            let mut rot = Complex32::from_polar(1.0, -(theta - 26.0 * slope));
+            let mut k = -26;
+            let mut zs = [Complex32::new(0.0, 0.0); crate::ofdm::N_DATA];
+            for (i, &dk) in DATA_SUBCARRIERS.iter().enumerate() {
+                while k < dk {
+                    rot *= step;
+                    k += 1;
+                }
+                zs[i] = syms[s][bin(dk)] * rot * eq_c[i];
+            }
+            eq.extend_from_slice(&zs);
+            demap_quantized(m, &zs, &eq_w, &mut sym_llr[..n_cbps]);
+            il.deinterleave(&sym_llr[..n_cbps], &mut self.llrs[(s - 1) * n_cbps..s * n_cbps]);
+        }
+    }
+
+    /// Decodes `self.llrs` into the PSDU: returns it, whether its FCS holds, and the
+    /// transmitter's scrambler seed.
+    fn decode_data(&mut self, rate: Rate, len: usize) -> (Vec<u8>, bool, u8) {
+        self.depunctured.clear();
+        let n_bits = convcode::depuncture(&self.llrs, rate.code_rate(), &mut self.depunctured);
+        self.bits.clear();
+        self.bits.resize(n_bits, 0);
+        // The encoder is in state 0 right after the tail (the transmitter zeroes the tail bits
+        // after scrambling); the pad bits after it carry nothing, so decode up to there.
+        let tail_end = (16 + 8 * len + 6).min(n_bits);
+        self.viterbi.decode(
+            &self.depunctured[..2 * tail_end],
+            Termination::ZeroState,
+            &mut self.bits[..tail_end],
+        );
+        let (mut psdu, mut state) = descramble_psdu(&mut self.bits[..tail_end], len);
+        let mut fcs_ok = crc::fcs_ok(&psdu);
+        if !fcs_ok && len >= 4 {
+            // A transmitter that leaves its tail bits scrambled ends in no known state: try
+            // the best end state over every bit before giving up.
+            self.viterbi
+                .decode(&self.depunctured[..2 * n_bits], Termination::BestState, &mut self.bits);
+            let (p, s) = descramble_psdu(&mut self.bits, len);
+            if crc::fcs_ok(&p) {
+                (psdu, state, fcs_ok) = (p, s, true);
+            }
+        }
+        // The seed the transmitter used: run the recovered state back seven steps.
+        (psdu, fcs_ok, rewind7(state.state()))
+    }
+
+    /// The data-subcarrier points a transmitter sends for `psdu` with scrambler `seed` (48 per
+    /// DATA symbol, subcarrier order); `None` for an invalid seed.
+    fn reference_points(&mut self, psdu: &[u8], seed: u8, rate: Rate) -> Option<Vec<Complex32>> {
+        let scr = Scrambler::new(seed).ok()?;
+        let m = rate.modulation();
+        let nb = m.bits_per_symbol();
+        self.scrambled.clear();
+        self.scrambled.extend_from_slice(&crate::tx::data_bits(psdu, rate));
+        crate::tx::scramble_data(&mut self.scrambled, psdu.len(), scr);
+        let mut coded = Vec::with_capacity(2 * self.scrambled.len());
+        convcode::encode_punctured(&self.scrambled, rate.code_rate(), &mut coded);
+        let il = &self.interleavers[modulation_index(m)];
+        let points = constellation(m);
+        let mut inter = vec![0u8; rate.n_cbps()];
+        let mut out = Vec::with_capacity(coded.len() / nb);
+        for sym_bits in coded.chunks_exact(rate.n_cbps()) {
+            il.interleave(sym_bits, &mut inter);
+            out.extend(
+                inter
+                    .chunks_exact(nb)
+                    .map(|b| points[b.iter().fold(0usize, |a, &x| (a << 1) | usize::from(x))]),
+            );
+        }
+        Some(out)
     }
 }
 
 impl Receiver {
-    /// Mean squared error of the equalised points against what was sent (unit-energy
-    /// constellation). With the decoder's output known good (`decoded`: the scrambled DATA bits,
-    /// FCS verified) the reference is re-encoded from it; otherwise each point's nearest
-    /// constellation point stands in, which under-reads at low SNR.
-    fn evm(&self, eq: &[Complex32], rate: Rate, decoded: Option<&[u8]>, points: &[Complex32]) -> f64 {
-        let m = rate.modulation();
-        let nb = m.bits_per_symbol();
-        let mut err = 0.0f64;
-        if let Some(bits) = decoded {
-            let mut coded = Vec::with_capacity(2 * bits.len());
-            convcode::encode_punctured(bits, rate.code_rate(), &mut coded);
-            let il = &self.interleavers[modulation_index(m)];
-            let mut inter = vec![0u8; rate.n_cbps()];
-            for (sym_bits, zs) in coded
-                .chunks_exact(rate.n_cbps())
-                .zip(eq.chunks_exact(crate::ofdm::N_DATA))
-            {
-                il.interleave(sym_bits, &mut inter);
-                for (lab_bits, z) in inter.chunks_exact(nb).zip(zs) {
-                    let label = lab_bits.iter().fold(0usize, |a, &b| (a << 1) | usize::from(b));
-                    err += f64::from((z - points[label]).norm_sqr());
-                }
-            }
-        } else {
-            for &z in eq {
-                err += f64::from((z - points[hard_label(m, z)]).norm_sqr());
-            }
-        }
-        err / eq.len().max(1) as f64
-    }
-
     /// Per-symbol corrections from the pilots: the common phase θ_s and the phase slope across
     /// subcarriers (radians per subcarrier index) caused by sampling-clock drift, plus that
     /// drift in ppm. Symbol 0 is SIGNAL.
@@ -700,7 +853,16 @@ impl Receiver {
     /// whole frame with a Gaussian prior (σ = [`SFO_PRIOR`]), so short frames are not tilted by
     /// noise. The common phase is detrended by the mean phase step and averaged over
     /// ±`phase_smoothing` symbols as phasors, which needs no unwrapping.
-    fn track_phase(&self, syms: &[[Complex32; N_FFT]], h: &[Complex32; N_FFT], snr_sc: f32) -> (Vec<(f32, f32)>, f32) {
+    fn track_phase(
+        &self,
+        syms: &[[Complex32; N_FFT]],
+        shifts: &[i64],
+        h: &[Complex32; N_FFT],
+        snr_sc: f32,
+    ) -> (Vec<(f32, f32)>, f32) {
+        // Symbol s's window is shifts[s] samples late, so it sees that much less delay: its phase
+        // slope is the drift's α·t plus 2π·shift/64. `slope_at` is the slope the symbol shows.
+        let slope_at = |s: usize, alpha: f64, t: f64| alpha * t + shift_slope(shifts[s]);
         let n = syms.len();
         let t = |s: usize| (112 + N_SYM * s) as f64;
         debug_assert_eq!(PILOTS.map(|p| p.0), [-21, -7, 7, 21]);
@@ -728,10 +890,34 @@ impl Receiver {
                 .map(|(&(k, _), &v)| f64::from(k) * f64::from((v * common.conj()).arg()))
                 .sum::<f64>()
                 / sum_k2;
+            let a = a - shift_slope(shifts[s]);
             num += a * t(s) / var_a;
             den += t(s) * t(s) / var_a;
         }
-        let alpha = num / den;
+        let mut alpha = num / den;
+        // The drift model says the pilots' phases, relative to their common phase, move in
+        // proportion to k. A channel that changes over the frame moves them any which way; when
+        // the fit leaves far more residual than the pilots' noise explains, there is no
+        // evidence of drift, only of a changing channel: then assume none.
+        let mean_gain = q
+            .iter()
+            .flat_map(|qs| qs.iter().map(|v| f64::from(v.norm())))
+            .sum::<f64>()
+            / (4 * n).max(1) as f64;
+        let (mut chi2, mut dof) = (0.0f64, 0usize);
+        for (s, qs) in q.iter().enumerate() {
+            let common: Complex32 = qs.iter().sum();
+            for (&(k, _), &v) in PILOTS.iter().zip(qs) {
+                // Phase noise variance of this pilot: 1 / (2 · its SNR), its SNR ∝ |H_p|² ∝ |q|.
+                let var = mean_gain / (2.0 * f64::from(snr_sc.max(1e-3)) * f64::from(v.norm()).max(1e-12));
+                let r = f64::from((v * common.conj()).arg()) - slope_at(s, alpha, t(s)) * f64::from(k);
+                chi2 += r * r / var;
+            }
+            dof += 3;
+        }
+        if dof > 12 && chi2 > DRIFT_MISFIT * dof as f64 {
+            alpha = 0.0;
+        }
         let sfo_ppm = (-alpha * N_FFT as f64 / (2.0 * std::f64::consts::PI) * 1e6) as f32;
         // Common phase.
         let common: Vec<Complex64> = q
@@ -739,7 +925,7 @@ impl Receiver {
             .enumerate()
             .map(|(s, qs)| {
                 // Slope removal e^{−jα·t·k} for the pilots at k = −21, −7, 7, 21.
-                let u = Complex64::from_polar(1.0, -7.0 * alpha * t(s));
+                let u = Complex64::from_polar(1.0, -7.0 * slope_at(s, alpha, t(s)));
                 let u3 = u * u * u;
                 let c = |v: Complex32| Complex64::new(f64::from(v.re), f64::from(v.im));
                 c(qs[0]) * u3.conj() + c(qs[1]) * u.conj() + c(qs[2]) * u + c(qs[3]) * u3
@@ -759,11 +945,134 @@ impl Receiver {
                 let hi = (s + m + 1).min(n);
                 let sm: Complex64 = detrended[lo..hi].iter().sum();
                 let theta = sm.arg() + omega * s as f64;
-                (theta as f32, (alpha * t(s)) as f32)
+                (theta as f32, slope_at(s, alpha, t(s)) as f32)
             })
             .collect();
         (out, sfo_ppm)
     }
+}
+
+/// Mean squared error of the equalised points against what was sent (unit-energy
+/// constellation): against `reference` when given, else against each point's nearest
+/// constellation point, which under-reads at low SNR.
+fn evm(eq: &[Complex32], m: Modulation, reference: Option<&[Complex32]>, points: &[Complex32]) -> f64 {
+    let err: f64 = match reference {
+        Some(r) => eq.iter().zip(r).map(|(z, x)| f64::from((z - x).norm_sqr())).sum(),
+        None => eq
+            .iter()
+            .map(|&z| f64::from((z - points[hard_label(m, z)]).norm_sqr()))
+            .sum(),
+    };
+    err / eq.len().max(1) as f64
+}
+
+/// Hard decisions on every DATA subcarrier, made symbol by symbol: each symbol is equalised with
+/// a channel estimate updated from the previous symbols' decisions and pilots, starting from the
+/// preamble's estimate. The estimate is a least-squares fit with exponential forgetting (weight
+/// [`DD_STEP`] on the newest symbol): Σ Y·x* / Σ |x|², so inner points of dense constellations,
+/// whose Y/x is noisy, weigh less.
+fn decision_directed(
+    syms: &[[Complex32; N_FFT]],
+    corrections: &[(f32, f32)],
+    h0: &[Complex32; N_FFT],
+    m: Modulation,
+    polarity: [i8; 127],
+) -> Vec<Complex32> {
+    let points = constellation(m);
+    let mut h = *h0;
+    // Running Σ Y·x* and Σ |x|², started as one symbol's worth of the preamble estimate.
+    let mut num = *h0;
+    let mut den = [1.0f32; N_FFT];
+    let mut out = Vec::with_capacity((syms.len() - 1) * crate::ofdm::N_DATA);
+    let update = |b: usize, y: Complex32, x: Complex32, num: &mut [Complex32; N_FFT], den: &mut [f32; N_FFT]| {
+        num[b] = num[b] * (1.0 - DD_STEP) + y * x.conj() * DD_STEP;
+        den[b] = den[b] * (1.0 - DD_STEP) + x.norm_sqr() * DD_STEP;
+    };
+    for s in 1..syms.len() {
+        let (theta, slope) = corrections[s];
+        let rot = |k: i32| Complex32::from_polar(1.0, -(theta + slope * k as f32));
+        for &k in &DATA_SUBCARRIERS {
+            let b = bin(k);
+            let y = syms[s][b] * rot(k);
+            let hp = h[b].norm_sqr();
+            let x = if hp > 0.0 {
+                points[hard_label(m, y * h[b].conj() / hp)]
+            } else {
+                points[0]
+            };
+            out.push(x);
+            update(b, y, x, &mut num, &mut den);
+        }
+        let pol = f32::from(polarity[s % 127]);
+        for &(k, v) in &PILOTS {
+            update(
+                bin(k),
+                syms[s][bin(k)] * rot(k),
+                Complex32::new(v * pol, 0.0),
+                &mut num,
+                &mut den,
+            );
+        }
+        for &k in &USED_SUBCARRIERS {
+            let b = bin(k);
+            h[b] = num[b] / den[b];
+        }
+    }
+    out
+}
+
+/// Weight of the newest symbol in the decision-directed channel update.
+const DD_STEP: f32 = 0.3;
+
+/// Per-symbol channel estimates from known (or decided) points: for each symbol s and
+/// subcarrier k, the least-squares fit Σ Y·X* / Σ |X|² over symbols s ± `half_window`, where Y is
+/// the received bin after the pilot phase correction and X the data point (or pilot) sent.
+/// Index 0 (SIGNAL) copies symbol 1's estimate.
+fn track_channel(
+    syms: &[[Complex32; N_FFT]],
+    corrections: &[(f32, f32)],
+    reference: &[Complex32],
+    polarity: [i8; 127],
+    half_window: usize,
+) -> Vec<[Complex32; N_FFT]> {
+    let n = syms.len();
+    // Per symbol: Y·X* and |X|² on each bin (data and pilots).
+    let mut num = vec![[Complex32::new(0.0, 0.0); N_FFT]; n];
+    let mut den = vec![[0f32; N_FFT]; n];
+    for s in 1..n {
+        let (theta, slope) = corrections[s];
+        let rot = |k: i32| Complex32::from_polar(1.0, -(theta + slope * k as f32));
+        let pts = &reference[(s - 1) * crate::ofdm::N_DATA..s * crate::ofdm::N_DATA];
+        for (&k, &x) in DATA_SUBCARRIERS.iter().zip(pts) {
+            num[s][bin(k)] = syms[s][bin(k)] * rot(k) * x.conj();
+            den[s][bin(k)] = x.norm_sqr();
+        }
+        let pol = f32::from(polarity[s % 127]);
+        for &(k, v) in &PILOTS {
+            num[s][bin(k)] = syms[s][bin(k)] * rot(k) * (v * pol);
+            den[s][bin(k)] = 1.0;
+        }
+    }
+    let mut out = vec![[Complex32::new(0.0, 0.0); N_FFT]; n];
+    for (s, est) in out.iter_mut().enumerate().skip(1) {
+        let (lo, hi) = (s.saturating_sub(half_window).max(1), (s + half_window + 1).min(n));
+        for &k in &USED_SUBCARRIERS {
+            let b = bin(k);
+            let nu: Complex32 = num[lo..hi].iter().map(|x| x[b]).sum();
+            let de: f32 = den[lo..hi].iter().map(|x| x[b]).sum();
+            est[b] = if de > 0.0 { nu / de } else { Complex32::new(0.0, 0.0) };
+        }
+    }
+    if n > 1 {
+        out[0] = out[1];
+    }
+    out
+}
+
+/// Phase slope across subcarriers (radians per subcarrier index) of a window `shift` samples
+/// late: it sees `shift` samples less delay, e^{+j2πk·shift/64}.
+fn shift_slope(shift: i64) -> f64 {
+    2.0 * std::f64::consts::PI * shift as f64 / N_FFT as f64
 }
 
 /// Channel-weighted pilot correlation of one symbol: Σ Y_p · H_p* · expected_p.
