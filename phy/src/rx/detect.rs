@@ -23,6 +23,10 @@ pub(crate) struct Detector {
     min_run: usize,
     /// Number of consecutive positions above threshold so far.
     run: usize,
+    /// False after a failed detection until ρ has dropped below the threshold once: a
+    /// continuous periodic signal (a tone, DC, a jammer) then costs one detection, not one every
+    /// few samples, and one refused preamble is reported once.
+    armed: bool,
     /// Sum of the correlations over the current run (for the coarse CFO).
     run_corr: Complex64,
     /// Absolute position the sums below describe, if valid.
@@ -52,11 +56,22 @@ impl Detector {
             min_run,
             run: 0,
             run_corr: Complex64::new(0.0, 0.0),
+            armed: true,
             at: None,
             corr: Complex64::new(0.0, 0.0),
             e1: 0.0,
             e2: 0.0,
         }
+    }
+
+    /// Positions of the run in progress (their samples must stay buffered).
+    pub fn run_len(&self) -> usize {
+        self.run
+    }
+
+    /// Ignores the current plateau: detects again only after ρ has dipped below the threshold.
+    pub fn disarm(&mut self) {
+        self.armed = false;
     }
 
     /// Forgets the sliding state (scanning resumes somewhere else).
@@ -105,9 +120,12 @@ impl Detector {
             let m_den = self.e1 * self.e2;
             // ρ² > threshold², written without division; all-zero input never triggers.
             if m_den > 0.0 && m_num > thr * m_den {
-                self.run += 1;
-                self.run_corr += self.corr;
+                if self.armed {
+                    self.run += 1;
+                    self.run_corr += self.corr;
+                }
             } else {
+                self.armed = true;
                 self.run = 0;
                 self.run_corr = Complex64::new(0.0, 0.0);
             }

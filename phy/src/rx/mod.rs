@@ -98,6 +98,16 @@ pub struct RxFrame {
 pub enum RxEvent {
     /// A frame whose SIGNAL field passed its checks; see `fcs_ok` for the payload.
     Frame(RxFrame),
+    /// A SIGNAL field passed, but the first DATA symbols' pilots are not there: no frame follows
+    /// (a false SIGNAL, or preambles without data). Nothing is decoded.
+    Rejected {
+        /// Estimated first L-STF sample.
+        offset: u64,
+        /// Rate from SIGNAL.
+        rate: Rate,
+        /// Length from SIGNAL.
+        length: usize,
+    },
     /// A preamble was found but the SIGNAL field was refused.
     HeaderError {
         /// Estimated first L-STF sample.
@@ -129,6 +139,8 @@ pub struct RxStats {
     pub sync_failures: u64,
     /// SIGNAL fields refused.
     pub header_errors: u64,
+    /// Accepted SIGNAL fields not followed by DATA pilots ([`RxEvent::Rejected`]).
+    pub rejected: u64,
     /// Frames decoded (FCS good or bad).
     pub frames: u64,
     /// Frames whose FCS failed.
@@ -149,6 +161,7 @@ impl RxStats {
             detections: self.detections - earlier.detections,
             sync_failures: self.sync_failures - earlier.sync_failures,
             header_errors: self.header_errors - earlier.header_errors,
+            rejected: self.rejected - earlier.rejected,
             frames: self.frames - earlier.frames,
             fcs_failures: self.fcs_failures - earlier.fcs_failures,
             truncated: self.truncated - earlier.truncated,
@@ -173,6 +186,8 @@ struct Header {
     signal: SignalField,
     n_sym: usize,
     rssi_db: f32,
+    /// The first DATA symbols' pilots have been checked (see [`Receiver::pilots_plausible`]).
+    checked: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -187,6 +202,8 @@ enum State {
 const HEADER_SPAN: u64 = T1_SEARCH.1 + 208;
 /// Range of L-LTF first-symbol starts searched, relative to the detection start.
 const T1_SEARCH: (u64, u64) = (100, 270);
+/// DATA symbols whose pilots are checked before a frame is buffered whole.
+const PLAUSIBILITY_SYMBOLS: usize = 4;
 /// Frames shorter than this many DATA symbols are not worth a channel-tracking pass.
 const TRACK_MIN_SYMBOLS: usize = 12;
 /// Re-estimation passes at most (each from the previous pass's decoded bits).
@@ -302,7 +319,7 @@ impl Receiver {
         self.base = 0;
         self.scan = 0;
         self.state = State::Search;
-        self.det.reset();
+        self.det = Detector::new(self.cfg.detect_threshold, self.cfg.detect_run.max(1));
         self.events.clear();
     }
 
@@ -383,7 +400,28 @@ impl Receiver {
                     }
                     self.process_header(d, start);
                 }
-                State::Data(hdr) => {
+                State::Data(mut hdr) => {
+                    if !hdr.checked {
+                        // Before buffering a long frame, check that DATA symbols follow at all.
+                        let k = PLAUSIBILITY_SYMBOLS.min(hdr.n_sym);
+                        let need = hdr.t1 + 128 + (N_SYM * (k + 1)) as u64 - self.cfg.fft_backoff as u64;
+                        if self.end() < need && !at_end {
+                            self.state = State::Data(hdr);
+                            return;
+                        }
+                        // (At the end of a stream too short to check, the frame is truncated.)
+                        if self.end() >= need && !self.pilots_plausible(&hdr, k) {
+                            self.stats.rejected += 1;
+                            self.events.push_back(RxEvent::Rejected {
+                                offset: hdr.t1.saturating_sub(192),
+                                rate: hdr.signal.rate,
+                                length: hdr.signal.length,
+                            });
+                            self.resume_after_failure(hdr.t1 + 128);
+                            continue;
+                        }
+                        hdr.checked = true;
+                    }
                     // The last DATA symbol's FFT window ends `fft_backoff` samples before the frame,
                     // later if the sampling clock drifts: wait for a margin that covers 100 ppm,
                     // but at the end of the stream make do with the nominal samples.
@@ -402,8 +440,9 @@ impl Receiver {
     /// Drops samples no state can need any more.
     fn compact(&mut self) {
         let keep_from = match &self.state {
-            // The detector slides from the sample before its position.
-            State::Search => self.scan.saturating_sub(1),
+            // The detector slides from the sample before its position, and a run in progress
+            // needs its first window's samples when it completes.
+            State::Search => self.scan.saturating_sub(1 + self.det.run_len() as u64),
             State::Header(_, start) => *start,
             State::Data(h) => h.t1.saturating_sub(64),
         };
@@ -423,7 +462,15 @@ impl Receiver {
                 std::array::from_fn(|i| c32(Complex64::from_polar(1.0, -cfo * i as f64))),
             );
         }
-        let i0 = (from - self.base) as usize;
+        // Samples not buffered (before the buffer or past its end) read as zeros.
+        out.fill(Complex32::new(0.0, 0.0));
+        let Some(i0) = from
+            .checked_sub(self.base)
+            .map(|i| i as usize)
+            .filter(|&i| i < self.buf.len())
+        else {
+            return;
+        };
         // Exact phase at each 64-sample block start, a table inside: no drift, and the inner
         // loop has no dependency chain.
         for (b, (o, s)) in out.chunks_mut(N_FFT).zip(self.buf[i0..].chunks(N_FFT)).enumerate() {
@@ -441,6 +488,13 @@ impl Receiver {
         self.derotated(from, cfo, reference, &mut x);
         self.fft.process_with_scratch(&mut x, &mut self.fft_scratch);
         x
+    }
+
+    /// Resumes after a failure: as [`Receiver::resume_search`], with the detector disarmed
+    /// until the plateau that led here has ended.
+    fn resume_after_failure(&mut self, from: u64) {
+        self.resume_search(from);
+        self.det.disarm();
     }
 
     fn resume_search(&mut self, from: u64) {
@@ -471,7 +525,7 @@ impl Receiver {
             .collect();
         let metric = |t: usize| xc[t] + xc[t + N_FFT];
         let Some(best) = (0..n_pos).max_by(|&a, &b| metric(a).total_cmp(&metric(b))) else {
-            return self.resume_search(start + 16);
+            return self.resume_after_failure(start + 16);
         };
         // Credibility: normalised like a correlation coefficient (≤ 1 by Cauchy–Schwarz), ≈ 1 on a
         // clean L-LTF, ≈ SNR/(1+SNR) in noise, ≈ 2/64 on noise alone.
@@ -479,7 +533,7 @@ impl Receiver {
         let ltf_energy: f32 = self.ltf_time.iter().map(|s| s.norm_sqr()).sum();
         if !(metric(best) > LTF_MIN_CORR * energy * ltf_energy) {
             self.stats.sync_failures += 1;
-            return self.resume_search(start + 16);
+            return self.resume_after_failure(start + 16);
         }
         // Prefer the earliest strong path (multipath): step back while the metric stays high.
         let mut t1_rel = best;
@@ -520,7 +574,7 @@ impl Receiver {
         let h_power = USED_SUBCARRIERS.iter().map(|&k| h[bin(k)].norm_sqr()).sum::<f32>() / n_used as f32;
         if !(h_power > 0.0) {
             self.stats.sync_failures += 1;
-            return self.resume_search(start + 16);
+            return self.resume_after_failure(start + 16);
         }
 
         // SIGNAL: BPSK 1/2, pilot polarity p_0.
@@ -547,7 +601,7 @@ impl Receiver {
             Err(e) => {
                 self.stats.header_errors += 1;
                 self.events.push_back(RxEvent::HeaderError { offset, error: e });
-                return self.resume_search(start + 16);
+                return self.resume_after_failure(start + 16);
             }
         };
         let n_sym = signal.rate.n_data_symbols(signal.length);
@@ -560,6 +614,7 @@ impl Receiver {
             signal,
             n_sym,
             rssi_db: (10.0 * rssi.max(1e-30).log10()) as f32,
+            checked: false,
         }));
     }
 
@@ -662,10 +717,41 @@ impl Receiver {
         let frame_end = hdr.t1 + 128 + (N_SYM * (n_sym + 1)) as u64;
         // A good frame is consumed whole; after a bad one, look again right after its L-LTF in
         // case the SIGNAL was a false positive that hid a real frame.
-        let resume = if fcs_ok { frame_end } else { hdr.t1 + 128 };
         self.syms = syms;
         self.equalized = eq;
-        self.resume_search(resume);
+        if fcs_ok {
+            self.resume_search(frame_end);
+        } else {
+            self.resume_after_failure(hdr.t1 + 128);
+        }
+    }
+
+    /// Whether the first `k` DATA symbols carry the pilots a frame must: their residual after a
+    /// per-symbol common phase is compared with the noise the L-LTF measured. A frame is refused
+    /// only when the residual is both 10 times the noise and over a tenth of the pilots' power
+    /// (so a clean frame with a modest implementation floor passes, and at low SNR nothing is
+    /// refused). This keeps a stream of preambles (or a false SIGNAL) from costing a full
+    /// 4095-octet decode each.
+    fn pilots_plausible(&mut self, hdr: &Header, k: usize) -> bool {
+        let first = hdr.t1 + 128 + N_CP as u64 - self.cfg.fft_backoff as u64;
+        let (mut resid, mut power) = (0.0f64, 0.0f64);
+        for s in 1..=k {
+            let y = self.fft_at(first + (s * N_SYM) as u64, hdr.cfo, hdr.t1);
+            let pol = f32::from(self.polarity[s % 127]);
+            let expect = |k: i32, v: f32| hdr.h[bin(k)] * (v * pol);
+            let c: Complex32 = PILOTS.iter().map(|&(k, v)| y[bin(k)] * expect(k, v).conj()).sum();
+            let rot = if c.norm() > 0.0 {
+                c / c.norm()
+            } else {
+                Complex32::new(1.0, 0.0)
+            };
+            for &(k, v) in &PILOTS {
+                resid += f64::from((y[bin(k)] - expect(k, v) * rot).norm_sqr());
+                power += f64::from(expect(k, v).norm_sqr());
+            }
+        }
+        let noise = f64::from(hdr.noise_var) * (PILOTS.len() * k) as f64;
+        !(resid > 10.0 * noise && resid > 0.1 * power)
     }
 
     /// FFTs of SIGNAL and the DATA symbols, the windows following the sampling-clock drift.
