@@ -426,7 +426,7 @@ impl Receiver {
                     // later if the sampling clock drifts: wait for a margin that covers 100 ppm,
                     // but at the end of the stream make do with the nominal samples.
                     let nominal = hdr.t1 + 128 + (N_SYM * (hdr.n_sym + 1)) as u64 - self.cfg.fft_backoff as u64;
-                    let margin = (N_SYM * (hdr.n_sym + 1)) as u64 / 10_000 + 1;
+                    let margin = drift_margin(hdr.n_sym);
                     if self.end() < nominal + margin && !(at_end && self.end() >= nominal) {
                         self.state = State::Data(hdr);
                         return;
@@ -776,16 +776,15 @@ impl Receiver {
         let alpha_prior = 2.0 * std::f64::consts::PI * SFO_PRIOR / N_FFT as f64;
         let (mut num, mut den) = (0.0f64, 1.0 / (alpha_prior * alpha_prior));
         let mut shift: i64 = 0;
-        let end = self.end();
+        // The shift stays within the margin the receiver waited for, so every window lies in
+        // samples it had (or, at the end of a stream, reads the missing ones as zeros): the
+        // result never depends on how much happened to be buffered.
+        let max_shift = drift_margin(hdr.n_sym) as i64;
         for s in 0..=hdr.n_sym {
             let t = (112 + N_SYM * s) as f64;
             let nominal = first + (s * N_SYM) as u64;
-            // Never read past the buffered samples (at the end of a stream).
-            let start = nominal
-                .saturating_add_signed(shift)
-                .min(end.saturating_sub(N_FFT as u64))
-                .max(self.base);
-            let applied = start as i64 - nominal as i64;
+            let start = nominal.saturating_add_signed(shift);
+            let applied = shift;
             let y = self.fft_at(start, hdr.cfo, hdr.t1);
             // This symbol's pilot slope updates the drift estimate.
             let pol = f32::from(self.polarity[s % 127]);
@@ -809,9 +808,9 @@ impl Receiver {
             // Drift (samples) predicted at the next symbol: the phase slope α = −2π·d/64.
             let next_t = t + N_SYM as f64;
             let drift = -(num / den) * N_FFT as f64 / (2.0 * std::f64::consts::PI) * next_t;
-            if drift - shift as f64 > 0.5 {
+            if drift - shift as f64 > 0.5 && shift < max_shift {
                 shift += 1;
-            } else if drift - (shift as f64) < -0.5 {
+            } else if drift - (shift as f64) < -0.5 && shift > -max_shift {
                 shift -= 1;
             }
         }
@@ -1153,6 +1152,13 @@ fn track_channel(
         out[0] = out[1];
     }
     out
+}
+
+/// Samples of clock drift a frame of `n_sym` DATA symbols may accumulate: 100 ppm of its length,
+/// plus one. The receiver waits for this many samples past a frame and moves its FFT window no
+/// further.
+fn drift_margin(n_sym: usize) -> u64 {
+    (N_SYM * (n_sym + 1)) as u64 / 10_000 + 1
 }
 
 /// Phase slope across subcarriers (radians per subcarrier index) of a window `shift` samples
