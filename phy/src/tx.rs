@@ -203,8 +203,33 @@ impl Transmitter {
         self.emit_bins(bins, &mut pkt[pos..]);
         pos += N_SYM;
 
-        // DATA: bits, scramble, zero the tail, encode at rate 1/2, then per symbol gather the
-        // subcarrier labels through the puncture+interleave table.
+        // DATA.
+        let mut points = std::mem::take(&mut self.points);
+        self.encode_data_points(psdu, rate, scrambler, &mut points);
+        for (n, sym) in points.chunks_exact(crate::ofdm::N_DATA).enumerate() {
+            let mut bins = [Complex32::new(0.0, 0.0); N_FFT];
+            assemble_symbol(sym, f32::from(self.polarity[(n + 1) % 127]), &mut bins);
+            self.emit_bins(bins, &mut pkt[pos..]);
+            pos += N_SYM;
+        }
+        self.points = points;
+        Ok(len)
+    }
+
+    /// The data-subcarrier points (48 per DATA symbol, subcarrier order) a packet carrying
+    /// `psdu` sends: what [`Transmitter::transmit`] modulates, without the IFFT. The receiver
+    /// uses it to rebuild the reference of a decoded frame.
+    pub fn data_points_for(&mut self, psdu: &[u8], params: &TxParams) -> Result<Vec<Complex32>, PhyError> {
+        SignalField::new(params.rate, psdu.len())?;
+        let scrambler = Scrambler::new(params.scrambler_seed)?;
+        let mut points = Vec::new();
+        self.encode_data_points(psdu, params.rate, scrambler, &mut points);
+        Ok(points)
+    }
+
+    /// DATA: bits, scramble, zero the tail, encode at rate 1/2, then per symbol gather the
+    /// subcarrier labels through the puncture + interleave table and map them.
+    fn encode_data_points(&mut self, psdu: &[u8], rate: Rate, scrambler: Scrambler, points: &mut Vec<Complex32>) {
         let n_sym = rate.n_data_symbols(psdu.len());
         self.bits.clear();
         self.bits.resize(n_sym * rate.n_dbps(), 0);
@@ -216,30 +241,21 @@ impl Transmitter {
         scramble_data(&mut self.bits, psdu.len(), scrambler);
         self.coded.clear();
         convcode::encode(&self.bits, &mut self.coded);
-        self.points.clear();
+        points.clear();
+        points.reserve(n_sym * crate::ofdm::N_DATA);
         let m = rate.modulation();
         let nb = m.bits_per_symbol();
-        let block = 2 * rate.n_dbps();
-        let coded = std::mem::take(&mut self.coded);
-        let g = std::mem::take(&mut self.gather[Rate::ALL.iter().position(|&r| r == rate).unwrap_or(0)]);
-        for (n, half) in coded.chunks_exact(block).enumerate() {
+        let g = &self.gather[Rate::ALL.iter().position(|&r| r == rate).unwrap_or(0)];
+        let mapper = &self.mappers[mod_index(m)];
+        for half in self.coded.chunks_exact(2 * rate.n_dbps()) {
             let mut labels = [0usize; crate::ofdm::N_DATA];
             for plane in g.chunks_exact(crate::ofdm::N_DATA).take(nb) {
                 for (l, &j) in labels.iter_mut().zip(plane) {
                     *l = (*l << 1) | usize::from(half[usize::from(j)]);
                 }
             }
-            let mapper = &self.mappers[mod_index(m)];
-            let points: [Complex32; crate::ofdm::N_DATA] = labels.map(|l| mapper.point(l));
-            self.points.extend_from_slice(&points);
-            let mut bins = [Complex32::new(0.0, 0.0); N_FFT];
-            assemble_symbol(&points, f32::from(self.polarity[(n + 1) % 127]), &mut bins);
-            self.emit_bins(bins, &mut pkt[pos..]);
-            pos += N_SYM;
+            points.extend(labels.iter().map(|&l| mapper.point(l)));
         }
-        self.gather[Rate::ALL.iter().position(|&r| r == rate).unwrap_or(0)] = g;
-        self.coded = coded;
-        Ok(len)
     }
 
     /// IFFT of one symbol's bins, written at the start of `out` with its cyclic prefix and the

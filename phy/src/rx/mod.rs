@@ -243,7 +243,8 @@ pub struct Receiver {
     llrs: Vec<i8>,
     depunctured: Vec<i8>,
     bits: Vec<u8>,
-    scrambled: Vec<u8>,
+    /// Re-encodes decoded payloads into the points sent (EVM, channel re-estimation).
+    encoder: crate::tx::Transmitter,
     equalized: Vec<Complex32>,
     /// exp(−j·cfo·i) for i in 0..64, for the CFO it was built for.
     rot_table: (f64, [Complex32; N_FFT]),
@@ -301,7 +302,7 @@ impl Receiver {
             llrs: Vec::new(),
             depunctured: Vec::new(),
             bits: Vec::new(),
-            scrambled: Vec::new(),
+            encoder: crate::tx::Transmitter::new(),
             equalized: Vec::new(),
             rot_table: (f64::NAN, [Complex32::new(0.0, 0.0); N_FFT]),
         }
@@ -903,29 +904,17 @@ impl Receiver {
     }
 
     /// The data-subcarrier points a transmitter sends for `psdu` with scrambler `seed` (48 per
-    /// DATA symbol, subcarrier order); `None` for an invalid seed.
+    /// DATA symbol, subcarrier order); `None` for an invalid seed or length.
     fn reference_points(&mut self, psdu: &[u8], seed: u8, rate: Rate) -> Option<Vec<Complex32>> {
-        let scr = Scrambler::new(seed).ok()?;
-        let m = rate.modulation();
-        let nb = m.bits_per_symbol();
-        self.scrambled.clear();
-        self.scrambled.extend_from_slice(&crate::tx::data_bits(psdu, rate));
-        crate::tx::scramble_data(&mut self.scrambled, psdu.len(), scr);
-        let mut coded = Vec::with_capacity(2 * self.scrambled.len());
-        convcode::encode_punctured(&self.scrambled, rate.code_rate(), &mut coded);
-        let il = &self.interleavers[modulation_index(m)];
-        let points = constellation(m);
-        let mut inter = vec![0u8; rate.n_cbps()];
-        let mut out = Vec::with_capacity(coded.len() / nb);
-        for sym_bits in coded.chunks_exact(rate.n_cbps()) {
-            il.interleave(sym_bits, &mut inter);
-            out.extend(
-                inter
-                    .chunks_exact(nb)
-                    .map(|b| points[b.iter().fold(0usize, |a, &x| (a << 1) | usize::from(x))]),
-            );
-        }
-        Some(out)
+        self.encoder
+            .data_points_for(
+                psdu,
+                &crate::tx::TxParams {
+                    rate,
+                    scrambler_seed: seed,
+                },
+            )
+            .ok()
     }
 }
 
