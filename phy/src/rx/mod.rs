@@ -334,10 +334,15 @@ impl Receiver {
         self.stats.samples += samples.len() as u64;
         let before = self.buf.len();
         self.buf.extend_from_slice(samples);
-        for s in &mut self.buf[before..] {
-            if !(s.re.is_finite() && s.im.is_finite()) {
-                *s = Complex32::new(0.0, 0.0);
-                self.stats.non_finite += 1;
+        // A branch-free test (`&`, not `&&`) that vectorises, with the fix-up loop only when
+        // needed.
+        let finite = |s: &Complex32| s.re.is_finite() & s.im.is_finite();
+        if !self.buf[before..].iter().fold(true, |ok, s| ok & finite(s)) {
+            for s in &mut self.buf[before..] {
+                if !finite(s) {
+                    *s = Complex32::new(0.0, 0.0);
+                    self.stats.non_finite += 1;
+                }
             }
         }
         self.run(false);
@@ -633,7 +638,7 @@ impl Receiver {
         let (corrections, sfo_ppm) = self.track_phase(&syms, &shifts, &hdr.h, snr_sc);
 
         let mut eq = std::mem::take(&mut self.equalized);
-        self.demodulate(
+        let mut dd_error = self.demodulate(
             &syms,
             &corrections,
             std::slice::from_ref(&hdr.h),
@@ -674,11 +679,12 @@ impl Receiver {
                 };
                 let tracked = track_channel(&syms, corr, &reference, self.polarity, TRACK_HALF_WINDOW);
                 let mut eq2 = Vec::new();
-                self.demodulate(&syms, corr, &tracked, hdr.h_power, rate, &mut eq2);
+                let dd2 = self.demodulate(&syms, corr, &tracked, hdr.h_power, rate, &mut eq2);
                 let (p2, ok2, seed2) = self.decode_data(rate, len);
                 if ok2 {
                     (psdu, fcs_ok, seed) = (p2, true, seed2);
                     eq = eq2;
+                    dd_error = dd2;
                     self.stats.tracking_recoveries += 1;
                     break;
                 }
@@ -686,14 +692,18 @@ impl Receiver {
                 (p, sd) = (p2, seed2);
             }
         }
-        // EVM against the points that were sent, when the FCS vouches for the decoded payload.
-        let points = constellation(rate.modulation());
-        let reference = if fcs_ok {
-            self.reference_points(&psdu, seed, rate)
+        // EVM: against the hard decisions, except where decision errors would flatter it (low
+        // SNR for the constellation) and the FCS vouches for the payload: then against the
+        // points that were sent, re-encoded.
+        let m = rate.modulation();
+        let dd = dd_error / eq.len().max(1) as f64;
+        let evm = if fcs_ok && dd > dd_evm_reliable(m) {
+            let points = constellation(m);
+            let reference = self.reference_points(&psdu, seed, rate);
+            evm(&eq, m, reference.as_deref(), &points)
         } else {
-            None
+            dd
         };
-        let evm = evm(&eq, rate.modulation(), reference.as_deref(), &points);
 
         let n_used = USED_SUBCARRIERS.len() as f32;
         let frame = RxFrame {
@@ -821,6 +831,8 @@ impl Receiver {
     /// Equalises the DATA symbols (`syms[1..]`) with the pilot corrections and the channel —
     /// one estimate for the whole frame, or one per symbol (index = symbol, 0 = SIGNAL) — and
     /// fills `self.llrs` with deinterleaved, quantised LLRs and `eq` with the equalised points.
+    /// Returns the summed squared distance of the points to their hard decisions (read off the
+    /// LLR signs).
     fn demodulate(
         &mut self,
         syms: &[[Complex32; N_FFT]],
@@ -829,8 +841,11 @@ impl Receiver {
         h_power: f32,
         rate: Rate,
         eq: &mut Vec<Complex32>,
-    ) {
+    ) -> f64 {
         let m = rate.modulation();
+        let points = constellation(m);
+        let nb = m.bits_per_symbol();
+        let mut dd_error = 0.0f64;
         let n_sym = syms.len() - 1;
         // Soft demapping with CSI weights; the scale only matters for the i8 quantisation.
         // Per subcarrier: the zero-forcing coefficient H*/|H|² and the LLR weight ∝ |H|².
@@ -868,8 +883,13 @@ impl Receiver {
             }
             eq.extend_from_slice(&zs);
             demap_quantized(m, &zs, &eq_w, &mut sym_llr[..n_cbps]);
+            for (z, l) in zs.iter().zip(sym_llr[..n_cbps].chunks_exact(nb)) {
+                let label = l.iter().fold(0usize, |acc, &v| (acc << 1) | usize::from(v < 0));
+                dd_error += f64::from((z - points[label]).norm_sqr());
+            }
             il.deinterleave(&sym_llr[..n_cbps], &mut self.llrs[(s - 1) * n_cbps..s * n_cbps]);
         }
+        dd_error
     }
 
     /// Decodes `self.llrs` into the PSDU: returns it, whether its FCS holds, and the
@@ -1023,6 +1043,17 @@ impl Receiver {
             })
             .collect();
         (out, sfo_ppm)
+    }
+}
+
+/// Largest decision-directed EVM (mean squared error, unit-energy constellation) at which hard
+/// decisions are wrong rarely enough (symbol errors below ~1e-3) not to flatter it.
+fn dd_evm_reliable(m: Modulation) -> f64 {
+    match m {
+        Modulation::Bpsk => 0.2,
+        Modulation::Qpsk => 0.1,
+        Modulation::Qam16 => 0.02,
+        Modulation::Qam64 => 0.005,
     }
 }
 
