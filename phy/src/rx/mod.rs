@@ -212,8 +212,9 @@ const TRACK_PASSES: usize = 3;
 const TRACK_HALF_WINDOW: usize = 4;
 /// GI2 samples left out of the fine CFO estimate (transition window).
 const GI2_SKIP: usize = 4;
-/// Minimum normalised L-LTF correlation for a detection to proceed.
-const LTF_MIN_CORR: f32 = 0.25;
+/// Minimum share of the L-LTF region's energy correlating with the L-LTF (over 12 delays) for a
+/// detection to proceed.
+const LTF_MIN_CORR: f32 = 0.4;
 /// The sampling-clock drift fit is dropped when its residual exceeds this many times what the
 /// pilots' noise explains (χ² per degree of freedom).
 const DRIFT_MISFIT: f64 = 4.0;
@@ -533,11 +534,15 @@ impl Receiver {
         let Some(best) = (0..n_pos).max_by(|&a, &b| metric(a).total_cmp(&metric(b))) else {
             return self.resume_after_failure(start + 16);
         };
-        // Credibility: normalised like a correlation coefficient (≤ 1 by Cauchy–Schwarz), ≈ 1 on a
-        // clean L-LTF, ≈ SNR/(1+SNR) in noise, ≈ 2/64 on noise alone.
+        // Credibility: the share of the region's energy that correlates with the L-LTF at the
+        // delays a cyclic prefix can hold (from 2 before the peak to 9 after it), so multipath
+        // counts in full. ≈ 1 on a clean L-LTF however many paths, ≈ SNR/(1+SNR) in noise,
+        // ≈ 12 · 2/128 ≈ 0.19 on noise alone (the single strongest position alone fell below
+        // 0.25 in frequency-selective fading at 30 dB).
         let energy: f32 = region[best..best + 2 * N_FFT].iter().map(|s| s.norm_sqr()).sum();
         let ltf_energy: f32 = self.ltf_time.iter().map(|s| s.norm_sqr()).sum();
-        if !(metric(best) > LTF_MIN_CORR * energy * ltf_energy) {
+        let around: f32 = (best.saturating_sub(2)..(best + 10).min(n_pos)).map(metric).sum();
+        if !(around > LTF_MIN_CORR * energy * ltf_energy) {
             self.stats.sync_failures += 1;
             return self.resume_after_failure(start + 16);
         }
