@@ -10,10 +10,12 @@
 //! Run: `cargo test -p semcom-phy --release --test robustness -- --nocapture` (the noise test
 //! is slow in a debug build; it is meant for `--release`).
 
+mod common;
+
+use common::{drain, feed_chunked, random_psdu};
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
-use semcom_phy::crc::append_fcs;
 use semcom_phy::ofdm::{HEADER_LEN, N_CP, N_SYM};
 use semcom_phy::rx::RxStats;
 use semcom_phy::{Complex32, Rate, Receiver, RxConfig, RxEvent, Transmitter, TxParams};
@@ -21,34 +23,6 @@ use std::time::{Duration, Instant};
 
 const ZERO: Complex32 = Complex32::new(0.0, 0.0);
 
-/// Drains every pending event.
-fn drain(rx: &mut Receiver, out: &mut Vec<RxEvent>) {
-    while let Some(e) = rx.poll_event() {
-        out.push(e);
-    }
-}
-
-/// Feeds `samples` in chunks drawn from `sizes`, flushes, returns the events and stats.
-fn feed_chunked(
-    samples: &[Complex32],
-    rng: &mut ChaCha8Rng,
-    sizes: std::ops::RangeInclusive<usize>,
-) -> (Vec<RxEvent>, RxStats) {
-    let mut rx = Receiver::new(RxConfig::default());
-    let mut events = Vec::new();
-    let mut i = 0;
-    while i < samples.len() {
-        let n = rng.random_range(sizes.clone()).min(samples.len() - i);
-        rx.push(&samples[i..i + n]);
-        i += n;
-        drain(&mut rx, &mut events);
-    }
-    rx.flush();
-    drain(&mut rx, &mut events);
-    (events, rx.stats())
-}
-
-/// Asserts that no event is a frame with a valid FCS.
 fn assert_no_valid_frame(events: &[RxEvent], what: &str) {
     for e in events {
         if let RxEvent::Frame(f) = e {
@@ -80,9 +54,7 @@ fn assert_valid_frames_were_sent(events: &[RxEvent], sent: &[&[u8]], what: &str)
 
 fn psdu_with_fcs(rng: &mut ChaCha8Rng, len: usize) -> Vec<u8> {
     assert!(len >= 4);
-    let mut p: Vec<u8> = (0..len - 4).map(|_| rng.random()).collect();
-    append_fcs(&mut p);
-    p
+    random_psdu(rng, len)
 }
 
 fn transmit(tx: &mut Transmitter, psdu: &[u8], rate: Rate, seed: u8) -> Vec<Complex32> {

@@ -1,20 +1,13 @@
 //! Own transmitter → channel → own receiver, streamed.
 
+mod common;
+
+use common::{feed_chunked, random_psdu};
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use semcom_phy::channel::{burst_power, Awgn, Cfo, Chain, Impairment, TimingOffset};
-use semcom_phy::crc::append_fcs;
 use semcom_phy::{Complex32, Rate, Receiver, RxConfig, RxEvent, RxFrame, Transmitter, TxParams};
-
-fn random_psdu(rng: &mut ChaCha8Rng, len: usize) -> Vec<u8> {
-    if len >= 4 {
-        let mut p: Vec<u8> = (0..len - 4).map(|_| rng.random()).collect();
-        append_fcs(&mut p);
-        p
-    } else {
-        (0..len).map(|_| rng.random()).collect()
-    }
-}
 
 fn frames(events: impl IntoIterator<Item = RxEvent>) -> Vec<RxFrame> {
     events
@@ -26,24 +19,8 @@ fn frames(events: impl IntoIterator<Item = RxEvent>) -> Vec<RxFrame> {
         .collect()
 }
 
-/// Feeds `samples` in chunks whose sizes are drawn from `sizes` and collects the events.
 fn decode_chunked(samples: &[Complex32], rng: &mut ChaCha8Rng, sizes: std::ops::RangeInclusive<usize>) -> Vec<RxEvent> {
-    let mut rx = Receiver::new(RxConfig::default());
-    let mut events = Vec::new();
-    let mut i = 0;
-    while i < samples.len() {
-        let n = rng.random_range(sizes.clone()).min(samples.len() - i);
-        rx.push(&samples[i..i + n]);
-        i += n;
-        while let Some(e) = rx.poll_event() {
-            events.push(e);
-        }
-    }
-    rx.flush();
-    while let Some(e) = rx.poll_event() {
-        events.push(e);
-    }
-    events
+    feed_chunked(samples, rng, sizes).0
 }
 
 struct Sent {

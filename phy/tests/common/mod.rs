@@ -1,8 +1,50 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use semcom_phy::Complex32;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use semcom_phy::rx::RxStats;
+use semcom_phy::{Complex32, Receiver, RxConfig, RxEvent};
 use std::path::PathBuf;
+
+/// A PSDU of `len` octets: random, with a valid FCS in the last four when `len >= 4`.
+pub fn random_psdu(rng: &mut ChaCha8Rng, len: usize) -> Vec<u8> {
+    if len >= 4 {
+        let mut p: Vec<u8> = (0..len - 4).map(|_| rng.random()).collect();
+        semcom_phy::crc::append_fcs(&mut p);
+        p
+    } else {
+        (0..len).map(|_| rng.random()).collect()
+    }
+}
+
+/// Every pending event of `rx`.
+pub fn drain(rx: &mut Receiver, out: &mut Vec<RxEvent>) {
+    while let Some(e) = rx.poll_event() {
+        out.push(e);
+    }
+}
+
+/// Feeds `samples` to a default receiver in chunks whose sizes are drawn from `sizes`, flushes,
+/// and returns the events and the counters.
+pub fn feed_chunked(
+    samples: &[Complex32],
+    rng: &mut ChaCha8Rng,
+    sizes: std::ops::RangeInclusive<usize>,
+) -> (Vec<RxEvent>, RxStats) {
+    let mut rx = Receiver::new(RxConfig::default());
+    let mut events = Vec::new();
+    let mut i = 0;
+    while i < samples.len() {
+        let n = rng.random_range(sizes.clone()).min(samples.len() - i);
+        rx.push(&samples[i..i + n]);
+        i += n;
+        drain(&mut rx, &mut events);
+    }
+    rx.flush();
+    drain(&mut rx, &mut events);
+    (events, rx.stats())
+}
 
 /// The Annex G tables in `../shared/testvectors`, or `None` (the test then says it skipped).
 pub fn annex_g_dir() -> Option<PathBuf> {
