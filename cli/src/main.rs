@@ -4,6 +4,7 @@ mod bench;
 mod plot;
 mod rx;
 mod sim;
+mod train;
 mod tx;
 mod units;
 
@@ -33,6 +34,9 @@ enum Command {
     /// Single-core throughput benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Train the codec's models (CPU, or a GPU when built with `--features cuda`).
+    #[command(subcommand)]
+    Train(train::TrainCommand),
 }
 
 fn main() -> ExitCode {
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Rx(a) => rx::run(a),
         Command::Sim(c) => sim::run(c),
         Command::Bench(c) => bench::run(c),
+        Command::Train(c) => train::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
