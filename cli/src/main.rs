@@ -1,6 +1,7 @@
 //! `semcom`: the command-line tool of the semcom stack.
 
 mod bench;
+mod eval;
 mod plot;
 mod rx;
 mod sim;
@@ -34,6 +35,9 @@ enum Command {
     /// Single-core throughput benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Measure the codecs against general-purpose compressors on held-out data.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
     /// Train the codec's models (CPU, or a GPU when built with `--features cuda`).
     #[command(subcommand)]
     Train(train::TrainCommand),
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Sim(c) => sim::run(c),
         Command::Bench(c) => bench::run(c),
         Command::Train(c) => train::run(c),
+        Command::Eval(c) => eval::run(c),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -84,9 +84,18 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
 }
 
 fn text(a: TextArgs) -> Result<()> {
-    anyhow::ensure!(a.steps > 0 && a.batch > 0 && a.seq_len >= 8, "steps, batch and seq-len must be positive (seq-len ≥ 8)");
-    anyhow::ensure!(a.mix.len() == 3 && a.mix.iter().all(|&m| m >= 0.0) && a.mix.iter().sum::<f64>() > 0.0, "--mix takes three non-negative weights");
-    anyhow::ensure!((0.0..=1.0).contains(&a.stream_fraction), "--stream-fraction must be in [0, 1]");
+    anyhow::ensure!(
+        a.steps > 0 && a.batch > 0 && a.seq_len >= 8,
+        "steps, batch and seq-len must be positive (seq-len ≥ 8)"
+    );
+    anyhow::ensure!(
+        a.mix.len() == 3 && a.mix.iter().all(|&m| m >= 0.0) && a.mix.iter().sum::<f64>() > 0.0,
+        "--mix takes three non-negative weights"
+    );
+    anyhow::ensure!(
+        (0.0..=1.0).contains(&a.stream_fraction),
+        "--stream-fraction must be in [0, 1]"
+    );
     let files = load_corpus(&a.data, &a.extra)?;
     let model = Config {
         vocab_size: 0,
@@ -114,7 +123,11 @@ fn text(a: TextArgs) -> Result<()> {
         eval_sample: 40,
     };
     let n_lines: usize = files.iter().map(|f| f.train.len()).sum();
-    eprintln!("{} files, {n_lines} training lines; training {} steps", files.len(), a.steps);
+    eprintln!(
+        "{} files, {n_lines} training lines; training {} steps",
+        files.len(),
+        a.steps
+    );
     let bar = ProgressBar::new(a.steps as u64).with_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} steps ({eta} left) {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
@@ -129,7 +142,12 @@ fn text(a: TextArgs) -> Result<()> {
         bar.set_position(p.step as u64);
         bar.set_message(format!("loss {avg:.3} bit/token, {:.0} tokens/s", p.tokens_per_s));
         if let Some(h) = &p.heldout {
-            bar.println(format!("step {}: held-out {}", p.step, summary(h)));
+            let line = format!("step {}: held-out {}", p.step, summary(h));
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
         }
     })?;
     bar.finish_and_clear();
@@ -140,11 +158,18 @@ fn text(a: TextArgs) -> Result<()> {
     std::fs::write(&a.output, &trained.file).with_context(|| format!("writing {}", a.output.display()))?;
     let sha = sha256_hex(&trained.file);
     let card_path = a.output.with_extension("md");
-    let command = std::env::args().map(|s| if s.contains(' ') { format!("'{s}'") } else { s }).collect::<Vec<_>>().join(" ");
+    let command = std::env::args()
+        .map(|s| if s.contains(' ') { format!("'{s}'") } else { s })
+        .collect::<Vec<_>>()
+        .join(" ");
     let card = model_card(&a, &files, &trained, &sha, &command)?;
     std::fs::write(&card_path, card).with_context(|| format!("writing {}", card_path.display()))?;
     eprintln!("held-out: {}", summary(&trained.heldout));
-    eprintln!("wrote {} (sha256 {sha}) and {}", a.output.display(), card_path.display());
+    eprintln!(
+        "wrote {} (sha256 {sha}) and {}",
+        a.output.display(),
+        card_path.display()
+    );
     if a.json {
         println!(
             "{}",
@@ -177,10 +202,18 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 fn file_sha(path: &Path) -> String {
-    std::fs::read(path).map(|b| sha256_hex(&b)).unwrap_or_else(|e| format!("unreadable: {e}"))
+    std::fs::read(path)
+        .map(|b| sha256_hex(&b))
+        .unwrap_or_else(|e| format!("unreadable: {e}"))
 }
 
-fn model_card(a: &TextArgs, files: &[semcom_codec::train::TextFile], t: &semcom_codec::train::Trained, sha: &str, command: &str) -> Result<String> {
+fn model_card(
+    a: &TextArgs,
+    files: &[semcom_codec::train::TextFile],
+    t: &semcom_codec::train::Trained,
+    sha: &str,
+    command: &str,
+) -> Result<String> {
     let prior = semcom_codec::Prior::from_bytes(&t.file)?;
     let cfg = prior.engine().config();
     let mut s = String::new();
@@ -188,7 +221,11 @@ fn model_card(a: &TextArgs, files: &[semcom_codec::train::TextFile], t: &semcom_
         + cfg.max_len * cfg.d_model
         + cfg.n_layers * (4 * cfg.d_model * cfg.d_model + 2 * cfg.d_model * cfg.d_ff + 9 * cfg.d_model + cfg.d_ff)
         + 2 * cfg.d_model;
-    writeln!(s, "# Model card: {}", a.output.file_name().and_then(|n| n.to_str()).unwrap_or("model"))?;
+    writeln!(
+        s,
+        "# Model card: {}",
+        a.output.file_name().and_then(|n| n.to_str()).unwrap_or("model")
+    )?;
     writeln!(s)?;
     writeln!(s, "The text prior of semcom: a causal transformer whose next-token distribution drives the range coder of the text codec (and, later, the shared multimodal token space).")?;
     writeln!(s)?;
@@ -207,8 +244,19 @@ fn model_card(a: &TextArgs, files: &[semcom_codec::train::TextFile], t: &semcom_
     )?;
     writeln!(s, "- **command**: `{command}`")?;
     writeln!(s, "- **seed**: {}; **steps**: {}; batch {} × {} tokens; peak lr {}; AdamW (β 0.9/0.95, wd 0.1 on matrices), warm-up {} steps, cosine to 10 %", a.seed, a.steps, a.batch, a.seq_len, a.lr, a.warmup.min(a.steps / 2))?;
-    writeln!(s, "- **trained on**: {} in {:.0} s ({} tokens, {:.0} tokens/s)", t.device, t.seconds, t.tokens, t.tokens as f64 / t.seconds)?;
-    writeln!(s, "- **training loss**: {:.3} → {:.3} bits/token (first 10 → last 100 steps)", t.initial_loss_bits, t.final_loss_bits)?;
+    writeln!(
+        s,
+        "- **trained on**: {} in {:.0} s ({} tokens, {:.0} tokens/s)",
+        t.device,
+        t.seconds,
+        t.tokens,
+        t.tokens as f64 / t.seconds
+    )?;
+    writeln!(
+        s,
+        "- **training loss**: {:.3} → {:.3} bits/token (first 10 → last 100 steps)",
+        t.initial_loss_bits, t.final_loss_bits
+    )?;
     writeln!(s)?;
     writeln!(s, "## Data")?;
     writeln!(s)?;
@@ -217,7 +265,13 @@ fn model_card(a: &TextArgs, files: &[semcom_codec::train::TextFile], t: &semcom_
     writeln!(s, "| file | tag | training lines | held-out lines |")?;
     writeln!(s, "|---|---|---:|---:|")?;
     for f in files {
-        let tag = if f.extra { "text (extra)" } else if f.tag == TAG_LOG { "log" } else { "text" };
+        let tag = if f.extra {
+            "text (extra)"
+        } else if f.tag == TAG_LOG {
+            "log"
+        } else {
+            "text"
+        };
         writeln!(s, "| {} | {tag} | {} | {} |", f.name, f.train.len(), f.heldout.len())?;
     }
     writeln!(s)?;

@@ -103,7 +103,10 @@ impl Bpe {
                 }
             }
         }
-        let mut words: Vec<(Vec<u32>, u64)> = counts.into_iter().map(|(w, n)| (w.iter().map(|&b| u32::from(b)).collect(), n)).collect();
+        let mut words: Vec<(Vec<u32>, u64)> = counts
+            .into_iter()
+            .map(|(w, n)| (w.iter().map(|&b| u32::from(b)).collect(), n))
+            .collect();
         words.sort();
         let mut merges = Vec::with_capacity(n_merges);
         for m in 0..n_merges {
@@ -113,7 +116,9 @@ impl Bpe {
                     *pairs.entry((p[0], p[1])).or_insert(0) += n;
                 }
             }
-            let Some((&best, &n)) = pairs.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) else { break };
+            let Some((&best, &n)) = pairs.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0))) else {
+                break;
+            };
             if n < 2 {
                 break;
             }
@@ -160,7 +165,11 @@ impl Bpe {
     fn encode_chunk(&self, c: &[u8], out: &mut Vec<u32>) {
         let mut w: Vec<u32> = c.iter().map(|&b| u32::from(b)).collect();
         loop {
-            let best = w.windows(2).enumerate().filter_map(|(i, p)| self.ranks.get(&(p[0], p[1])).map(|&r| (r, i))).min();
+            let best = w
+                .windows(2)
+                .enumerate()
+                .filter_map(|(i, p)| self.ranks.get(&(p[0], p[1])).map(|&r| (r, i)))
+                .min();
             let Some((r, i)) = best else { break };
             w[i] = FIRST_MERGE + r;
             w.remove(i + 1);
@@ -189,10 +198,19 @@ mod tests {
 
     #[test]
     fn lossless_and_compressing() {
-        let corpus: Vec<&[u8]> = vec![b"the parliament adopted the report", b"the report was adopted", b"PacketResponder 1 for block"];
+        let corpus: Vec<&[u8]> = vec![
+            b"the parliament adopted the report",
+            b"the report was adopted",
+            b"PacketResponder 1 for block",
+        ];
         let bpe = Bpe::train(corpus.iter().copied(), 50);
         assert!(!bpe.merges().is_empty());
-        for t in [&b"the report"[..], b"", b"\x00\xff odd bytes 123", "unicode: é ü 漢".as_bytes()] {
+        for t in [
+            &b"the report"[..],
+            b"",
+            b"\x00\xff odd bytes 123",
+            "unicode: é ü 漢".as_bytes(),
+        ] {
             let tok = bpe.encode(t);
             assert_eq!(bpe.decode(&tok), t.to_vec());
         }

@@ -35,7 +35,9 @@ pub enum CodecError {
     #[error("malformed frame: {0}")]
     Malformed(String),
     /// The frame was made with other model weights than the decoder holds.
-    #[error("frame was encoded with model {frame} but this decoder holds model {decoder}: decode with the same weights")]
+    #[error(
+        "frame was encoded with model {frame} but this decoder holds model {decoder}: decode with the same weights"
+    )]
     ModelMismatch {
         /// Model id in the frame (hex).
         frame: String,
@@ -53,6 +55,10 @@ pub enum CodecError {
     /// The payload is not a valid code stream for this model (corrupt or truncated payload).
     #[error("payload does not decode: {0}")]
     Payload(String),
+    /// A stream record that depends on records this decoder does not hold (lost or failed);
+    /// decoding resumes at the stream's next resync point.
+    #[error("stream out of step: {0}")]
+    Desync(String),
     /// A model file that cannot be used.
     #[error("model file {path}: {reason}")]
     Model {

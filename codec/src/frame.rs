@@ -59,7 +59,10 @@ impl Modality {
 
     /// Inverse of [`Modality::code`].
     pub fn from_code(c: u8) -> Result<Self, CodecError> {
-        Self::ALL.into_iter().find(|m| m.code() == c).ok_or(CodecError::Modality(c))
+        Self::ALL
+            .into_iter()
+            .find(|m| m.code() == c)
+            .ok_or(CodecError::Modality(c))
     }
 
     /// Lower-case name.
@@ -133,16 +136,29 @@ pub struct SemanticFrame {
 impl SemanticFrame {
     /// A self-describing frame (model id, CRC).
     pub fn new(modality: Modality, model: ModelId, payload: Vec<u8>) -> Self {
-        Self { modality, model: Some(model), params: Vec::new(), segments: Vec::new(), payload, with_crc: true }
+        Self {
+            modality,
+            model: Some(model),
+            params: Vec::new(),
+            segments: Vec::new(),
+            payload,
+            with_crc: true,
+        }
     }
 
     /// Refuses the frame unless it was made with `model` (or does not say) and carries `modality`.
     pub fn check(&self, modality: Modality, model: ModelId) -> Result<(), CodecError> {
         if self.modality != modality {
-            return Err(CodecError::WrongModality { frame: self.modality.name(), decoder: modality.name() });
+            return Err(CodecError::WrongModality {
+                frame: self.modality.name(),
+                decoder: modality.name(),
+            });
         }
         match self.model {
-            Some(m) if m != model => Err(CodecError::ModelMismatch { frame: m.to_string(), decoder: model.to_string() }),
+            Some(m) if m != model => Err(CodecError::ModelMismatch {
+                frame: m.to_string(),
+                decoder: model.to_string(),
+            }),
             _ => Ok(()),
         }
     }
@@ -202,7 +218,11 @@ impl SemanticFrame {
         }
         if flags & F_CRC != 0 {
             if bytes.len() < 6 {
-                return Err(CodecError::Truncated { field: "CRC-32", offset: bytes.len(), needed: 6 - bytes.len() });
+                return Err(CodecError::Truncated {
+                    field: "CRC-32",
+                    offset: bytes.len(),
+                    needed: 6 - bytes.len(),
+                });
             }
             let (body, crc) = bytes.split_at(bytes.len() - 4);
             let found = u32::from_le_bytes([crc[0], crc[1], crc[2], crc[3]]);
@@ -229,7 +249,8 @@ impl SemanticFrame {
             let k = r.len("segment count")?;
             for _ in 0..k {
                 let class = r.varint("segment class")?;
-                let class = u8::try_from(class).map_err(|_| CodecError::Malformed(format!("importance class {class} > 255")))?;
+                let class = u8::try_from(class)
+                    .map_err(|_| CodecError::Malformed(format!("importance class {class} > 255")))?;
                 let len = r.len("segment length")?;
                 segments.push(Segment { class, len });
             }
@@ -237,13 +258,26 @@ impl SemanticFrame {
         let m = r.len("payload length")?;
         let payload = r.take("payload", m)?.to_vec();
         if r.pos != r.b.len() {
-            return Err(CodecError::Malformed(format!("{} trailing byte(s) after the payload", r.b.len() - r.pos)));
+            return Err(CodecError::Malformed(format!(
+                "{} trailing byte(s) after the payload",
+                r.b.len() - r.pos
+            )));
         }
         let seg_total = segments.iter().try_fold(0usize, |a, s| a.checked_add(s.len));
         if !segments.is_empty() && seg_total != Some(payload.len()) {
-            return Err(CodecError::Malformed(format!("importance segments cover {seg_total:?} bytes of a {}-byte payload", payload.len())));
+            return Err(CodecError::Malformed(format!(
+                "importance segments cover {seg_total:?} bytes of a {}-byte payload",
+                payload.len()
+            )));
         }
-        Ok(Self { modality, model, params, segments, payload, with_crc: flags & F_CRC != 0 })
+        Ok(Self {
+            modality,
+            model,
+            params,
+            segments,
+            payload,
+            with_crc: flags & F_CRC != 0,
+        })
     }
 }
 
@@ -260,6 +294,14 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
+/// Reads a LEB128 varint from the start of `b`: the value and the bytes it took, or `None` when
+/// `b` ends first or the value needs more than 64 bits.
+pub fn get_varint(b: &[u8]) -> Option<(u64, usize)> {
+    let mut r = Reader { b, pos: 0 };
+    let v = r.varint("varint").ok()?;
+    Some((v, r.pos))
+}
+
 struct Reader<'a> {
     b: &'a [u8],
     pos: usize,
@@ -271,11 +313,15 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, field: &'static str, n: usize) -> Result<&'a [u8], CodecError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or(CodecError::Truncated {
-            field,
-            offset: self.pos,
-            needed: (self.pos.saturating_add(n)).saturating_sub(self.b.len()).max(1),
-        })?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .filter(|&e| e <= self.b.len())
+            .ok_or(CodecError::Truncated {
+                field,
+                offset: self.pos,
+                needed: (self.pos.saturating_add(n)).saturating_sub(self.b.len()).max(1),
+            })?;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)
@@ -300,11 +346,14 @@ impl<'a> Reader<'a> {
     fn len(&mut self, field: &'static str) -> Result<usize, CodecError> {
         let v = self.varint(field)?;
         let left = self.b.len() - self.pos;
-        usize::try_from(v).ok().filter(|&n| n <= left).ok_or(CodecError::Truncated {
-            field,
-            offset: self.pos,
-            needed: usize::try_from(v).map_or(usize::MAX, |n| n - left),
-        })
+        usize::try_from(v)
+            .ok()
+            .filter(|&n| n <= left)
+            .ok_or(CodecError::Truncated {
+                field,
+                offset: self.pos,
+                needed: usize::try_from(v).map_or(usize::MAX, |n| n - left),
+            })
     }
 }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod frame;
 pub mod prior;
 pub mod rangecoder;
+pub mod telemetry;
 pub mod text;
 pub mod train;
 pub mod vocab;

@@ -16,6 +16,9 @@ pub struct RangeEncoder {
     range: u32,
     cache: u8,
     cache_size: u64,
+    /// Renormalisation shifts so far: the decoder reads this many bytes after its first four,
+    /// so that many are always written (see [`RangeDecoder::overran`]).
+    shifts: usize,
     out: Vec<u8>,
 }
 
@@ -28,7 +31,14 @@ impl Default for RangeEncoder {
 impl RangeEncoder {
     /// An empty encoder.
     pub fn new() -> Self {
-        Self { low: 0, range: u32::MAX, cache: 0, cache_size: 1, out: Vec::new() }
+        Self {
+            low: 0,
+            range: u32::MAX,
+            cache: 0,
+            cache_size: 1,
+            shifts: 0,
+            out: Vec::new(),
+        }
     }
 
     /// Codes a symbol occupying `[cum, cum + freq)` of `total`.
@@ -38,13 +48,17 @@ impl RangeEncoder {
     /// tables are built by this crate).
     #[inline]
     pub fn encode(&mut self, cum: u32, freq: u32, total: u32) {
-        assert!(freq > 0 && cum + freq <= total && total <= MAX_TOTAL, "bad frequencies {cum}+{freq}/{total}");
+        assert!(
+            freq > 0 && cum + freq <= total && total <= MAX_TOTAL,
+            "bad frequencies {cum}+{freq}/{total}"
+        );
         let r = self.range / total;
         self.low += u64::from(r) * u64::from(cum);
         self.range = r * freq;
         while self.range < TOP {
             self.range <<= 8;
             self.shift_low();
+            self.shifts += 1;
         }
     }
 
@@ -84,7 +98,9 @@ impl RangeEncoder {
         }
         // The first byte written is the initial cache (always 0): the decoder knows it.
         let mut out = self.out.split_off(1);
-        while out.last() == Some(&0) {
+        // Trailing zero bytes of the flush need not be written; those the decoder's shifts
+        // read are kept, so a payload cut short is detected (`overran`).
+        while out.len() > self.shifts && out.last() == Some(&0) {
             out.pop();
         }
         out
@@ -113,7 +129,12 @@ pub struct RangeDecoder<'a> {
 impl<'a> RangeDecoder<'a> {
     /// Starts decoding `input`.
     pub fn new(input: &'a [u8]) -> Self {
-        let mut d = Self { code: 0, range: u32::MAX, input, pos: 0 };
+        let mut d = Self {
+            code: 0,
+            range: u32::MAX,
+            input,
+            pos: 0,
+        };
         for _ in 0..4 {
             d.code = (d.code << 8) | u32::from(d.next_byte());
         }
@@ -230,7 +251,13 @@ mod tests {
             }
             let len = rng.random_range(0..2000);
             let symbols: Vec<usize> = (0..len)
-                .map(|_| if trial % 3 == 0 && rng.random_bool(0.99) { 0 } else { rng.random_range(0..n) })
+                .map(|_| {
+                    if trial % 3 == 0 && rng.random_bool(0.99) {
+                        0
+                    } else {
+                        rng.random_range(0..n)
+                    }
+                })
                 .collect();
             round_trip(&freqs, &symbols);
         }

@@ -41,7 +41,10 @@ impl TextKind {
     /// its first 24 bytes reads as a log line.
     pub fn guess(msg: &[u8]) -> Self {
         let head = &msg[..msg.len().min(24)];
-        if head.iter().any(|b| b.is_ascii_digit() || matches!(b, b'[' | b'=' | b'<')) {
+        if head
+            .iter()
+            .any(|b| b.is_ascii_digit() || matches!(b, b'[' | b'=' | b'<'))
+        {
             Self::Log
         } else {
             Self::Text
@@ -101,7 +104,11 @@ impl<'p> TextCodec<'p> {
         let mut tags = vec![false; prior.engine().config().vocab_size];
         tags[TAG_TEXT as usize] = true;
         tags[TAG_LOG as usize] = true;
-        Self { prior, threads: 1, tags }
+        Self {
+            prior,
+            threads: 1,
+            tags,
+        }
     }
 
     /// Lets the encoder use `threads` threads (the output does not depend on it).
@@ -112,7 +119,11 @@ impl<'p> TextCodec<'p> {
 
     /// Codes one message into a self-describing frame.
     pub fn encode(&self, msg: &[u8], kind: TextKind) -> Result<SemanticFrame, CodecError> {
-        Ok(SemanticFrame::new(Modality::Text, self.prior.id(), self.encode_payload(msg, kind, None)?))
+        Ok(SemanticFrame::new(
+            Modality::Text,
+            self.prior.id(),
+            self.encode_payload(msg, kind, None)?,
+        ))
     }
 
     /// Decodes a frame from [`TextCodec::encode`], refusing other modalities and other weights.
@@ -123,7 +134,12 @@ impl<'p> TextCodec<'p> {
 
     /// Codes one message into range-coder bytes; with a stream, in its context (and adds the
     /// message to it).
-    pub fn encode_payload(&self, msg: &[u8], kind: TextKind, stream: Option<&mut TextStream>) -> Result<Vec<u8>, CodecError> {
+    pub fn encode_payload(
+        &self,
+        msg: &[u8],
+        kind: TextKind,
+        stream: Option<&mut TextStream>,
+    ) -> Result<Vec<u8>, CodecError> {
         let body = self.prior.bpe().encode(msg);
         let mut tokens = Vec::with_capacity(body.len() + 2);
         tokens.push(kind.tag());
@@ -132,7 +148,14 @@ impl<'p> TextCodec<'p> {
         let context = stream.as_ref().map_or_else(|| vec![BOS], |s| s.context());
         let mut enc = RangeEncoder::new();
         let text = self.prior.text_allowed();
-        TokenCoder::encode_all(self.prior, &context, &tokens, |i| if i == 0 { &self.tags } else { text }, &mut enc, self.threads)?;
+        TokenCoder::encode_all(
+            self.prior,
+            &context,
+            &tokens,
+            |i| if i == 0 { &self.tags } else { text },
+            &mut enc,
+            self.threads,
+        )?;
         if let Some(s) = stream {
             s.push(kind.tag(), &body);
         }

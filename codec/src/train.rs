@@ -18,7 +18,11 @@ use std::path::{Path, PathBuf};
 
 /// The lines of a text file, without line ends (LF or CRLF) and without empty lines.
 pub fn lines(bytes: &[u8]) -> Vec<&[u8]> {
-    bytes.split(|&b| b == b'\n').map(|l| l.strip_suffix(b"\r").unwrap_or(l)).filter(|l| !l.is_empty()).collect()
+    bytes
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 /// Splits a file's lines into training (first 80 %) and held-out (last 20 %) parts.
@@ -46,7 +50,10 @@ pub struct TextFile {
 /// log files; `*.txt`, `*.en` and files without extension are free text; `*.csv`, `*.md` and
 /// others are skipped. Sorted by path.
 pub fn find_text_files(path: &Path) -> Result<Vec<PathBuf>, CodecError> {
-    let io = |e| CodecError::Io { path: path.display().to_string(), source: e };
+    let io = |e| CodecError::Io {
+        path: path.display().to_string(),
+        source: e,
+    };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_file() {
         return Ok(vec![path.to_path_buf()]);
@@ -54,8 +61,16 @@ pub fn find_text_files(path: &Path) -> Result<Vec<PathBuf>, CodecError> {
     let mut out = Vec::new();
     let mut dirs = vec![path.to_path_buf()];
     while let Some(d) = dirs.pop() {
-        for e in std::fs::read_dir(&d).map_err(|e| CodecError::Io { path: d.display().to_string(), source: e })? {
-            let p = e.map_err(|e| CodecError::Io { path: d.display().to_string(), source: e })?.path();
+        for e in std::fs::read_dir(&d).map_err(|e| CodecError::Io {
+            path: d.display().to_string(),
+            source: e,
+        })? {
+            let p = e
+                .map_err(|e| CodecError::Io {
+                    path: d.display().to_string(),
+                    source: e,
+                })?
+                .path();
             if p.is_dir() {
                 dirs.push(p);
             } else if matches!(p.extension().and_then(|e| e.to_str()), Some("log" | "txt" | "en")) {
@@ -65,7 +80,10 @@ pub fn find_text_files(path: &Path) -> Result<Vec<PathBuf>, CodecError> {
     }
     out.sort();
     if out.is_empty() {
-        return Err(CodecError::Input(format!("{}: no .log, .txt or .en files", path.display())));
+        return Err(CodecError::Input(format!(
+            "{}: no .log, .txt or .en files",
+            path.display()
+        )));
     }
     Ok(out)
 }
@@ -92,10 +110,19 @@ pub fn load_corpus(data: &[PathBuf], extra: &[PathBuf]) -> Result<Vec<TextFile>,
     for (paths, is_extra) in [(data, false), (extra, true)] {
         for root in paths {
             for p in find_text_files(root)? {
-                let bytes = std::fs::read(&p).map_err(|e| CodecError::Io { path: p.display().to_string(), source: e })?;
+                let bytes = std::fs::read(&p).map_err(|e| CodecError::Io {
+                    path: p.display().to_string(),
+                    source: e,
+                })?;
                 let all: Vec<Vec<u8>> = lines(&bytes).into_iter().map(<[u8]>::to_vec).collect();
                 let (train, heldout) = if is_extra { (all, Vec::new()) } else { split_lines(&all) };
-                files.push(TextFile { name: name_of(&p), tag: tag_of(&p), train, heldout, extra: is_extra });
+                files.push(TextFile {
+                    name: name_of(&p),
+                    tag: tag_of(&p),
+                    train,
+                    heldout,
+                    extra: is_extra,
+                });
             }
         }
     }
@@ -289,7 +316,10 @@ fn pick_file(files: &[Tokenised], rng: &mut ChaCha8Rng) -> usize {
 /// Initialises every variable from the seed: matrices and embeddings N(0, 0.02) (residual
 /// projections scaled by 1/√(2·layers)), biases 0, LayerNorm gains 1.
 fn init_vars(vm: &VarMap, cfg: &Config, seed: u64) -> Result<(), CodecError> {
-    let data = vm.data().lock().map_err(|_| CodecError::Backend("variable map poisoned".into()))?;
+    let data = vm
+        .data()
+        .lock()
+        .map_err(|_| CodecError::Backend("variable map poisoned".into()))?;
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_1A17);
@@ -301,7 +331,11 @@ fn init_vars(vm: &VarMap, cfg: &Config, seed: u64) -> Result<(), CodecError> {
         } else if name.contains("ln") {
             vec![1.0; n]
         } else {
-            let std = if name.ends_with("proj.weight") || name.ends_with("ff2.weight") { 0.02 / (2.0 * cfg.n_layers as f64).sqrt() } else { 0.02 };
+            let std = if name.ends_with("proj.weight") || name.ends_with("ff2.weight") {
+                0.02 / (2.0 * cfg.n_layers as f64).sqrt()
+            } else {
+                0.02
+            };
             (0..n)
                 .map(|_| {
                     // Box–Muller from two uniforms: seeded and platform independent.
@@ -316,16 +350,32 @@ fn init_vars(vm: &VarMap, cfg: &Config, seed: u64) -> Result<(), CodecError> {
 }
 
 /// Trains a prior on `files`, calling `progress` after every step.
-pub fn train(files: &[TextFile], opts: &TrainOptions, progress: &mut dyn FnMut(&Progress)) -> Result<Trained, CodecError> {
+pub fn train(
+    files: &[TextFile],
+    opts: &TrainOptions,
+    progress: &mut dyn FnMut(&Progress),
+) -> Result<Trained, CodecError> {
     let started = std::time::Instant::now();
-    let bpe = Bpe::train(files.iter().flat_map(|f| f.train.iter().map(Vec::as_slice)), opts.merges);
+    let bpe = Bpe::train(
+        files.iter().flat_map(|f| f.train.iter().map(Vec::as_slice)),
+        opts.merges,
+    );
     let mut cfg = opts.model.clone();
     cfg.vocab_size = FIRST_MERGE as usize + bpe.merges().len() + cfg.image_tokens + cfg.sensor_tokens;
     cfg.max_len = cfg.max_len.max(opts.seq_len);
-    cfg.validate().map_err(|r| CodecError::Input(format!("model configuration: {r}")))?;
+    cfg.validate()
+        .map_err(|r| CodecError::Input(format!("model configuration: {r}")))?;
 
     // Tokenise; sampling weights per file from the mix (equal shares within a kind).
-    let kind = |f: &TextFile| if f.extra { 2 } else if f.tag == TAG_LOG { 0 } else { 1 };
+    let kind = |f: &TextFile| {
+        if f.extra {
+            2
+        } else if f.tag == TAG_LOG {
+            0
+        } else {
+            1
+        }
+    };
     let counts = [0, 1, 2].map(|k| files.iter().filter(|f| kind(f) == k && !f.train.is_empty()).count());
     let tok: Vec<Tokenised> = files
         .iter()
@@ -335,7 +385,11 @@ pub fn train(files: &[TextFile], opts: &TrainOptions, progress: &mut dyn FnMut(&
                 tag: f.tag,
                 train: f.train.iter().map(|l| bpe.encode(l)).collect(),
                 heldout: f.heldout.iter().map(|l| (bpe.encode(l), l.len())).collect(),
-                weight: if f.train.is_empty() { 0.0 } else { opts.mix[k] / counts[k].max(1) as f64 },
+                weight: if f.train.is_empty() {
+                    0.0
+                } else {
+                    opts.mix[k] / counts[k].max(1) as f64
+                },
             }
         })
         .collect();
@@ -345,12 +399,22 @@ pub fn train(files: &[TextFile], opts: &TrainOptions, progress: &mut dyn FnMut(&
     let model = Model::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
     init_vars(&vm, &cfg, opts.seed)?;
     let (decay, no_decay): (Vec<(String, Var)>, Vec<(String, Var)>) = {
-        let data = vm.data().lock().map_err(|_| CodecError::Backend("variable map poisoned".into()))?;
+        let data = vm
+            .data()
+            .lock()
+            .map_err(|_| CodecError::Backend("variable map poisoned".into()))?;
         let mut all: Vec<(String, Var)> = data.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         all.sort_by(|a, b| a.0.cmp(&b.0));
-        all.into_iter().partition(|(k, _)| k.ends_with(".weight") && !k.contains("ln"))
+        all.into_iter()
+            .partition(|(k, _)| k.ends_with(".weight") && !k.contains("ln"))
     };
-    let params = |wd| ParamsAdamW { lr: opts.lr, beta1: 0.9, beta2: 0.95, eps: 1e-8, weight_decay: wd };
+    let params = |wd| ParamsAdamW {
+        lr: opts.lr,
+        beta1: 0.9,
+        beta2: 0.95,
+        eps: 1e-8,
+        weight_decay: wd,
+    };
     let mut opt_decay = AdamW::new(decay.iter().map(|v| v.1.clone()).collect(), params(opts.weight_decay))?;
     let mut opt_plain = AdamW::new(no_decay.iter().map(|v| v.1.clone()).collect(), params(0.0))?;
     let all_vars: Vec<Var> = decay.iter().chain(&no_decay).map(|v| v.1.clone()).collect();
@@ -359,6 +423,8 @@ pub fn train(files: &[TextFile], opts: &TrainOptions, progress: &mut dyn FnMut(&
     let (rows, t) = (opts.batch, opts.seq_len);
     let mut tokens_seen = 0u64;
     let mut losses = Vec::with_capacity(opts.steps);
+    tracing::info!(setup_s = started.elapsed().as_secs_f64(), "training starts");
+    let loop_started = std::time::Instant::now();
     for step in 0..opts.steps {
         let lr = schedule(opts, step);
         opt_decay.set_learning_rate(lr);
@@ -373,7 +439,9 @@ pub fn train(files: &[TextFile], opts: &TrainOptions, progress: &mut dyn FnMut(&
         opt_plain.step(&grads)?;
         let loss_bits = f64::from(loss.to_scalar::<f32>()?) / std::f64::consts::LN_2;
         if !loss_bits.is_finite() {
-            return Err(CodecError::Backend(format!("training diverged at step {step} (loss {loss_bits})")));
+            return Err(CodecError::Backend(format!(
+                "training diverged at step {step} (loss {loss_bits})"
+            )));
         }
         losses.push(loss_bits);
         let last = step + 1 == opts.steps;
@@ -382,12 +450,29 @@ pub fn train(files: &[TextFile], opts: &TrainOptions, progress: &mut dyn FnMut(&
         } else {
             None
         };
-        progress(&Progress { step: step + 1, steps: opts.steps, loss_bits, tokens_per_s: tokens_seen as f64 / started.elapsed().as_secs_f64(), heldout });
+        progress(&Progress {
+            step: step + 1,
+            steps: opts.steps,
+            loss_bits,
+            tokens_per_s: tokens_seen as f64 / loop_started.elapsed().as_secs_f64(),
+            heldout,
+        });
+        tracing::debug!(
+            step,
+            loss_bits,
+            elapsed_s = loop_started.elapsed().as_secs_f64(),
+            "step"
+        );
     }
     let heldout = evaluate(&model, files, &tok, None, t, &dev)?;
     let tensors = {
-        let data = vm.data().lock().map_err(|_| CodecError::Backend("variable map poisoned".into()))?;
-        data.iter().map(|(k, v)| Ok((k.clone(), v.as_tensor().to_device(&Device::Cpu)?))).collect::<candle_core::Result<_>>()?
+        let data = vm
+            .data()
+            .lock()
+            .map_err(|_| CodecError::Backend("variable map poisoned".into()))?;
+        data.iter()
+            .map(|(k, v)| Ok((k.clone(), v.as_tensor().to_device(&Device::Cpu)?)))
+            .collect::<candle_core::Result<_>>()?
     };
     let file = Prior::file_bytes(&tensors, &cfg, &bpe)?;
     let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len().max(1) as f64;
@@ -462,7 +547,14 @@ fn sample_batch(files: &[Tokenised], rows: usize, t: usize, stream_fraction: f64
 
 /// Held-out bits per character of each data file (a sample of `sample` messages per file, or
 /// all), isolated messages packed into rows.
-fn evaluate(model: &Model, files: &[TextFile], tok: &[Tokenised], sample: Option<usize>, t: usize, dev: &Device) -> Result<Vec<HeldOut>, CodecError> {
+fn evaluate(
+    model: &Model,
+    files: &[TextFile],
+    tok: &[Tokenised],
+    sample: Option<usize>,
+    t: usize,
+    dev: &Device,
+) -> Result<Vec<HeldOut>, CodecError> {
     let mut out = Vec::new();
     for (f, tf) in files.iter().zip(tok) {
         if tf.heldout.is_empty() {
@@ -499,7 +591,11 @@ fn evaluate(model: &Model, files: &[TextFile], tok: &[Tokenised], sample: Option
             let s = (lp * w)?.sum_all()?.to_scalar::<f32>()?;
             bits -= f64::from(s) / std::f64::consts::LN_2;
         }
-        out.push(HeldOut { name: f.name.clone(), messages: n, bits_per_char: bits / chars.max(1) as f64 });
+        out.push(HeldOut {
+            name: f.name.clone(),
+            messages: n,
+            bits_per_char: bits / chars.max(1) as f64,
+        });
     }
     Ok(out)
 }

@@ -69,10 +69,18 @@ impl State {
 
 impl Engine {
     /// Takes the tensors (f32) from a safetensors file's contents.
-    pub fn from_tensors(cfg: Config, get: &dyn Fn(&str, usize) -> Result<Vec<f32>, CodecError>) -> Result<Self, CodecError> {
-        cfg.validate().map_err(|r| CodecError::Model { path: String::new(), reason: r })?;
+    pub fn from_tensors(
+        cfg: Config,
+        get: &dyn Fn(&str, usize) -> Result<Vec<f32>, CodecError>,
+    ) -> Result<Self, CodecError> {
+        cfg.validate().map_err(|r| CodecError::Model {
+            path: String::new(),
+            reason: r,
+        })?;
         let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.vocab_size);
-        let ln = |p: &str| -> Result<(Vec<f32>, Vec<f32>), CodecError> { Ok((get(&format!("{p}.weight"), d)?, get(&format!("{p}.bias"), d)?)) };
+        let ln = |p: &str| -> Result<(Vec<f32>, Vec<f32>), CodecError> {
+            Ok((get(&format!("{p}.weight"), d)?, get(&format!("{p}.bias"), d)?))
+        };
         let blocks = (0..cfg.n_layers)
             .map(|i| {
                 let p = format!("blocks.{i}");
@@ -193,7 +201,11 @@ impl Engine {
     pub fn frequencies(logits: &[f32], allowed: &[bool], out: &mut [u32]) {
         let total = crate::rangecoder::MAX_TOTAL;
         let n_allowed = allowed.iter().filter(|&&a| a).count() as u32;
-        let mx = logits.iter().zip(allowed).filter(|(_, &a)| a).fold(f32::NEG_INFINITY, |m, (&l, _)| if l > m { l } else { m });
+        let mx = logits
+            .iter()
+            .zip(allowed)
+            .filter(|(_, &a)| a)
+            .fold(f32::NEG_INFINITY, |m, (&l, _)| if l > m { l } else { m });
         let mut sum = 0f32;
         for ((o, &l), &a) in out.iter_mut().zip(logits).zip(allowed) {
             let e = if a { exp(l - mx) } else { 0.0 };
@@ -262,7 +274,10 @@ fn matmul(w: &[f32], bias: Option<&[f32]>, x: &[f32], n: usize, out: &mut [f32],
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("matmul worker panicked")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("matmul worker panicked"))
+            .collect()
     });
     for (p, r0) in parts.iter().zip((0..m).step_by(per)) {
         let width = p.len() / n;
@@ -273,7 +288,15 @@ fn matmul(w: &[f32], bias: Option<&[f32]>, x: &[f32], n: usize, out: &mut [f32],
 }
 
 /// Rows `rows` of `w` against every row of `x`, into `out[i * stride + (r − rows.start)]`.
-fn matmul_rows(w: &[f32], bias: Option<&[f32]>, x: &[f32], n: usize, rows: std::ops::Range<usize>, out: &mut [f32], stride: usize) {
+fn matmul_rows(
+    w: &[f32],
+    bias: Option<&[f32]>,
+    x: &[f32],
+    n: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+    stride: usize,
+) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::arch::is_x86_feature_detected!("avx2") {
@@ -288,25 +311,50 @@ fn matmul_rows(w: &[f32], bias: Option<&[f32]>, x: &[f32], n: usize, rows: std::
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn matmul_rows_avx2(w: &[f32], bias: Option<&[f32]>, x: &[f32], n: usize, rows: std::ops::Range<usize>, out: &mut [f32], stride: usize) {
+unsafe fn matmul_rows_avx2(
+    w: &[f32],
+    bias: Option<&[f32]>,
+    x: &[f32],
+    n: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+    stride: usize,
+) {
     matmul_rows_generic(w, bias, x, n, rows, out, stride);
 }
 
 /// The portable kernel: tiles of four rows of `w` (four independent accumulator sets, so the
 /// adds of one do not wait on another), one row of `x` at a time.
 #[inline(always)]
-fn matmul_rows_generic(w: &[f32], bias: Option<&[f32]>, x: &[f32], n: usize, rows: std::ops::Range<usize>, out: &mut [f32], stride: usize) {
+fn matmul_rows_generic(
+    w: &[f32],
+    bias: Option<&[f32]>,
+    x: &[f32],
+    n: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+    stride: usize,
+) {
     let k = x.len() / n;
     let r0 = rows.start;
     let mut r = rows.start;
     while r < rows.end {
         let tile = (rows.end - r).min(4);
         if tile == 4 {
-            let (w0, w1, w2, w3) = (&w[r * k..][..k], &w[(r + 1) * k..][..k], &w[(r + 2) * k..][..k], &w[(r + 3) * k..][..k]);
+            let (w0, w1, w2, w3) = (
+                &w[r * k..][..k],
+                &w[(r + 1) * k..][..k],
+                &w[(r + 2) * k..][..k],
+                &w[(r + 3) * k..][..k],
+            );
             for (i, xi) in x.chunks_exact(k).enumerate() {
                 let mut acc = [[0f32; 8]; 4];
-                for ((((a, b0), b1), b2), b3) in
-                    xi.chunks_exact(8).zip(w0.chunks_exact(8)).zip(w1.chunks_exact(8)).zip(w2.chunks_exact(8)).zip(w3.chunks_exact(8))
+                for ((((a, b0), b1), b2), b3) in xi
+                    .chunks_exact(8)
+                    .zip(w0.chunks_exact(8))
+                    .zip(w1.chunks_exact(8))
+                    .zip(w2.chunks_exact(8))
+                    .zip(w3.chunks_exact(8))
                 {
                     for j in 0..8 {
                         acc[0][j] += b0[j] * a[j];
@@ -385,7 +433,8 @@ pub fn exp(x: f32) -> f32 {
     const LN2_LO: f32 = 1.428_606_8e-6;
     let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
     let r = (x - n * LN2_HI) - n * LN2_LO;
-    let p = 1.0 + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
+    let p = 1.0
+        + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
     let bits = ((n as i32 + 127) as u32) << 23;
     p * f32::from_bits(bits)
 }

@@ -36,31 +36,55 @@ pub struct Prior {
 impl Prior {
     /// Loads a model file.
     pub fn load(path: &Path) -> Result<Self, CodecError> {
-        let bytes = std::fs::read(path).map_err(|e| CodecError::Io { path: path.display().to_string(), source: e })?;
+        let bytes = std::fs::read(path).map_err(|e| CodecError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
         Self::from_bytes(&bytes).map_err(|e| match e {
-            CodecError::Model { reason, .. } => CodecError::Model { path: path.display().to_string(), reason },
+            CodecError::Model { reason, .. } => CodecError::Model {
+                path: path.display().to_string(),
+                reason,
+            },
             other => other,
         })
     }
 
     /// Loads a model from a file's contents.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
-        let bad = |reason: String| CodecError::Model { path: String::new(), reason };
-        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let bad = |reason: String| CodecError::Model {
+            path: String::new(),
+            reason,
+        };
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
         let meta = meta.metadata().clone().unwrap_or_default();
         if meta.get(META_KIND).map(String::as_str) != Some("prior") {
-            return Err(bad(format!("not a semcom prior (metadata `{META_KIND}` is {:?})", meta.get(META_KIND))));
+            return Err(bad(format!(
+                "not a semcom prior (metadata `{META_KIND}` is {:?})",
+                meta.get(META_KIND)
+            )));
         }
-        let cfg: Config = serde_json::from_str(meta.get(META_CONFIG).ok_or_else(|| bad("no config in metadata".into()))?)
-            .map_err(|e| bad(format!("config: {e}")))?;
+        let cfg: Config = serde_json::from_str(
+            meta.get(META_CONFIG)
+                .ok_or_else(|| bad("no config in metadata".into()))?,
+        )
+        .map_err(|e| bad(format!("config: {e}")))?;
         cfg.validate().map_err(bad)?;
-        let merges: Vec<(u32, u32)> = serde_json::from_str(meta.get(META_MERGES).ok_or_else(|| bad("no merges in metadata".into()))?)
-            .map_err(|e| bad(format!("merges: {e}")))?;
+        let merges: Vec<(u32, u32)> = serde_json::from_str(
+            meta.get(META_MERGES)
+                .ok_or_else(|| bad("no merges in metadata".into()))?,
+        )
+        .map_err(|e| bad(format!("merges: {e}")))?;
         let n_text = FIRST_MERGE as usize + merges.len();
-        if merges.iter().enumerate().any(|(i, &(a, b))| a as usize >= FIRST_MERGE as usize + i || b as usize >= FIRST_MERGE as usize + i)
+        if merges
+            .iter()
+            .enumerate()
+            .any(|(i, &(a, b))| a as usize >= FIRST_MERGE as usize + i || b as usize >= FIRST_MERGE as usize + i)
             || n_text > cfg.vocab_size
         {
-            return Err(bad("merges refer to tokens that do not exist yet, or exceed the vocabulary".into()));
+            return Err(bad(
+                "merges refer to tokens that do not exist yet, or exceed the vocabulary".into(),
+            ));
         }
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("tensors: {e}")))?;
         let get = |name: &str, len: usize| -> Result<Vec<f32>, CodecError> {
@@ -70,9 +94,15 @@ impl Prior {
             }
             let data = t.data();
             if data.len() != 4 * len {
-                return Err(bad(format!("tensor {name} holds {} values, {len} expected", data.len() / 4)));
+                return Err(bad(format!(
+                    "tensor {name} holds {} values, {len} expected",
+                    data.len() / 4
+                )));
             }
-            let v: Vec<f32> = data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let v: Vec<f32> = data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
             if v.iter().any(|x| !x.is_finite()) {
                 return Err(bad(format!("tensor {name} holds non-finite values")));
             }
@@ -87,15 +117,30 @@ impl Prior {
             *a = true;
         }
         text_allowed[EOS as usize] = true;
-        Ok(Self { engine, bpe: Bpe::from_merges(merges), id: ModelId::of_bytes(bytes), text_allowed })
+        Ok(Self {
+            engine,
+            bpe: Bpe::from_merges(merges),
+            id: ModelId::of_bytes(bytes),
+            text_allowed,
+        })
     }
 
     /// Serialises tensors and tokenizer into a model file's bytes.
-    pub fn file_bytes(tensors: &HashMap<String, candle_core::Tensor>, cfg: &Config, bpe: &Bpe) -> Result<Vec<u8>, CodecError> {
+    pub fn file_bytes(
+        tensors: &HashMap<String, candle_core::Tensor>,
+        cfg: &Config,
+        bpe: &Bpe,
+    ) -> Result<Vec<u8>, CodecError> {
         let mut meta = HashMap::new();
         meta.insert(META_KIND.to_string(), "prior".to_string());
-        meta.insert(META_CONFIG.to_string(), serde_json::to_string(cfg).map_err(|e| CodecError::Backend(e.to_string()))?);
-        meta.insert(META_MERGES.to_string(), serde_json::to_string(bpe.merges()).map_err(|e| CodecError::Backend(e.to_string()))?);
+        meta.insert(
+            META_CONFIG.to_string(),
+            serde_json::to_string(cfg).map_err(|e| CodecError::Backend(e.to_string()))?,
+        );
+        meta.insert(
+            META_MERGES.to_string(),
+            serde_json::to_string(bpe.merges()).map_err(|e| CodecError::Backend(e.to_string()))?,
+        );
         let mut sorted: Vec<(&String, &candle_core::Tensor)> = tensors.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(b.0));
         safetensors::serialize(sorted, Some(meta)).map_err(|e| CodecError::Backend(e.to_string()))
@@ -167,7 +212,13 @@ impl<'p> TokenCoder<'p> {
     /// Starts a sequence with `context` (e.g. BOS, a tag, earlier messages).
     pub fn new(prior: &'p Prior, context: &[u32]) -> Self {
         let v = prior.engine.config().vocab_size;
-        let mut c = Self { prior, state: prior.engine.new_state(), history: Vec::new(), logits: vec![0.0; v], freqs: vec![0; v] };
+        let mut c = Self {
+            prior,
+            state: prior.engine.new_state(),
+            history: Vec::new(),
+            logits: vec![0.0; v],
+            freqs: vec![0; v],
+        };
         for &t in if context.is_empty() { &[BOS][..] } else { context } {
             c.feed(t);
         }
@@ -225,7 +276,9 @@ impl<'p> TokenCoder<'p> {
     pub fn decode(&mut self, dec: &mut RangeDecoder<'_>, allowed: &[bool]) -> Result<u32, CodecError> {
         Engine::frequencies(&self.logits, allowed, &mut self.freqs);
         let total: u32 = self.freqs.iter().sum();
-        let target = dec.target(total).ok_or_else(|| CodecError::Payload("code value outside the distribution".into()))?;
+        let target = dec
+            .target(total)
+            .ok_or_else(|| CodecError::Payload("code value outside the distribution".into()))?;
         let mut cum = 0u32;
         for (t, &f) in self.freqs.iter().enumerate() {
             if target < cum + f {

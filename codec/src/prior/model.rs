@@ -6,7 +6,9 @@
 //! bit-identical probabilities.
 
 use candle_core::{DType, Device, Module, Result, Tensor, D};
-use candle_nn::{embedding, layer_norm, linear, linear_no_bias, Embedding, LayerNorm, LayerNormConfig, Linear, VarBuilder};
+use candle_nn::{
+    embedding, layer_norm, linear, linear_no_bias, Embedding, LayerNorm, LayerNormConfig, Linear, VarBuilder,
+};
 use serde::{Deserialize, Serialize};
 
 /// Model dimensions.
@@ -35,22 +37,54 @@ pub struct Config {
 impl Config {
     /// The shipped text prior's size.
     pub fn small(vocab_size: usize) -> Self {
-        Self { vocab_size, d_model: 160, n_layers: 4, n_heads: 4, d_ff: 640, max_len: 256, image_tokens: 0, sensor_tokens: 0 }
+        Self {
+            vocab_size,
+            d_model: 160,
+            n_layers: 4,
+            n_heads: 4,
+            d_ff: 640,
+            max_len: 256,
+            image_tokens: 0,
+            sensor_tokens: 0,
+        }
     }
 
     /// A tiny model for tests.
     pub fn tiny(vocab_size: usize) -> Self {
-        Self { vocab_size, d_model: 32, n_layers: 1, n_heads: 2, d_ff: 64, max_len: 64, image_tokens: 0, sensor_tokens: 0 }
+        Self {
+            vocab_size,
+            d_model: 32,
+            n_layers: 1,
+            n_heads: 2,
+            d_ff: 64,
+            max_len: 64,
+            image_tokens: 0,
+            sensor_tokens: 0,
+        }
     }
 
     /// Checks the dimensions the deterministic engine relies on.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let ok8 = |n: usize| n > 0 && n % 8 == 0;
-        if !ok8(self.d_model) || !ok8(self.d_ff) || self.n_heads == 0 || self.d_model % self.n_heads != 0 || !ok8(self.d_model / self.n_heads) {
-            return Err(format!("dimensions must be positive multiples of 8 (d_model {}, heads {}, d_ff {})", self.d_model, self.n_heads, self.d_ff));
+        if !ok8(self.d_model)
+            || !ok8(self.d_ff)
+            || self.n_heads == 0
+            || self.d_model % self.n_heads != 0
+            || !ok8(self.d_model / self.n_heads)
+        {
+            return Err(format!(
+                "dimensions must be positive multiples of 8 (d_model {}, heads {}, d_ff {})",
+                self.d_model, self.n_heads, self.d_ff
+            ));
         }
         if self.vocab_size < crate::vocab::FIRST_MERGE as usize || self.max_len == 0 || self.n_layers == 0 {
-            return Err(format!("vocab {} (≥ {} needed), max_len {}, layers {}", self.vocab_size, crate::vocab::FIRST_MERGE, self.max_len, self.n_layers));
+            return Err(format!(
+                "vocab {} (≥ {} needed), max_len {}, layers {}",
+                self.vocab_size,
+                crate::vocab::FIRST_MERGE,
+                self.max_len,
+                self.n_layers
+            ));
         }
         Ok(())
     }
@@ -68,7 +102,10 @@ struct Block {
 
 impl Block {
     fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
-        let lnc = LayerNormConfig { eps: 1e-5, ..Default::default() };
+        let lnc = LayerNormConfig {
+            eps: 1e-5,
+            ..Default::default()
+        };
         Ok(Self {
             ln1: layer_norm(cfg.d_model, lnc, vb.pp("ln1"))?,
             qkv: linear(cfg.d_model, 3 * cfg.d_model, vb.pp("qkv"))?,
@@ -118,12 +155,21 @@ impl Model {
     /// Builds (or loads, with a VarBuilder over safetensors) the model.
     pub fn new(cfg: &Config, vb: VarBuilder) -> Result<Self> {
         cfg.validate().map_err(candle_core::Error::msg)?;
-        let blocks = (0..cfg.n_layers).map(|i| Block::new(cfg, vb.pp(format!("blocks.{i}")))).collect::<Result<Vec<_>>>()?;
+        let blocks = (0..cfg.n_layers)
+            .map(|i| Block::new(cfg, vb.pp(format!("blocks.{i}"))))
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
             tok: embedding(cfg.vocab_size, cfg.d_model, vb.pp("tok"))?,
             pos: embedding(cfg.max_len, cfg.d_model, vb.pp("pos"))?,
             blocks,
-            ln_f: layer_norm(cfg.d_model, LayerNormConfig { eps: 1e-5, ..Default::default() }, vb.pp("ln_f"))?,
+            ln_f: layer_norm(
+                cfg.d_model,
+                LayerNormConfig {
+                    eps: 1e-5,
+                    ..Default::default()
+                },
+                vb.pp("ln_f"),
+            )?,
             head: linear_no_bias(cfg.d_model, cfg.vocab_size, vb.pp("head"))?,
             cfg: cfg.clone(),
         })
@@ -156,16 +202,30 @@ impl Model {
 
     /// Log-probabilities (nats) of `targets` (batch × time) given the packed `tokens`:
     /// batch × time.
-    pub fn target_log_probs(&self, tokens: &Tensor, positions: &Tensor, mask: &Tensor, targets: &Tensor) -> Result<Tensor> {
+    pub fn target_log_probs(
+        &self,
+        tokens: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        targets: &Tensor,
+    ) -> Result<Tensor> {
         let logits = self.forward_with(tokens, positions, mask)?;
         let (b, t, v) = logits.dims3()?;
         let logp = candle_nn::ops::log_softmax(&logits.reshape((b * t, v))?, D::Minus1)?;
-        logp.gather(&targets.reshape((b * t, 1))?.contiguous()?, 1)?.reshape((b, t))
+        logp.gather(&targets.reshape((b * t, 1))?.contiguous()?, 1)?
+            .reshape((b, t))
     }
 
     /// Weighted mean cross-entropy (nats per token) of predicting `targets`; weight 0 leaves a
     /// position out (padding, a packed message's start).
-    pub fn loss(&self, tokens: &Tensor, positions: &Tensor, mask: &Tensor, targets: &Tensor, weights: &Tensor) -> Result<Tensor> {
+    pub fn loss(
+        &self,
+        tokens: &Tensor,
+        positions: &Tensor,
+        mask: &Tensor,
+        targets: &Tensor,
+        weights: &Tensor,
+    ) -> Result<Tensor> {
         let picked = self.target_log_probs(tokens, positions, mask, targets)?;
         let total = (picked * weights)?.sum_all()?;
         (total.neg()? / weights.sum_all()?)?.to_dtype(DType::F32)
@@ -173,6 +233,8 @@ impl Model {
 }
 
 fn causal_mask(t: usize, dev: &Device) -> Result<Tensor> {
-    let m: Vec<f32> = (0..t * t).map(|i| if i % t > i / t { f32::NEG_INFINITY } else { 0.0 }).collect();
+    let m: Vec<f32> = (0..t * t)
+        .map(|i| if i % t > i / t { f32::NEG_INFINITY } else { 0.0 })
+        .collect();
     Tensor::from_vec(m, (t, t), dev)
 }
