@@ -1,6 +1,7 @@
 //! `semcom`: the command-line tool of the semcom stack.
 
 mod bench;
+mod codec;
 mod eval;
 mod plot;
 mod rx;
@@ -35,6 +36,10 @@ enum Command {
     /// Single-core throughput benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Code a file of items (text lines, telemetry records) into semantic frames.
+    Encode(codec::EncodeArgs),
+    /// Decode frames from `semcom encode` back into the items.
+    Decode(codec::DecodeArgs),
     /// Measure the codecs against general-purpose compressors on held-out data.
     #[command(subcommand)]
     Eval(eval::EvalCommand),
@@ -65,6 +70,8 @@ fn main() -> ExitCode {
         Command::Bench(c) => bench::run(c),
         Command::Train(c) => train::run(c),
         Command::Eval(c) => eval::run(c),
+        Command::Encode(a) => codec::encode(a),
+        Command::Decode(a) => codec::decode(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

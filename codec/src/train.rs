@@ -599,3 +599,22 @@ fn evaluate(
     }
     Ok(out)
 }
+
+/// The file bytes of an untrained prior with seeded weights (tests and benchmarks that need a
+/// model but must not train one).
+pub fn untrained_prior(cfg: &Config, bpe: &Bpe, seed: u64) -> Result<Vec<u8>, CodecError> {
+    cfg.validate()
+        .map_err(|r| CodecError::Input(format!("model configuration: {r}")))?;
+    let dev = Device::Cpu;
+    let vm = VarMap::new();
+    let _model = Model::new(cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
+    init_vars(&vm, cfg, seed)?;
+    let tensors = {
+        let data = vm
+            .data()
+            .lock()
+            .map_err(|_| CodecError::Backend("variable map poisoned".into()))?;
+        data.iter().map(|(k, v)| (k.clone(), v.as_tensor().clone())).collect()
+    };
+    Prior::file_bytes(&tensors, cfg, bpe)
+}

@@ -275,7 +275,7 @@ pub fn parse_csv(row: &[u8], header: &[Vec<u8>]) -> Option<Parsed> {
         shape.push(Shape::Key(header.get(i).cloned().unwrap_or_default()));
         if c.is_empty() {
             shape.push(Shape::Empty);
-        } else if is_json_number(&c) || is_plain_number(&c) {
+        } else if is_json_number(&c) {
             shape.push(Shape::Num);
             leaves.push(c);
         } else {
