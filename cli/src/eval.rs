@@ -56,6 +56,9 @@ pub struct TelemetryArgs {
     /// At most this many records per trace, from its start (0: all).
     #[arg(long, default_value_t = 0)]
     limit: usize,
+    /// Also list the fields that cost the most (bits per record over the evaluated part).
+    #[arg(long)]
+    costs: bool,
     /// One JSON object on stdout instead of a table.
     #[arg(long)]
     json: bool,
@@ -216,7 +219,7 @@ struct Trace {
     csv: bool,
 }
 
-fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
+pub fn read_maybe_gz(path: &Path) -> Result<Vec<u8>> {
     let raw = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     if path.extension().is_some_and(|e| e == "gz") {
         let mut out = Vec::new();
@@ -294,7 +297,7 @@ fn traces(paths: &[PathBuf], limit: usize) -> Result<Vec<Trace>> {
 }
 
 /// The `decoded.payload` object of a network-server uplink, as written in it.
-fn readings_of(line: &[u8]) -> Option<Vec<u8>> {
+pub fn readings_of(line: &[u8]) -> Option<Vec<u8>> {
     let at = find(line, b"\"decoded\":{")?;
     let rest = &line[at..];
     let p = find(rest, b"\"payload\":{")? + b"\"payload\":".len();
@@ -384,6 +387,9 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
             if back != *r {
                 bail!("{}: record {i} did not decode to itself", t.name);
             }
+            if i + 1 == cut && a.costs {
+                enc.keep_costs();
+            }
             if i >= cut {
                 semcom.push(payload.len() as f64);
                 raw.push(r.len() as f64);
@@ -395,6 +401,13 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
             }
         }
         let n = t.records.len() as f64;
+        if a.costs {
+            let m = held.len().max(1) as f64;
+            eprintln!("{}: bits per record (all records / of which in resync records), costliest fields", t.name);
+            for (k, c) in enc.costs().iter().take(25) {
+                eprintln!("  {:<48} {:>8.2} {:>8.2}", k.replace('\0', "#"), c.bits / m, c.intra_bits / m);
+            }
+        }
         let [s, r, zz, zdd, c] = [&semcom, &raw, &z, &zd, &cbor].map(|v| stats(v));
         rows.push(json!({
             "trace": t.name, "records": t.records.len(), "evaluated": held.len(),

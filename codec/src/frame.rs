@@ -14,7 +14,8 @@
 //!
 //! A file or a first frame carries everything; frames inside an established stream may leave out
 //! the model id (fixed by the session) and the CRC (the link already checks integrity). Parsing
-//! never panics: any byte string gives a frame or a [`CodecError`].
+//! never panics: any byte string gives a frame or a [`CodecError`], and a frame has exactly one
+//! encoding (minimal varints, no empty optional fields), so parsing then writing gives the input.
 
 use crate::CodecError;
 
@@ -240,6 +241,9 @@ impl SemanticFrame {
         };
         let params = if flags & F_PARAMS != 0 {
             let n = r.len("params length")?;
+            if n == 0 {
+                return Err(CodecError::Malformed("params flag set but no params".into()));
+            }
             r.take("params", n)?.to_vec()
         } else {
             Vec::new()
@@ -247,6 +251,9 @@ impl SemanticFrame {
         let mut segments = Vec::new();
         if flags & F_IMPORTANCE != 0 {
             let k = r.len("segment count")?;
+            if k == 0 {
+                return Err(CodecError::Malformed("importance flag set but no segments".into()));
+            }
             for _ in 0..k {
                 let class = r.varint("segment class")?;
                 let class = u8::try_from(class)
@@ -335,6 +342,9 @@ impl<'a> Reader<'a> {
             if b & 0x80 == 0 {
                 if shift == 63 && b > 1 {
                     break;
+                }
+                if b == 0 && shift > 0 {
+                    return Err(CodecError::Malformed(format!("{field}: varint with a redundant zero byte")));
                 }
                 return Ok(v);
             }

@@ -106,6 +106,11 @@ impl RangeEncoder {
         out
     }
 
+    /// Information coded so far, in bits (fractional; for cost accounting).
+    pub fn bits(&self) -> f64 {
+        self.shifts as f64 * 8.0 + 32.0 - f64::from(self.range).log2()
+    }
+
     /// Bytes written so far (not counting what is still held for carries).
     pub fn len(&self) -> usize {
         self.out.len()

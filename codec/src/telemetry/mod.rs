@@ -319,6 +319,19 @@ struct Core<'p> {
     epoch: u64,
     header: Vec<Vec<u8>>,
     string_allowed: Vec<bool>,
+    /// Bits spent per field path (and on shapes), when the encoder keeps accounts.
+    costs: Option<HashMap<Vec<u8>, FieldCost>>,
+}
+
+/// What one field has cost the encoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FieldCost {
+    /// Bits, in all records.
+    pub bits: f64,
+    /// Bits in intra (resync) records.
+    pub intra_bits: f64,
+    /// Records it appeared in.
+    pub records: u64,
 }
 
 /// What a record changes in the long-lived state, applied only once it has coded fully.
@@ -347,6 +360,7 @@ impl<'p> Core<'p> {
             epoch: 0,
             header: Vec::new(),
             string_allowed: prior.text_allowed().to_vec(),
+            costs: None,
         };
         c.key_field = c.field(b"\x00key");
         c.verbatim_field = c.field(b"\x00record");
@@ -440,6 +454,18 @@ impl<'p> Core<'p> {
     /// decoder passes an empty one and gets the decoded one back).
     fn code(&mut self, io: &mut dyn Io, rec: &Input, intra: bool) -> Result<(Output, Pending), CodecError> {
         let mut pending = Pending::default();
+        let mut mark = io.coded_bits();
+        let mut account = |costs: &mut Option<HashMap<Vec<u8>, FieldCost>>, path: &[u8], now: f64| {
+            if let Some(c) = costs {
+                let e = c.entry(path.to_vec()).or_default();
+                e.bits += now - mark;
+                if intra {
+                    e.intra_bits += now - mark;
+                }
+                e.records += 1;
+            }
+            mark = now;
+        };
         // Record kind and shape.
         let (kind, schema) = match rec {
             Input::Record(p) => {
@@ -499,6 +525,7 @@ impl<'p> Core<'p> {
             _ => return Err(CodecError::Payload("unknown record kind".into())),
         };
         let schema = schema.expect("every arm above gives a schema");
+        account(&mut self.costs, b"(record shape)", io.coded_bits());
         let fields = self.schemas[schema].fields.clone();
         let shape = self.schemas[schema].shape.clone();
         let leaf_is_num: Vec<bool> = shape
@@ -525,6 +552,7 @@ impl<'p> Core<'p> {
                 t
             };
             slot.insert(f, j);
+            account(&mut self.costs, &self.fields[f].path, io.coded_bits());
             leaves.push(out);
         }
         self.learn(&fields, &cur);
@@ -1389,6 +1417,19 @@ impl<'p> TelemetryEncoder<'p> {
         self.core.commit(pending, schema);
         self.seq += 1;
         Ok((seq, enc.finish()))
+    }
+
+    /// Starts keeping accounts of the bits each field costs (see [`TelemetryEncoder::costs`]).
+    pub fn keep_costs(&mut self) {
+        self.core.costs.get_or_insert_with(HashMap::new);
+    }
+
+    /// Bits per field path since [`TelemetryEncoder::keep_costs`], most expensive first.
+    pub fn costs(&self) -> Vec<(String, FieldCost)> {
+        let mut v: Vec<(String, FieldCost)> =
+            self.core.costs.iter().flatten().map(|(k, c)| (String::from_utf8_lossy(k).into_owned(), *c)).collect();
+        v.sort_by(|a, b| b.1.bits.total_cmp(&a.1.bits));
+        v
     }
 
     /// The record as the decoder will rebuild it (differs from the input only in lossy mode).

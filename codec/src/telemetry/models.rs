@@ -17,6 +17,10 @@ pub trait Io {
     fn token(&mut self, coder: &mut TokenCoder<'_>, allowed: &[bool], t: u32) -> Result<u32, CodecError>;
     /// Whether this is the decoder (values passed in are placeholders).
     fn decoding(&self) -> bool;
+    /// Bits coded so far (the encoder's count; 0 when decoding).
+    fn coded_bits(&self) -> f64 {
+        0.0
+    }
 }
 
 /// An adaptive frequency table over `n` symbols.
@@ -131,6 +135,10 @@ impl Io for Enc<'_> {
 
     fn decoding(&self) -> bool {
         false
+    }
+
+    fn coded_bits(&self) -> f64 {
+        self.0.bits()
     }
 }
 

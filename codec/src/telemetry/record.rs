@@ -286,13 +286,6 @@ pub fn parse_csv(row: &[u8], header: &[Vec<u8>]) -> Option<Parsed> {
     Some(Parsed { shape, leaves })
 }
 
-fn is_plain_number(c: &[u8]) -> bool {
-    // CSV writers also write `+5` or `007`: numbers, kept verbatim by the number coder's raw class.
-    let body = c.strip_prefix(b"+").unwrap_or(c);
-    !body.is_empty()
-        && body.iter().all(|b| b.is_ascii_digit() || *b == b'.')
-        && body.iter().filter(|&&b| b == b'.').count() <= 1
-}
 
 /// Writes a record back: JSON (compact) or a CSV row.
 pub fn write(p: &Parsed, _header: &[Vec<u8>], out: &mut Vec<u8>) {
