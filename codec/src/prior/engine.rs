@@ -3,7 +3,9 @@
 //! The range coder needs the encoder and the decoder to compute *bit-identical* probabilities,
 //! whatever the thread count, the CPU's vector width or the order in which tokens are fed. So:
 //!
-//! - one code path: both sides run [`Engine::step`], one token at a time, with a KV cache;
+//! - [`Engine::prefill`] (the encoder: many tokens at once, matrix rows split over threads) and
+//!   [`Engine::step`] (the decoder: one token at a time with a KV cache) compute every output
+//!   element with the same sequence of operations, so batch shape and thread count do not matter;
 //! - every dot product uses eight accumulators (lane j sums elements j, j+8, …) and a fixed
 //!   final reduction; the compiler keeps IEEE semantics (no re-association, no FMA contraction),
 //!   so the scalar, SSE and AVX2 builds of the same loop give the same bits;
