@@ -73,7 +73,12 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
             unit: "msg/s",
             scale: 1.0,
             target: Some(100.0),
-            what: format!("encode a {}-character {name} message, 1 thread ({} bytes)", msg.len(), payload.len()),
+            what: format!(
+                "encode a {}-character {name} message, 1 thread ({} tokens, {} bytes)",
+                msg.len(),
+                prior.bpe().encode(msg.as_bytes()).len() + 2,
+                payload.len()
+            ),
             work: Box::new(move || {
                 for _ in 0..20 {
                     std::hint::black_box(codec.encode_payload(msg.as_bytes(), kind, None).map(|p| p.len()).unwrap_or(0));

@@ -37,6 +37,9 @@ pub struct TextArgs {
     /// At most this many held-out messages per file (0: all).
     #[arg(long, default_value_t = 0)]
     limit: usize,
+    /// Files evaluated in parallel (timings are then shared-machine figures; see `semcom bench codec`).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
     /// One JSON object on stdout instead of a table.
     #[arg(long)]
     json: bool,
@@ -112,57 +115,34 @@ fn text(a: TextArgs) -> Result<()> {
     let prior = Prior::load(&a.model)?;
     let codec = TextCodec::new(&prior);
     let files = load_corpus(&a.data, &[])?;
-    let mut rows = Vec::new();
-    for f in &files {
-        let held: Vec<&Vec<u8>> = f
-            .heldout
-            .iter()
-            .take(if a.limit == 0 { usize::MAX } else { a.limit })
+    // Files are shared out to `threads` workers; each message is still coded on one thread.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let results: Vec<Result<Option<serde_json::Value>>> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..a.threads.max(1))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(f) = files.get(i) else { break };
+                        out.push((i, text_file(&codec, f, a.limit)));
+                        if !a.json {
+                            eprintln!("{}: done", f.name);
+                        }
+                    }
+                    out
+                })
+            })
             .collect();
-        if held.is_empty() {
-            continue;
-        }
-        let kind = if f.tag == TAG_LOG {
-            TextKind::Log
-        } else {
-            TextKind::Text
-        };
-        let dict = train_dict(&f.train);
-        let (mut plain, mut with_dict) = (Zstd::new(&[])?, Zstd::new(&dict)?);
-        let (mut chars, mut bits_alone, mut bits_stream, mut bits_z, mut bits_zd) =
-            (0usize, 0usize, 0usize, 0usize, 0usize);
-        let (mut enc_s, mut dec_s) = (0f64, 0f64);
-        let mut stream_enc = TextStream::new();
-        let mut stream_dec = TextStream::new();
-        for m in &held {
-            chars += m.len();
-            let t = Instant::now();
-            let p = codec.encode_payload(m, kind, None)?;
-            enc_s += t.elapsed().as_secs_f64();
-            let t = Instant::now();
-            let back = codec.decode_payload(&p, None)?;
-            dec_s += t.elapsed().as_secs_f64();
-            if back != **m {
-                bail!("{}: a message did not decode to itself", f.name);
-            }
-            bits_alone += 8 * p.len();
-            let ps = codec.encode_payload(m, kind, Some(&mut stream_enc))?;
-            if codec.decode_payload(&ps, Some(&mut stream_dec))? != **m {
-                bail!("{}: a stream message did not decode to itself", f.name);
-            }
-            bits_stream += 8 * ps.len();
-            bits_z += 8 * plain.size(m)?;
-            bits_zd += 8 * with_dict.size(m)?;
-        }
-        let bpc = |b: usize| b as f64 / chars as f64;
-        rows.push(json!({
-            "file": f.name, "kind": if f.tag == TAG_LOG { "log" } else { "text" }, "messages": held.len(), "chars": chars,
-            "semcom_bpc": bpc(bits_alone), "semcom_stream_bpc": bpc(bits_stream), "zstd19_bpc": bpc(bits_z),
-            "zstd19_dict_bpc": bpc(bits_zd), "dict_bytes": dict.len(),
-            "encode_ms_per_message": 1e3 * enc_s / held.len() as f64, "decode_ms_per_message": 1e3 * dec_s / held.len() as f64,
-        }));
-        if !a.json {
-            eprintln!("{}: done", f.name);
+        let mut all: Vec<(usize, Result<Option<serde_json::Value>>)> =
+            workers.into_iter().flat_map(|w| w.join().unwrap_or_default()).collect();
+        all.sort_by_key(|x| x.0);
+        all.into_iter().map(|x| x.1).collect()
+    });
+    let mut rows = Vec::new();
+    for r in results {
+        if let Some(v) = r? {
+            rows.push(v);
         }
     }
     let logs: Vec<&serde_json::Value> = rows.iter().filter(|r| r["kind"] == "log").collect();
@@ -209,6 +189,49 @@ fn text(a: TextArgs) -> Result<()> {
         mean("zstd19_dict_bpc")
     );
     Ok(())
+}
+
+/// One file's held-out messages: semcom alone and in a stream, zstd -19 with and without a
+/// dictionary. Every payload is decoded and compared.
+fn text_file(codec: &TextCodec<'_>, f: &semcom_codec::train::TextFile, limit: usize) -> Result<Option<serde_json::Value>> {
+    let held: Vec<&Vec<u8>> = f.heldout.iter().take(if limit == 0 { usize::MAX } else { limit }).collect();
+    if held.is_empty() {
+        return Ok(None);
+    }
+    let kind = if f.tag == TAG_LOG { TextKind::Log } else { TextKind::Text };
+    let dict = train_dict(&f.train);
+    let (mut plain, mut with_dict) = (Zstd::new(&[])?, Zstd::new(&dict)?);
+    let (mut chars, mut bits_alone, mut bits_stream, mut bits_z, mut bits_zd) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut enc_s, mut dec_s) = (0f64, 0f64);
+    let mut stream_enc = TextStream::new();
+    let mut stream_dec = TextStream::new();
+    for m in &held {
+        chars += m.len();
+        let t = Instant::now();
+        let p = codec.encode_payload(m, kind, None)?;
+        enc_s += t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let back = codec.decode_payload(&p, None)?;
+        dec_s += t.elapsed().as_secs_f64();
+        if back != **m {
+            bail!("{}: a message did not decode to itself", f.name);
+        }
+        bits_alone += 8 * p.len();
+        let ps = codec.encode_payload(m, kind, Some(&mut stream_enc))?;
+        if codec.decode_payload(&ps, Some(&mut stream_dec))? != **m {
+            bail!("{}: a stream message did not decode to itself", f.name);
+        }
+        bits_stream += 8 * ps.len();
+        bits_z += 8 * plain.size(m)?;
+        bits_zd += 8 * with_dict.size(m)?;
+    }
+    let bpc = |b: usize| b as f64 / chars as f64;
+    Ok(Some(json!({
+        "file": f.name, "kind": if f.tag == TAG_LOG { "log" } else { "text" }, "messages": held.len(), "chars": chars,
+        "semcom_bpc": bpc(bits_alone), "semcom_stream_bpc": bpc(bits_stream), "zstd19_bpc": bpc(bits_z),
+        "zstd19_dict_bpc": bpc(bits_zd), "dict_bytes": dict.len(),
+        "encode_ms_per_message": 1e3 * enc_s / held.len() as f64, "decode_ms_per_message": 1e3 * dec_s / held.len() as f64,
+    })))
 }
 
 /// A telemetry trace: its records in order.
