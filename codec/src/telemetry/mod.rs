@@ -569,7 +569,17 @@ impl<'p> Core<'p> {
             };
             let fld = &self.fields[f];
             let Some((p, ps)) = fld.prev.filter(|p| p.1 == s) else {
-                choice.push(Some(Pred::Prev));
+                // First value of the epoch: a field of this record at the same scale that is
+                // close to it (a copy of a timestamp, say) predicts it better than its own past.
+                let near = fields[..j]
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, &g)| cur[k].filter(|c| c.1 == s).map(|c| (v.abs_diff(c.0), g)))
+                    .min();
+                choice.push(Some(match near {
+                    Some((d, g)) if d.saturating_mul(1000) < v.unsigned_abs() => Pred::Partner(g),
+                    _ => Pred::Prev,
+                }));
                 continue;
             };
             let mut best = (v.abs_diff(p), Pred::Prev);
@@ -1426,8 +1436,13 @@ impl<'p> TelemetryEncoder<'p> {
 
     /// Bits per field path since [`TelemetryEncoder::keep_costs`], most expensive first.
     pub fn costs(&self) -> Vec<(String, FieldCost)> {
-        let mut v: Vec<(String, FieldCost)> =
-            self.core.costs.iter().flatten().map(|(k, c)| (String::from_utf8_lossy(k).into_owned(), *c)).collect();
+        let mut v: Vec<(String, FieldCost)> = self
+            .core
+            .costs
+            .iter()
+            .flatten()
+            .map(|(k, c)| (String::from_utf8_lossy(k).into_owned(), *c))
+            .collect();
         v.sort_by(|a, b| b.1.bits.total_cmp(&a.1.bits));
         v
     }
