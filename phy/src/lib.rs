@@ -24,6 +24,7 @@ pub mod convcode;
 pub mod crc;
 mod error;
 pub mod interleaver;
+pub mod ldpc;
 pub mod mapping;
 pub mod ofdm;
 pub mod preamble;
