@@ -91,6 +91,7 @@ mod tests {
             "semcom sim phy",
             "semcom sim phy --rate 54 --snr 10:2:30 --channel rayleigh --doppler 50 --taps 1,0.3j --plot p.png --json",
             "semcom bench phy --json",
+            "semcom sim code --code ldpc-1944-1/2 --ebn0 0:0.25:2 --decoders min-sum,sum-product --plot c.png",
         ] {
             let args: Vec<&str> = line.split_whitespace().collect();
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -102,6 +103,7 @@ mod tests {
             "semcom tx --random 10 --psdu f -o x",
             "semcom sim phy --snr 5:0:6",
             "semcom sim phy --taps 1+xj",
+            "semcom sim code --decoders viterbi",
         ] {
             let args: Vec<&str> = bad.split_whitespace().collect();
             assert!(Cli::try_parse_from(&args).is_err(), "{bad} should be refused");

@@ -5,8 +5,11 @@ use anyhow::{bail, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use semcom_phy::channel::FadingSpec;
-use semcom_phy::sim::{frame_seed, FrameSim, PerPoint, Propagation, SimParams};
-use semcom_phy::theory::{ber_awgn_esn0, esn0_db_from_snr_db};
+use semcom_phy::ldpc::{LdpcCode, MinSumConfig};
+use semcom_phy::sim::{frame_seed, CodeDecoder, CodeSim, FrameSim, PerPoint, Propagation, SimParams};
+use semcom_phy::theory::{
+    ber_awgn_esn0, esn0_db_from_snr_db, normal_approx_fer, shannon_limit_biawgn_db, shannon_limit_gaussian_db,
+};
 use semcom_phy::{Complex32, Rate};
 use serde_json::json;
 use std::path::PathBuf;
@@ -17,6 +20,9 @@ use std::sync::Mutex;
 pub enum SimCommand {
     /// PER and BER of the 802.11a PHY against SNR, over a simulated channel.
     Phy(PhyArgs),
+    /// BER and FER of an LDPC code alone on BPSK/AWGN against Eb/N0, with the Shannon and
+    /// finite-length (normal approximation) bounds.
+    Code(CodeArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -88,6 +94,7 @@ pub struct PhyArgs {
 pub fn run(c: SimCommand) -> Result<()> {
     match c {
         SimCommand::Phy(a) => phy(a),
+        SimCommand::Code(a) => code(a),
     }
 }
 
@@ -271,6 +278,295 @@ fn phy(a: PhyArgs) -> Result<()> {
                     dashed: true,
                 },
             ],
+        )?;
+        if !a.json {
+            println!("plot → {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum DecoderKind {
+    /// The receiver's layered normalized min-sum on 8-bit LLRs.
+    MinSum,
+    /// Flooding sum-product (belief propagation) in f64: the reference.
+    SumProduct,
+}
+
+#[derive(Args, Debug)]
+pub struct CodeArgs {
+    /// The code: ldpc-<648|1296|1944>-<1/2|2/3|3/4|5/6>.
+    #[arg(long, default_value = "ldpc-1944-1/2")]
+    code: String,
+    /// Eb/N0 points in dB (per information bit), A:STEP:B.
+    #[arg(long, default_value = "0:0.25:3", value_parser = units::points, allow_hyphen_values = true)]
+    ebn0: units::Points,
+    /// Decoders to run, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "min-sum")]
+    decoders: Vec<DecoderKind>,
+    /// Iterations at most, min-sum.
+    #[arg(long, default_value_t = 20)]
+    iterations: u32,
+    /// Iterations at most, sum-product.
+    #[arg(long, default_value_t = 50)]
+    sp_iterations: u32,
+    /// Codewords per point at most.
+    #[arg(short = 'n', long, default_value_t = 20_000)]
+    frames: u64,
+    /// Stop a point once this many frame errors are counted (checked every 256 codewords, so
+    /// the result does not depend on the thread count).
+    #[arg(long, default_value_t = 100)]
+    max_errors: u64,
+    /// Frame error rate at which the crossing Eb/N0 is reported (log-linear interpolation).
+    #[arg(long, default_value_t = 1e-2)]
+    target_fer: f64,
+    /// Base seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+    /// Write a plot (PNG, or SVG when the name ends in .svg).
+    #[arg(long)]
+    plot: Option<PathBuf>,
+}
+
+/// Counts of one decoder at one Eb/N0.
+#[derive(Clone, Copy, Debug, Default)]
+struct CodePoint {
+    frames: u64,
+    frame_errors: u64,
+    bit_errors: u64,
+    iterations: u64,
+}
+
+impl CodePoint {
+    fn fer(&self) -> f64 {
+        self.frame_errors as f64 / self.frames.max(1) as f64
+    }
+}
+
+/// Eb/N0 where a falling FER curve crosses `target`, interpolating log10(FER) linearly.
+fn crossing(points: &[(f64, f64)], target: f64) -> Option<f64> {
+    points.windows(2).find_map(|w| {
+        let ((x0, f0), (x1, f1)) = (w[0], w[1]);
+        (f0 >= target && f1 < target && f1 > 0.0).then(|| {
+            let (l0, l1, lt) = (f0.log10(), f1.log10(), target.log10());
+            x0 + (x1 - x0) * (l0 - lt) / (l0 - l1)
+        })
+    })
+}
+
+fn code(a: CodeArgs) -> Result<()> {
+    let Some(code) = LdpcCode::from_name(&a.code) else {
+        bail!(
+            "--code {}: expected ldpc-<648|1296|1944>-<1/2|2/3|3/4|5/6>, e.g. ldpc-1944-1/2",
+            a.code
+        );
+    };
+    if a.frames == 0 || a.max_errors == 0 || a.iterations == 0 || a.sp_iterations == 0 {
+        bail!("--frames, --max-errors and the iteration counts must be at least 1");
+    }
+    if !(a.target_fer > 0.0 && a.target_fer < 1.0) {
+        bail!("--target-fer must be in (0, 1)");
+    }
+    if a.threads == Some(0) {
+        bail!("--threads must be at least 1");
+    }
+    let mut decoders = a.decoders.clone();
+    decoders.dedup();
+    let ebn0 = a.ebn0.0.clone();
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    const BATCH: u64 = 256;
+    let bar = ProgressBar::new(a.frames * (ebn0.len() * decoders.len()) as u64).with_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} codewords (at most)")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut results = vec![vec![CodePoint::default(); ebn0.len()]; decoders.len()];
+    for (di, &dk) in decoders.iter().enumerate() {
+        let decoder = match dk {
+            DecoderKind::MinSum => CodeDecoder::MinSum(MinSumConfig {
+                max_iterations: a.iterations,
+                early_termination: true,
+            }),
+            DecoderKind::SumProduct => CodeDecoder::SumProduct(a.sp_iterations),
+        };
+        for (pi, &e) in ebn0.iter().enumerate() {
+            let acc = &mut results[di][pi];
+            while acc.frames < a.frames && acc.frame_errors < a.max_errors {
+                let start = acc.frames;
+                let end = (start + BATCH).min(a.frames);
+                let next = AtomicU64::new(start);
+                let batch = Mutex::new(CodePoint::default());
+                std::thread::scope(|s| {
+                    for _ in 0..threads {
+                        s.spawn(|| {
+                            let mut sim = CodeSim::new(code, decoder);
+                            let mut local = CodePoint::default();
+                            loop {
+                                let i = next.fetch_add(1, Ordering::Relaxed);
+                                if i >= end {
+                                    break;
+                                }
+                                // The same codewords and noise for every decoder.
+                                let o = sim.run(e, frame_seed(a.seed, pi as u64, i));
+                                local.frames += 1;
+                                local.frame_errors += u64::from(o.frame_error);
+                                local.bit_errors += u64::from(o.bit_errors);
+                                local.iterations += u64::from(o.iterations);
+                                bar.inc(1);
+                            }
+                            let mut b = batch.lock().unwrap_or_else(|e| e.into_inner());
+                            b.frames += local.frames;
+                            b.frame_errors += local.frame_errors;
+                            b.bit_errors += local.bit_errors;
+                            b.iterations += local.iterations;
+                        });
+                    }
+                });
+                let b = batch.into_inner().unwrap_or_else(|e| e.into_inner());
+                acc.frames += b.frames;
+                acc.frame_errors += b.frame_errors;
+                acc.bit_errors += b.bit_errors;
+                acc.iterations += b.iterations;
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let (n, k) = (code.n(), code.k());
+    let rate = code.rate().value();
+    let shannon_bpsk = shannon_limit_biawgn_db(rate);
+    let shannon_gauss = shannon_limit_gaussian_db(rate);
+    let name = |d: DecoderKind| match d {
+        DecoderKind::MinSum => format!("layered min-sum, {} it.", a.iterations),
+        DecoderKind::SumProduct => format!("sum-product, {} it.", a.sp_iterations),
+    };
+    let curves: Vec<Vec<(f64, f64)>> = results
+        .iter()
+        .map(|r| ebn0.iter().zip(r).map(|(&e, p)| (e, p.fer())).collect())
+        .collect();
+    let crossings: Vec<Option<f64>> = curves.iter().map(|c| crossing(c, a.target_fer)).collect();
+    let bound_curve: Vec<(f64, f64)> = ebn0.iter().map(|&e| (e, normal_approx_fer(n, k, e))).collect();
+    let bound_crossing = {
+        // The bound is smooth: bisect it rather than interpolate between the points.
+        let (mut lo, mut hi) = (shannon_bpsk - 1.0, shannon_bpsk + 6.0);
+        for _ in 0..50 {
+            let mid = 0.5 * (lo + hi);
+            if normal_approx_fer(n, k, mid) > a.target_fer {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        0.5 * (lo + hi)
+    };
+    if a.json {
+        let decs: Vec<_> = decoders
+            .iter()
+            .zip(&results)
+            .zip(&crossings)
+            .map(|((&d, r), c)| {
+                let points: Vec<_> = ebn0
+                    .iter()
+                    .zip(r)
+                    .map(|(&e, p)| {
+                        json!({"ebn0_db": e, "frames": p.frames, "frame_errors": p.frame_errors, "fer": p.fer(),
+                            "ber": p.bit_errors as f64 / (p.frames.max(1) * k as u64) as f64,
+                            "mean_iterations": p.iterations as f64 / p.frames.max(1) as f64})
+                    })
+                    .collect();
+                json!({"decoder": name(d), "ebn0_db_at_target_fer": c, "points": points})
+            })
+            .collect();
+        println!(
+            "{}",
+            json!({"code": code.name(), "n": n, "k": k, "channel": "BPSK over real AWGN, exact LLRs",
+                "target_fer": a.target_fer, "seed": a.seed, "shannon_limit_bpsk_db": shannon_bpsk,
+                "shannon_limit_gaussian_db": shannon_gauss, "normal_approximation_ebn0_db_at_target_fer": bound_crossing,
+                "decoders": decs})
+        );
+    } else {
+        println!("{} (n = {n}, k = {k}), BPSK/AWGN", code.name());
+        print!("{:>9}", "Eb/N0 dB");
+        for &d in &decoders {
+            print!(" | {:^34}", name(d));
+        }
+        println!(" | {:>10}", "normal apx");
+        print!("{:>9}", "");
+        for _ in &decoders {
+            print!(" | {:>8} {:>9} {:>9} {:>5}", "frames", "FER", "BER", "iter");
+        }
+        println!(" | {:>10}", "FER");
+        for (pi, &e) in ebn0.iter().enumerate() {
+            print!("{e:>9.2}");
+            for r in &results {
+                let p = r[pi];
+                print!(
+                    " | {:>8} {:>9.3e} {:>9.3e} {:>5.1}",
+                    p.frames,
+                    p.fer(),
+                    p.bit_errors as f64 / (p.frames.max(1) * k as u64) as f64,
+                    p.iterations as f64 / p.frames.max(1) as f64
+                );
+            }
+            println!(" | {:>10.3e}", bound_curve[pi].1);
+        }
+        println!("Eb/N0 at FER {:.0e}:", a.target_fer);
+        for (&d, c) in decoders.iter().zip(&crossings) {
+            match c {
+                Some(x) => println!("  {:<34} {x:.2} dB", name(d)),
+                None => println!("  {:<34} not crossed in the range", name(d)),
+            }
+        }
+        println!("  {:<34} {bound_crossing:.2} dB", "normal approximation (bound)");
+        println!(
+            "  {:<34} {shannon_bpsk:.2} dB (Gaussian inputs {shannon_gauss:.2} dB)",
+            "Shannon limit, BPSK input"
+        );
+    }
+    if let Some(path) = &a.plot {
+        let mut series: Vec<plot::Series> = decoders
+            .iter()
+            .zip(&curves)
+            .map(|(&d, c)| plot::Series {
+                name: format!("FER, {}", name(d)),
+                points: c.clone(),
+                dashed: false,
+            })
+            .collect();
+        let (lo, hi) = (ebn0[0], *ebn0.last().unwrap_or(&ebn0[0]));
+        series.push(plot::Series {
+            name: "FER bound, normal approximation".into(),
+            points: (0..=100)
+                .map(|i| lo + (hi - lo) * f64::from(i) / 100.0)
+                .map(|e| (e, normal_approx_fer(n, k, e)))
+                .collect(),
+            dashed: true,
+        });
+        // The Shannon limit as a vertical line from FER 1 down to the plot's floor.
+        let floor = curves
+            .iter()
+            .flatten()
+            .map(|p| p.1)
+            .filter(|&f| f > 0.0)
+            .fold(1e-4f64, f64::min);
+        series.push(plot::Series {
+            name: format!("Shannon limit, BPSK input ({shannon_bpsk:.2} dB)"),
+            points: vec![(shannon_bpsk, 1.0), (shannon_bpsk, floor)],
+            dashed: true,
+        });
+        plot::log_curves(
+            path,
+            &format!("{} (n = {n}, k = {k}), BPSK/AWGN", code.name()),
+            "Eb/N0 (dB)",
+            "frame error rate",
+            &series,
         )?;
         if !a.json {
             println!("plot → {}", path.display());
