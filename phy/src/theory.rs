@@ -17,7 +17,7 @@ pub fn q_func(x: f64) -> f64 {
 pub fn ber_awgn(m: Modulation, ebn0: f64) -> f64 {
     match m {
         Modulation::Bpsk | Modulation::Qpsk => q_func((2.0 * ebn0).sqrt()),
-        Modulation::Qam16 | Modulation::Qam64 => {
+        Modulation::Qam16 | Modulation::Qam64 | Modulation::Qam256 | Modulation::Qam1024 => {
             let bits = m.bits_per_symbol() as f64;
             let mm = 2f64.powf(bits);
             let sqrt_m = mm.sqrt();
@@ -174,7 +174,11 @@ mod tests {
     fn binary_input_awgn_limits() {
         // Textbook values: rate 1/2 needs Eb/N0 ≥ 0.187 dB with BPSK and ≥ 0 dB with Gaussian
         // inputs; capacity tends to 1 bit at high SNR and to (2/ln 2)·Es/N0·… → 0 at low SNR.
-        assert!((shannon_limit_biawgn_db(0.5) - 0.187).abs() < 0.005, "{}", shannon_limit_biawgn_db(0.5));
+        assert!(
+            (shannon_limit_biawgn_db(0.5) - 0.187).abs() < 0.005,
+            "{}",
+            shannon_limit_biawgn_db(0.5)
+        );
         assert!(shannon_limit_gaussian_db(0.5).abs() < 1e-12);
         assert!((biawgn_capacity(1e3) - 1.0).abs() < 1e-9);
         // Low SNR: C ≈ Es/N0 / ln 2 (the same as for Gaussian inputs to first order).
@@ -194,5 +198,26 @@ mod tests {
         assert!(normal_approx_fer(648, 324, 1.5) > b);
         // The (1944, 972) bound crosses FER 1e-2 between the capacity limit and 1 dB above it.
         assert!(normal_approx_fer(1944, 972, 0.4) > 1e-2 && normal_approx_fer(1944, 972, 1.19) < 1e-2);
+    }
+
+    #[test]
+    fn dense_qam_agrees_with_the_nearest_neighbour_approximation() {
+        // At high SNR the exact Gray-QAM BER tends to (4/k)(1 − 1/√M)·Q(√(3k·Eb/N0/(M − 1))),
+        // k = log2 M (Proakis): 256-QAM needs about 22.4 dB Eb/N0 for 1e-5.
+        for m in [Modulation::Qam256, Modulation::Qam1024] {
+            let k = m.bits_per_symbol() as f64;
+            let mm = 2f64.powf(k);
+            for ebn0_db in [20.0, 24.0, 28.0] {
+                let e = 10f64.powf(ebn0_db / 10.0);
+                let approx = 4.0 / k * (1.0 - 1.0 / mm.sqrt()) * q_func((3.0 * k * e / (mm - 1.0)).sqrt());
+                let exact = ber_awgn(m, e);
+                assert!(
+                    (exact / approx - 1.0).abs() < 0.1,
+                    "{m:?} {ebn0_db} dB: {exact:e} vs {approx:e}"
+                );
+            }
+        }
+        let e256 = esn0_db_for_ber(Modulation::Qam256, 1e-5) - 10.0 * 8f64.log10();
+        assert!((e256 - 22.4).abs() < 0.15, "256-QAM Eb/N0 {e256}");
     }
 }

@@ -100,8 +100,8 @@ pub struct Transmitter {
     scratch: Vec<Complex32>,
     preamble: Vec<Complex32>,
     polarity: [i8; 127],
-    interleavers: [Interleaver; 4],
-    mappers: [Mapper; 4],
+    interleavers: [Interleaver; 6],
+    mappers: [Mapper; 6],
     /// Per rate (index in [`Rate::ALL`]), as bit planes: `gather[b * 48 + i]` is the index, in a
     /// symbol's block of the rate-1/2 stream, of bit b of subcarrier i's label.
     gather: [Vec<u16>; 8],
@@ -128,6 +128,8 @@ fn mod_index(m: Modulation) -> usize {
         Modulation::Qpsk => 1,
         Modulation::Qam16 => 2,
         Modulation::Qam64 => 3,
+        Modulation::Qam256 => 4,
+        Modulation::Qam1024 => 5,
     }
 }
 
@@ -279,7 +281,7 @@ impl Transmitter {
     pub fn symbol_bins(&self, coded: &[u8], m: Modulation, symbol_index: usize) -> [Complex32; N_FFT] {
         let mi = mod_index(m);
         let il = &self.interleavers[mi];
-        let mut inter = [0u8; 288];
+        let mut inter = [0u8; crate::mapping::MAX_BITS_PER_SYMBOL * crate::ofdm::N_DATA];
         il.interleave(coded, &mut inter[..il.len()]);
         let nb = m.bits_per_symbol();
         let mapper = &self.mappers[mi];

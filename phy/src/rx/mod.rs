@@ -236,7 +236,7 @@ pub struct Receiver {
     ltf_time: [Complex32; N_FFT],
     chest: ChannelEstimator,
     viterbi: ViterbiDecoder,
-    interleavers: [Interleaver; 4],
+    interleavers: [Interleaver; 6],
     polarity: [i8; 127],
     events: VecDeque<RxEvent>,
     stats: RxStats,
@@ -1059,6 +1059,8 @@ fn dd_evm_reliable(m: Modulation) -> f64 {
         Modulation::Qpsk => 0.1,
         Modulation::Qam16 => 0.02,
         Modulation::Qam64 => 0.005,
+        Modulation::Qam256 => 0.0012,
+        Modulation::Qam1024 => 0.0003,
     }
 }
 
