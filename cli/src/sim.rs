@@ -132,6 +132,7 @@ fn phy(a: PhyArgs) -> Result<()> {
         sfo_ppm: a.sfo,
         phase_noise_hz: a.phase_noise,
         rx: Default::default(),
+        semcom: Vec::new(),
     };
     // Validate the channel parameters once, before spawning work.
     FrameSim::new().run(

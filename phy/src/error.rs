@@ -51,6 +51,12 @@ pub enum PhyError {
         /// Why.
         reason: String,
     },
+    /// A semcom-profile PPDU that cannot be built (segment count, lengths, classes, duration).
+    #[error("invalid semcom frame: {reason}")]
+    SemcomFrame {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A caller-provided buffer is too small.
     #[error("output buffer holds {got} samples but {needed} are needed")]
     BufferTooSmall {

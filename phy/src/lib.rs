@@ -31,6 +31,7 @@ pub mod preamble;
 pub mod rate;
 pub mod rx;
 pub mod scrambler;
+pub mod semcom;
 pub mod signal;
 pub mod sim;
 pub mod theory;

@@ -313,6 +313,9 @@ mod tests {
             (700, 288, LdpcRate::R2_3),
             (5000, 480, LdpcRate::R5_6),
             (2500, 384, LdpcRate::R5_6),
+            // 220 of 324 parity bits punctured: decodable, but once diverged with saturated
+            // input LLRs (see layered::INPUT_MAX).
+            (40, 48, LdpcRate::R1_2),
         ] {
             let f = LdpcFit::new(n_pld, n_cbps, rate).unwrap();
             kinds.0 |= f.n_shrt > 0;
@@ -322,7 +325,8 @@ mod tests {
             let mut coded = Vec::new();
             f.encode(&payload, &mut coded);
             assert_eq!(coded.len(), f.n_avbits);
-            let llrs: Vec<i8> = coded.iter().map(|&b| if b == 0 { 20 } else { -20 }).collect();
+            // Saturated LLRs, as a receiver at high SNR gives.
+            let llrs: Vec<i8> = coded.iter().map(|&b| if b == 0 { 127 } else { -127 }).collect();
             let pos = dec_cache.iter().position(|d| std::ptr::eq(d.code(), f.code()));
             let dec = match pos {
                 Some(p) => &mut dec_cache[p],

@@ -4,8 +4,8 @@
 //! once); the layers are processed in order and each writes its updated bit posteriors (APP)
 //! back before the next reads them, which converges in about half the iterations of flooding.
 //! Per check and bit: v = APP − R_old, R_new = ±0.75·(smallest |v| of the other bits), with the
-//! sign of the product of the others' signs, APP = v + R_new. Everything is i8: LLRs saturate at
-//! ±127, v and APP are clamped to ±127, 0.75·m is m − (m >> 2).
+//! sign of the product of the others' signs, APP = v + R_new. Everything is i8: channel LLRs
+//! are clamped to ±63 (see [`INPUT_MAX`]), v and APP to ±127, 0.75·m is m − (m >> 2).
 //!
 //! **Early termination** is exact: a layer counts when its checks hold for the APP signs it
 //! read and its update changed no sign; after m_b such layers in a row (any starting point) the
@@ -85,6 +85,13 @@ impl Default for MinSumConfig {
 /// Lanes per SIMD vector.
 const LANES: usize = 32;
 
+/// Channel LLRs are clamped to ±this on input, leaving the 8-bit posteriors headroom to grow
+/// by check messages. With inputs at the full ±127, posteriors saturate at once, the extrinsic
+/// values (posterior − message) of saturated bits collapse, and heavily punctured codewords
+/// that decode in one iteration diverge in the next (seen with the 802.11n fitting's
+/// punctured short payloads at high SNR). ±63 is an LLR of 15.75, certainty for any decision.
+pub const INPUT_MAX: i8 = 63;
+
 /// A reusable layered min-sum decoder for one code.
 #[derive(Debug, Clone)]
 pub struct LayeredDecoder {
@@ -150,7 +157,7 @@ impl LayeredDecoder {
         self.code
     }
 
-    /// Decodes n LLRs (positive = 0; −128 reads as −127) into n hard decisions in `out`.
+    /// Decodes n LLRs (positive = 0; clamped to ±[`INPUT_MAX`]) into n hard decisions in `out`.
     ///
     /// # Panics
     /// If `llr` or `out` is not n long (a caller bug).
@@ -175,7 +182,7 @@ impl LayeredDecoder {
         let z = code.z();
         let mb = code.block_rows();
         for (a, &l) in self.app.iter_mut().zip(llr) {
-            *a = l.max(-127);
+            *a = l.clamp(-INPUT_MAX, INPUT_MAX);
         }
         let mut stats = DecodeStats::default();
         let mut good_layers = 0;
@@ -242,7 +249,7 @@ impl LayeredDecoder {
             let (first, rest) = col.split_at_mut(z);
             let (second, slack) = rest.split_at_mut(z);
             for (a, &l) in first.iter_mut().zip(src) {
-                *a = l.max(-127);
+                *a = l.clamp(-INPUT_MAX, INPUT_MAX);
             }
             second.copy_from_slice(first);
             slack.fill(0);
