@@ -6,7 +6,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use semcom_phy::channel::FadingSpec;
 use semcom_phy::ldpc::{LdpcCode, MinSumConfig};
-use semcom_phy::sim::{frame_seed, CodeDecoder, CodeSim, FrameSim, PerPoint, Propagation, SimParams};
+use semcom_phy::semcom::Mcs;
+use semcom_phy::sim::{frame_seed, CodeDecoder, CodeSim, FrameSim, PerPoint, Propagation, SegmentSpec, SimParams};
 use semcom_phy::theory::{
     ber_awgn_esn0, esn0_db_from_snr_db, normal_approx_fer, shannon_limit_biawgn_db, shannon_limit_gaussian_db,
 };
@@ -18,7 +19,8 @@ use std::sync::Mutex;
 
 #[derive(Subcommand, Debug)]
 pub enum SimCommand {
-    /// PER and BER of the 802.11a PHY against SNR, over a simulated channel.
+    /// PER and BER against SNR over a simulated channel: the 802.11a PHY (--rate), or the
+    /// semcom profile (--mcs, or --segments for unequal error protection).
     Phy(PhyArgs),
     /// BER and FER of an LDPC code alone on BPSK/AWGN against Eb/N0, with the Shannon and
     /// finite-length (normal approximation) bounds.
@@ -41,9 +43,16 @@ enum ChannelKind {
 
 #[derive(Args, Debug)]
 pub struct PhyArgs {
-    /// Data rate in Mbit/s: 6, 9, 12, 18, 24, 36, 48 or 54.
+    /// Data rate in Mbit/s: 6, 9, 12, 18, 24, 36, 48 or 54 (802.11a profile).
     #[arg(short, long, default_value_t = 12)]
     rate: u32,
+    /// Semcom profile, one segment of --length octets at this MCS: <bpsk|qpsk|16qam|64qam|256qam|1024qam>-<1/2|2/3|3/4|5/6>.
+    #[arg(long, conflicts_with = "segments")]
+    mcs: Option<String>,
+    /// Semcom profile with unequal error protection: up to four segments MCS:CLASS:OCTETS,
+    /// comma-separated, e.g. qpsk-1/2:0:200,16qam-3/4:1:800.
+    #[arg(long, value_delimiter = ',')]
+    segments: Vec<String>,
     /// PSDU length in octets (4 … 4095; the last four are the FCS).
     #[arg(short, long, default_value_t = 1000)]
     length: usize,
@@ -98,9 +107,37 @@ pub fn run(c: SimCommand) -> Result<()> {
     }
 }
 
+/// Parses `MCS:CLASS:OCTETS`.
+fn segment_spec(s: &str) -> Result<SegmentSpec> {
+    let parts: Vec<&str> = s.split(':').collect();
+    let [mcs, class, len] = parts.as_slice() else {
+        bail!("--segments `{s}`: expected MCS:CLASS:OCTETS, e.g. qpsk-1/2:0:200");
+    };
+    let Some(mcs) = Mcs::from_name(mcs) else {
+        bail!("--segments `{s}`: unknown MCS `{mcs}` (e.g. qpsk-1/2, 16qam-3/4, 256qam-5/6)");
+    };
+    let class: u8 = match class.trim().parse() {
+        Ok(c) if c <= 3 => c,
+        _ => bail!("--segments `{s}`: class must be 0 … 3"),
+    };
+    let len: usize = match len.trim().parse() {
+        Ok(l) if (4..=semcom_phy::semcom::MAX_SEGMENT_LEN).contains(&l) => l,
+        _ => bail!("--segments `{s}`: octets must be 4 … 4095 (the last four carry the FCS)"),
+    };
+    Ok(SegmentSpec { mcs, class, len })
+}
+
 fn phy(a: PhyArgs) -> Result<()> {
     let snr = a.snr.0.clone();
     let rate = Rate::from_mbps(a.rate)?;
+    let semcom: Vec<SegmentSpec> = if let Some(m) = &a.mcs {
+        vec![segment_spec(&format!("{m}:0:{}", a.length))?]
+    } else {
+        a.segments.iter().map(|s| segment_spec(s)).collect::<Result<_>>()?
+    };
+    if semcom.len() > semcom_phy::semcom::MAX_SEGMENTS {
+        bail!("--segments: at most {} segments", semcom_phy::semcom::MAX_SEGMENTS);
+    }
     if !(4..=semcom_phy::signal::MAX_PSDU_LEN).contains(&a.length) {
         bail!(
             "--length {}: must be 4 … 4095 octets (the last four carry the FCS)",
@@ -132,7 +169,7 @@ fn phy(a: PhyArgs) -> Result<()> {
         sfo_ppm: a.sfo,
         phase_noise_hz: a.phase_noise,
         rx: Default::default(),
-        semcom: Vec::new(),
+        semcom: semcom.clone(),
     };
     // Validate the channel parameters once, before spawning work.
     FrameSim::new().run(
@@ -191,7 +228,16 @@ fn phy(a: PhyArgs) -> Result<()> {
         return Err(e);
     }
     let results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    let m = rate.modulation();
+    let m = semcom.first().map_or(rate.modulation(), |s| s.mcs.modulation);
+    let profile = if semcom.is_empty() {
+        format!("802.11a {rate}, {} octets", a.length)
+    } else {
+        let segs: Vec<String> = semcom
+            .iter()
+            .map(|s| format!("{} class {} {} octets", s.mcs, s.class, s.len))
+            .collect();
+        format!("semcom LDPC: {}", segs.join(" + "))
+    };
     let theory = |snr: f64| ber_awgn_esn0(m, 10f64.powf(esn0_db_from_snr_db(snr) / 10.0));
     let channel_desc = match a.channel {
         ChannelKind::Awgn => "awgn".to_string(),
@@ -211,33 +257,39 @@ fn phy(a: PhyArgs) -> Result<()> {
             .iter()
             .zip(&results)
             .map(|(&snr, r)| {
+                let seg_loss: Vec<f64> = (0..semcom.len()).map(|i| r.segment_loss(i)).collect();
                 json!({"snr_db": snr, "frames": r.frames, "lost": r.lost, "per": r.per(), "ber": r.ber(),
                     "header_lost": r.header_lost, "snr_est_db": if r.snr_est_n > 0 { json!(r.snr_est_sum / r.snr_est_n as f64) } else { json!(null) },
-                    "uncoded_ber_theory": theory(snr)})
+                    "uncoded_ber_theory": theory(snr), "segment_loss": seg_loss})
             })
             .collect();
         println!(
             "{}",
-            json!({"rate_mbps": rate.mbps(), "length": a.length, "channel": channel_desc, "frames_per_point": a.frames,
+            json!({"profile": profile, "rate_mbps": if semcom.is_empty() { json!(rate.mbps()) } else { json!(null) },
+                "segments": semcom.iter().map(|s| json!({"mcs": s.mcs.name(), "class": s.class, "octets": s.len})).collect::<Vec<_>>(),
+                "length": a.length, "channel": channel_desc, "frames_per_point": a.frames,
                 "seed": a.seed, "cfo_hz_max": a.cfo.abs(), "sfo_ppm": a.sfo, "phase_noise_hz": a.phase_noise,
                 "snr_definition": "per-sample signal power over the burst / noise power", "points": points})
         );
     } else {
-        println!(
-            "802.11a {rate}, {} octets, {channel_desc}, {} frames per point",
-            a.length, a.frames
-        );
-        println!(
+        println!("{profile}, {channel_desc}, {} frames per point", a.frames);
+        print!(
             "{:>8} {:>9} {:>11} {:>10} {:>12} {:>14}",
             "SNR dB", "PER", "BER", "hdr lost", "SNR est dB", "uncoded theory"
         );
+        if semcom.len() > 1 {
+            for i in 0..semcom.len() {
+                print!(" {:>10}", format!("seg{i} loss"));
+            }
+        }
+        println!();
         for (&snr, r) in snr.iter().zip(&results) {
             let est = if r.snr_est_n > 0 {
                 format!("{:.2}", r.snr_est_sum / r.snr_est_n as f64)
             } else {
                 "-".into()
             };
-            println!(
+            print!(
                 "{snr:>8.2} {:>9.4} {:>11.3e} {:>10} {:>12} {:>14.3e}",
                 r.per(),
                 r.ber(),
@@ -245,11 +297,30 @@ fn phy(a: PhyArgs) -> Result<()> {
                 est,
                 theory(snr)
             );
+            if semcom.len() > 1 {
+                for i in 0..semcom.len() {
+                    print!(" {:>10.4}", r.segment_loss(i));
+                }
+            }
+            println!();
         }
     }
     if let Some(path) = &a.plot {
-        let title = format!("802.11a {rate}, {} octets, {}", a.length, channel_desc);
+        let title = format!("{profile}, {channel_desc}");
         let per: Vec<(f64, f64)> = snr.iter().zip(&results).map(|(&s, r)| (s, r.per())).collect();
+        let seg_series: Vec<plot::Series> = if semcom.len() > 1 {
+            semcom
+                .iter()
+                .enumerate()
+                .map(|(i, s)| plot::Series {
+                    name: format!("segment {i} loss ({}, class {})", s.mcs, s.class),
+                    points: snr.iter().zip(&results).map(|(&x, r)| (x, r.segment_loss(i))).collect(),
+                    dashed: false,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let ber: Vec<(f64, f64)> = snr.iter().zip(&results).map(|(&s, r)| (s, r.ber())).collect();
         let lo = snr[0];
         let hi = *snr.last().unwrap_or(&lo);
@@ -257,29 +328,25 @@ fn phy(a: PhyArgs) -> Result<()> {
             .map(|i| lo + (hi - lo) * f64::from(i) / 200.0)
             .map(|s| (s, theory(s)))
             .collect();
-        plot::log_curves(
-            path,
-            &title,
-            "SNR (dB, per sample)",
-            "error rate",
-            &[
-                plot::Series {
-                    name: "PER".into(),
-                    points: per,
-                    dashed: false,
-                },
-                plot::Series {
-                    name: "BER after decoding (frames with SIGNAL)".into(),
-                    points: ber,
-                    dashed: false,
-                },
-                plot::Series {
-                    name: format!("uncoded {} BER, theory", m.name()),
-                    points: th,
-                    dashed: true,
-                },
-            ],
-        )?;
+        let mut series = vec![
+            plot::Series {
+                name: "PER".into(),
+                points: per,
+                dashed: false,
+            },
+            plot::Series {
+                name: "BER after decoding (frames with SIGNAL)".into(),
+                points: ber,
+                dashed: false,
+            },
+            plot::Series {
+                name: format!("uncoded {} BER, theory", m.name()),
+                points: th,
+                dashed: true,
+            },
+        ];
+        series.extend(seg_series);
+        plot::log_curves(path, &title, "SNR (dB, per sample)", "error rate", &series)?;
         if !a.json {
             println!("plot → {}", path.display());
         }
