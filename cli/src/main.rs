@@ -91,6 +91,7 @@ mod tests {
             "semcom sim phy",
             "semcom sim phy --rate 54 --snr 10:2:30 --channel rayleigh --doppler 50 --taps 1,0.3j --plot p.png --json",
             "semcom bench phy --json",
+            "semcom bench phy --filter ldpc --runs 21",
             "semcom sim code --code ldpc-1944-1/2 --ebn0 0:0.25:2 --decoders min-sum,sum-product --plot c.png",
             "semcom sim phy --mcs qpsk-1/2 --length 1000 --snr 2:0.5:4",
             "semcom sim phy --segments qpsk-1/2:0:200,64qam-3/4:1:800 --snr 10:1:20 --json",
