@@ -94,6 +94,7 @@ mod tests {
             "semcom bench phy --filter ldpc --runs 21",
             "semcom sim code --code ldpc-1944-1/2 --ebn0 0:0.25:2 --decoders min-sum,sum-product --plot c.png",
             "semcom sim phy --mcs qpsk-1/2 --length 1000 --snr 2:0.5:4",
+            "semcom sim rates --mcs qpsk-1/2,16qam-3/4 --target-per 0.01 --json",
             "semcom sim phy --segments qpsk-1/2:0:200,64qam-3/4:1:800 --snr 10:1:20 --json",
         ] {
             let args: Vec<&str> = line.split_whitespace().collect();

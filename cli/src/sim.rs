@@ -25,6 +25,9 @@ pub enum SimCommand {
     /// BER and FER of an LDPC code alone on BPSK/AWGN against Eb/N0, with the Shannon and
     /// finite-length (normal approximation) bounds.
     Code(CodeArgs),
+    /// The link-adaptation table: per semcom MCS, the lowest SNR at which the whole PHY meets a
+    /// target PER (bisection over simulated frames).
+    Rates(RatesArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -104,6 +107,7 @@ pub fn run(c: SimCommand) -> Result<()> {
     match c {
         SimCommand::Phy(a) => phy(a),
         SimCommand::Code(a) => code(a),
+        SimCommand::Rates(a) => rates(a),
     }
 }
 
@@ -638,6 +642,153 @@ fn code(a: CodeArgs) -> Result<()> {
         )?;
         if !a.json {
             println!("plot → {}", path.display());
+        }
+    }
+    Ok(())
+}
+
+#[derive(Args, Debug)]
+pub struct RatesArgs {
+    /// Payload octets per PPDU (one segment; the last four are the FCS).
+    #[arg(short, long, default_value_t = 1000)]
+    length: usize,
+    /// Target packet error rate.
+    #[arg(long, default_value_t = 0.1)]
+    target_per: f64,
+    /// Frames per SNR evaluated.
+    #[arg(short = 'n', long, default_value_t = 200)]
+    frames: u64,
+    /// MCSs to measure, comma-separated (default: all 24).
+    #[arg(long, value_delimiter = ',')]
+    mcs: Vec<String>,
+    /// SNR resolution of the bisection, dB.
+    #[arg(long, default_value_t = 0.25)]
+    resolution: f64,
+    /// Base seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// PER of `p` over `frames` frames on `threads` threads (seeded per frame index).
+fn per_at(p: &SimParams, frames: u64, threads: usize, seed: u64, point: u64) -> Result<f64> {
+    let next = AtomicU64::new(0);
+    let lost = AtomicU64::new(0);
+    let error: Mutex<Option<anyhow::Error>> = Mutex::new(None);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| {
+                let mut sim = FrameSim::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= frames {
+                        break;
+                    }
+                    match sim.run(p, frame_seed(seed, point, i), false) {
+                        Ok(o) => {
+                            lost.fetch_add(u64::from(!o.delivered), Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            *error.lock().unwrap_or_else(|e| e.into_inner()) = Some(e.into());
+                            break;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    if let Some(e) = error.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        return Err(e);
+    }
+    Ok(lost.into_inner() as f64 / frames as f64)
+}
+
+fn rates(a: RatesArgs) -> Result<()> {
+    if !(4..=semcom_phy::semcom::MAX_SEGMENT_LEN).contains(&a.length) {
+        bail!("--length {}: must be 4 … 4095 octets", a.length);
+    }
+    if !(a.target_per > 0.0 && a.target_per < 1.0) {
+        bail!("--target-per must be in (0, 1)");
+    }
+    if a.frames == 0 || !(a.resolution > 0.0) || a.threads == Some(0) {
+        bail!("--frames, --resolution and --threads must be positive");
+    }
+    let list: Vec<Mcs> = if a.mcs.is_empty() {
+        Mcs::all()
+    } else {
+        a.mcs
+            .iter()
+            .map(|m| Mcs::from_name(m).ok_or_else(|| anyhow::anyhow!("--mcs {m}: unknown MCS (e.g. qpsk-1/2)")))
+            .collect::<Result<_>>()?
+    };
+    let threads = a
+        .threads
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bar = ProgressBar::new(list.len() as u64).with_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {pos}/{len} MCS")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    // Bisection between an SNR that fails and one that meets the target.
+    let (floor, ceil) = (-5.0f64, 45.0f64);
+    let mut table = Vec::new();
+    for (mi, &mcs) in list.iter().enumerate() {
+        let params = |snr: f64| {
+            SimParams::semcom_awgn(
+                vec![SegmentSpec {
+                    mcs,
+                    class: 0,
+                    len: a.length,
+                }],
+                snr,
+            )
+        };
+        let point = |snr: f64| (mi as u64) << 32 | ((snr + 100.0) * 1000.0) as u64;
+        let snr = if per_at(&params(ceil), a.frames, threads, a.seed, point(ceil))? > a.target_per {
+            f64::NAN
+        } else {
+            let (mut lo, mut hi) = (floor, ceil);
+            while hi - lo > a.resolution {
+                let mid = 0.5 * (lo + hi);
+                if per_at(&params(mid), a.frames, threads, a.seed, point(mid))? <= a.target_per {
+                    hi = mid;
+                } else {
+                    lo = mid;
+                }
+            }
+            hi
+        };
+        table.push((mcs, snr));
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    if a.json {
+        let rows: Vec<_> = table
+            .iter()
+            .map(|(m, s)| json!({"mcs": m.name(), "mbps": m.mbps(), "snr_db": if s.is_finite() { json!(s) } else { json!(null) }}))
+            .collect();
+        println!(
+            "{}",
+            json!({"target_per": a.target_per, "length": a.length, "frames_per_snr": a.frames, "channel": "awgn",
+                "snr_definition": "per-sample signal power over the burst / noise power", "seed": a.seed, "table": rows})
+        );
+    } else {
+        println!(
+            "semcom MCS table: PER ≤ {} with {}-octet payloads, AWGN, {} frames per SNR",
+            a.target_per, a.length, a.frames
+        );
+        println!("{:<14} {:>8} {:>12}", "MCS", "Mbit/s", "SNR dB");
+        for (m, s) in &table {
+            let snr = if s.is_finite() {
+                format!("{s:.2}")
+            } else {
+                format!("> {ceil}")
+            };
+            println!("{:<14} {:>8.1} {:>12}", m.name(), m.mbps(), snr);
         }
     }
     Ok(())
