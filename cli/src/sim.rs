@@ -613,21 +613,24 @@ fn code(a: CodeArgs) -> Result<()> {
             })
             .collect();
         let (lo, hi) = (ebn0[0], *ebn0.last().unwrap_or(&ebn0[0]));
-        series.push(plot::Series {
-            name: "FER bound, normal approximation".into(),
-            points: (0..=100)
-                .map(|i| lo + (hi - lo) * f64::from(i) / 100.0)
-                .map(|e| (e, normal_approx_fer(n, k, e)))
-                .collect(),
-            dashed: true,
-        });
-        // The Shannon limit as a vertical line from FER 1 down to the plot's floor.
+        // The plot reaches a decade below the smallest FER measured; the bound stops there.
         let floor = curves
             .iter()
             .flatten()
             .map(|p| p.1)
             .filter(|&f| f > 0.0)
-            .fold(1e-4f64, f64::min);
+            .fold(1e-3f64, f64::min)
+            / 10.0;
+        series.push(plot::Series {
+            name: "FER bound, normal approximation".into(),
+            points: (0..=100)
+                .map(|i| lo + (hi - lo) * f64::from(i) / 100.0)
+                .map(|e| (e, normal_approx_fer(n, k, e)))
+                .filter(|&(_, f)| f >= floor)
+                .collect(),
+            dashed: true,
+        });
+        // The Shannon limit as a vertical line from FER 1 down to the plot's floor.
         series.push(plot::Series {
             name: format!("Shannon limit, BPSK input ({shannon_bpsk:.2} dB)"),
             points: vec![(shannon_bpsk, 1.0), (shannon_bpsk, floor)],
