@@ -88,13 +88,13 @@ const LANES: usize = 32;
 
 /// Channel LLRs are clamped to ±this on input, leaving the 8-bit posteriors headroom to grow
 /// by check messages (±63 is an LLR of 15.75, certainty for any decision).
-pub const INPUT_MAX: i8 = 63;
+const INPUT_MAX: i8 = 63;
 
 /// Largest mean |LLR| of a codeword's input before it is scaled down (see `input_shift`):
 /// an LLR of 6 in natural units, above the mean of any code's waterfall region (the
 /// (648, 540) code at its FER 1e-2 point, 3.9 dB Eb/N0, averages about 8 and loses 0.1 dB when
 /// halved there; 16 cost that, 24 does not).
-pub const INPUT_MEAN_MAX: u64 = 24;
+const INPUT_MEAN_MAX: u64 = 24;
 
 /// Check-to-bit messages are at most this large. A posterior saturated at 127 has lost the
 /// memory of what built it, and its extrinsic value (posterior − old message) is then only
@@ -169,7 +169,8 @@ impl LayeredDecoder {
         self.code
     }
 
-    /// Decodes n LLRs (positive = 0; clamped to ±[`INPUT_MAX`]) into n hard decisions in `out`.
+    /// Decodes n LLRs (positive = 0; clamped to ±63, and scaled down when very confident: see
+    /// the module docs) into n hard decisions in `out`.
     ///
     /// # Panics
     /// If `llr` or `out` is not n long (a caller bug).
