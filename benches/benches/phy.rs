@@ -1,10 +1,12 @@
 //! Single-core PHY throughput: `cargo bench -p semcom-benches --bench phy`.
 //!
 //! Throughput is reported in samples per second (transmitter, receiver) and decoded bits per
-//! second (Viterbi). The same workloads run in `semcom bench phy`.
+//! second (Viterbi: decoded bits; LDPC: information bits). The same workloads run in
+//! `semcom bench phy`.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use semcom_phy::sim::frame_stream;
+use semcom_phy::ldpc::{CodeLength, Kernel as LdpcKernel, LayeredDecoder, LdpcCode, LdpcRate, MinSumConfig};
+use semcom_phy::sim::{frame_stream, ldpc_bench_llrs};
 use semcom_phy::viterbi::{Kernel, Termination, ViterbiDecoder};
 use semcom_phy::{Rate, Receiver, RxConfig, Transmitter, TxParams};
 use std::hint::black_box;
@@ -72,5 +74,30 @@ fn viterbi(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, transmitter, receiver, viterbi);
+/// Layered min-sum on the (1944, 972) code, 10 iterations with early termination off (the
+/// worst case), LLRs of BPSK at Eb/N0 = 1 dB (below the waterfall: nothing converges early).
+fn ldpc(c: &mut Criterion) {
+    let mut g = c.benchmark_group("ldpc_1944_1_2_10it");
+    let code = LdpcCode::get(CodeLength::N1944, LdpcRate::R1_2);
+    let llrs = ldpc_bench_llrs(code, 1.0, 16, 5);
+    let cfg = MinSumConfig {
+        max_iterations: 10,
+        early_termination: false,
+    };
+    g.throughput(Throughput::Elements((code.k() * llrs.len()) as u64));
+    for k in LdpcKernel::available() {
+        let mut dec = LayeredDecoder::with_kernel(code, k).unwrap();
+        let mut out = vec![0u8; code.n()];
+        g.bench_function(BenchmarkId::from_parameter(k.name()), |b| {
+            b.iter(|| {
+                for l in &llrs {
+                    black_box(dec.decode(black_box(l), &cfg, &mut out));
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, transmitter, receiver, viterbi, ldpc);
 criterion_main!(benches);

@@ -6,15 +6,20 @@
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
-use semcom_phy::sim::frame_stream;
+use semcom_phy::channel::{burst_power, Awgn, Impairment};
+use semcom_phy::ldpc::{CodeLength, Kernel as LdpcKernel, LayeredDecoder, LdpcCode, LdpcRate, MinSumConfig};
+use semcom_phy::semcom::{Mcs, Segment};
+use semcom_phy::sim::{frame_stream, ldpc_bench_llrs};
 use semcom_phy::viterbi::{Kernel, Termination, ViterbiDecoder};
+use semcom_phy::Complex32;
 use semcom_phy::{Rate, Receiver, RxConfig, Transmitter, TxParams};
 use serde_json::json;
 use std::time::Instant;
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
-    /// PHY throughput: receiver, transmitter, soft Viterbi (every kernel this CPU runs).
+    /// PHY throughput: receiver, transmitter, soft Viterbi and LDPC decoding (every kernel this
+    /// CPU runs), semcom-profile receiver.
     Phy(PhyBenchArgs),
     /// Codec speed: 100-character messages, telemetry records per second.
     Codec(CodecBenchArgs),
@@ -48,6 +53,9 @@ pub struct PhyBenchArgs {
     /// Print JSON.
     #[arg(long)]
     json: bool,
+    /// Run only the workloads whose name contains this (e.g. `ldpc`, `rx_`).
+    #[arg(long)]
+    filter: Option<String>,
 }
 
 pub fn run(c: BenchCommand) -> Result<()> {
@@ -174,6 +182,34 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// `frames` semcom PPDUs (one 1000-octet QPSK 1/2 segment each) with 400-sample gaps, AWGN.
+fn semcom_stream(frames: u64, snr_db: f64) -> Result<(Vec<Complex32>, u64)> {
+    let mut tx = Transmitter::new();
+    let mut sig = vec![Complex32::new(0.0, 0.0); 400];
+    let mcs = Mcs::from_name("qpsk-1/2").unwrap_or(Mcs::new(semcom_phy::Modulation::Qpsk, LdpcRate::R1_2));
+    let (mut energy, mut n_burst) = (0.0f64, 0usize);
+    for f in 0..frames {
+        let mut payload: Vec<u8> = (0..996u32).map(|i| (i * 37 + f as u32) as u8).collect();
+        semcom_phy::crc::append_fcs(&mut payload);
+        let start = sig.len();
+        let n = tx.transmit_semcom(
+            &[Segment {
+                payload: &payload,
+                mcs,
+                class: 0,
+            }],
+            0x5d,
+            &mut sig,
+        )?;
+        energy += burst_power(&sig[start..]) * n as f64;
+        n_burst += n;
+        sig.extend(std::iter::repeat_n(Complex32::new(0.0, 0.0), 400));
+    }
+    let mut out = Vec::with_capacity(sig.len());
+    Awgn::for_snr(snr_db, energy / n_burst.max(1) as f64, 7)?.process(&sig, &mut out);
+    Ok((out, frames))
+}
+
 fn median(v: &[f64]) -> f64 {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
@@ -279,6 +315,69 @@ fn phy(a: PhyBenchArgs) -> Result<()> {
             }),
             runs: Vec::new(),
         });
+    }
+    // LDPC: layered min-sum on the (1944, 972) code, 10 iterations, no early stop (the worst
+    // case), LLRs of BPSK at Eb/N0 = 1 dB (below the waterfall).
+    let code = LdpcCode::get(CodeLength::N1944, LdpcRate::R1_2);
+    let ldpc_llrs = ldpc_bench_llrs(code, 1.0, 16, 5);
+    let default_ldpc = LdpcKernel::detect();
+    for k in LdpcKernel::available() {
+        let Some(mut dec) = LayeredDecoder::with_kernel(code, k) else {
+            continue;
+        };
+        let llrs = ldpc_llrs.clone();
+        let mut out = vec![0u8; code.n()];
+        let cfg = MinSumConfig {
+            max_iterations: 10,
+            early_termination: false,
+        };
+        loads.push(Workload {
+            name: format!("ldpc_{}", k.name()),
+            unit: "Mbit/s",
+            scale: 1e6,
+            target: (k == default_ldpc).then_some(100.0),
+            what: format!(
+                "LDPC (1944, 972) layered min-sum, 10 iterations, {} kernel{}; information bits",
+                k.name(),
+                if k == default_ldpc { " (default)" } else { "" }
+            ),
+            work: Box::new(move || {
+                // The scalar kernel is ~70x slower: fewer rounds keep the bench short.
+                let reps = if k == LdpcKernel::Scalar { 1 } else { 20 };
+                for _ in 0..reps {
+                    for l in &llrs {
+                        dec.decode(l, &cfg, &mut out);
+                    }
+                }
+                (reps * llrs.len() * code.k()) as f64
+            }),
+            runs: Vec::new(),
+        });
+    }
+    // The semcom receiver: 1000-octet PPDUs, one QPSK 1/2 segment, 10 dB.
+    {
+        let (samples, frames) = semcom_stream(20, 10.0)?;
+        loads.push(Workload {
+            name: "rx_semcom_qpsk".into(),
+            unit: "MS/s",
+            scale: 1e6,
+            target: None,
+            what: "semcom receiver, 1000-octet QPSK 1/2 LDPC PPDUs, 10 dB".into(),
+            work: Box::new(move || {
+                let mut rx = Receiver::new(RxConfig::default());
+                for c in samples.chunks(65_536) {
+                    rx.push(c);
+                }
+                rx.flush();
+                let st = rx.stats();
+                assert_eq!(st.frames - st.fcs_failures, frames, "semcom benchmark lost frames");
+                samples.len() as f64
+            }),
+            runs: Vec::new(),
+        });
+    }
+    if let Some(f) = &a.filter {
+        loads.retain(|w| w.name.contains(f.as_str()));
     }
     report("phy", &mut loads, a.runs, a.json);
     Ok(())

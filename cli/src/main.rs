@@ -108,6 +108,11 @@ mod tests {
             "semcom sim phy",
             "semcom sim phy --rate 54 --snr 10:2:30 --channel rayleigh --doppler 50 --taps 1,0.3j --plot p.png --json",
             "semcom bench phy --json",
+            "semcom bench phy --filter ldpc --runs 21",
+            "semcom sim code --code ldpc-1944-1/2 --ebn0 0:0.25:2 --decoders min-sum,sum-product --plot c.png",
+            "semcom sim phy --mcs qpsk-1/2 --length 1000 --snr 2:0.5:4",
+            "semcom sim rates --mcs qpsk-1/2,16qam-3/4 --target-per 0.01 --json",
+            "semcom sim phy --segments qpsk-1/2:0:200,64qam-3/4:1:800 --snr 10:1:20 --json",
         ] {
             let args: Vec<&str> = line.split_whitespace().collect();
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -119,6 +124,8 @@ mod tests {
             "semcom tx --random 10 --psdu f -o x",
             "semcom sim phy --snr 5:0:6",
             "semcom sim phy --taps 1+xj",
+            "semcom sim code --decoders viterbi",
+            "semcom sim phy --mcs qpsk-1/2 --segments qpsk-1/2:0:10",
         ] {
             let args: Vec<&str> = bad.split_whitespace().collect();
             assert!(Cli::try_parse_from(&args).is_err(), "{bad} should be refused");

@@ -39,6 +39,24 @@ pub enum PhyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A payload that the LDPC fitting of 802.11n 20.3.11.7.5 cannot place.
+    #[error(
+        "cannot fit {payload_bits} payload bits into LDPC codewords on {coded_bits_per_symbol}-bit symbols: {reason}"
+    )]
+    LdpcFit {
+        /// Payload bits N_pld.
+        payload_bits: usize,
+        /// Coded bits per OFDM symbol N_CBPS.
+        coded_bits_per_symbol: usize,
+        /// Why.
+        reason: String,
+    },
+    /// A semcom-profile PPDU that cannot be built (segment count, lengths, classes, duration).
+    #[error("invalid semcom frame: {reason}")]
+    SemcomFrame {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A caller-provided buffer is too small.
     #[error("output buffer holds {got} samples but {needed} are needed")]
     BufferTooSmall {

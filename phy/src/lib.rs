@@ -11,8 +11,12 @@
 //!                                                                    LLRs ─► soft Viterbi ─► FCS
 //! ```
 //!
-//! The profile is IEEE 802.11a-1999 (clause 17) / 802.11g ERP-OFDM: eight rates from 6 to
-//! 54 Mbit/s, bit-exact with the standard's Annex G example.
+//! Two profiles share the preamble, synchronisation and channel estimation:
+//! - IEEE 802.11a-1999 (clause 17) / 802.11g ERP-OFDM: eight rates from 6 to 54 Mbit/s,
+//!   bit-exact with the standard's Annex G example;
+//! - `semcom` ([`semcom`]): a QBPSK header after the legacy L-SIG, then up to four segments at
+//!   their own MCS (BPSK … 1024-QAM, 802.11n LDPC codes of [`ldpc`]) for unequal error
+//!   protection. The receiver tells the two apart per frame.
 //!
 //! **SNR definition** used everywhere in this crate: the mean power per sample of the
 //! transmitted burst (preamble to last DATA sample, channel gain normalised to unit average
@@ -24,12 +28,14 @@ pub mod convcode;
 pub mod crc;
 mod error;
 pub mod interleaver;
+pub mod ldpc;
 pub mod mapping;
 pub mod ofdm;
 pub mod preamble;
 pub mod rate;
 pub mod rx;
 pub mod scrambler;
+pub mod semcom;
 pub mod signal;
 pub mod sim;
 pub mod theory;

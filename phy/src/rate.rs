@@ -13,11 +13,25 @@ pub enum Modulation {
     Qam16,
     /// 6 bits per subcarrier.
     Qam64,
+    /// 8 bits per subcarrier (802.11ac; semcom profile only).
+    Qam256,
+    /// 10 bits per subcarrier (802.11ax; semcom profile only).
+    Qam1024,
 }
 
 impl Modulation {
     /// All constellations, smallest first.
-    pub const ALL: [Modulation; 4] = [Self::Bpsk, Self::Qpsk, Self::Qam16, Self::Qam64];
+    pub const ALL: [Modulation; 6] = [
+        Self::Bpsk,
+        Self::Qpsk,
+        Self::Qam16,
+        Self::Qam64,
+        Self::Qam256,
+        Self::Qam1024,
+    ];
+
+    /// The constellations of the 802.11a profile.
+    pub const LEGACY: [Modulation; 4] = [Self::Bpsk, Self::Qpsk, Self::Qam16, Self::Qam64];
 
     /// Coded bits per subcarrier (N_BPSC).
     pub const fn bits_per_symbol(self) -> usize {
@@ -26,6 +40,8 @@ impl Modulation {
             Self::Qpsk => 2,
             Self::Qam16 => 4,
             Self::Qam64 => 6,
+            Self::Qam256 => 8,
+            Self::Qam1024 => 10,
         }
     }
 
@@ -36,6 +52,8 @@ impl Modulation {
             Self::Qpsk => "qpsk",
             Self::Qam16 => "16qam",
             Self::Qam64 => "64qam",
+            Self::Qam256 => "256qam",
+            Self::Qam1024 => "1024qam",
         }
     }
 
@@ -46,6 +64,8 @@ impl Modulation {
             "qpsk" => Some(Self::Qpsk),
             "16qam" | "qam16" | "16-qam" => Some(Self::Qam16),
             "64qam" | "qam64" | "64-qam" => Some(Self::Qam64),
+            "256qam" | "qam256" | "256-qam" => Some(Self::Qam256),
+            "1024qam" | "qam1024" | "1024-qam" => Some(Self::Qam1024),
             _ => None,
         }
     }

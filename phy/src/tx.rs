@@ -18,6 +18,7 @@ use crate::ofdm::{assemble_symbol, N_CP, N_FFT, N_SYM, STF_LEN};
 use crate::preamble::{ltf_freq, stf_freq};
 use crate::rate::{Modulation, Rate};
 use crate::scrambler::{pilot_polarity, Scrambler};
+use crate::semcom::{lsig_length, scrambled_bits, Segment, SegmentInfo, SemcomHeader};
 use crate::signal::SignalField;
 use crate::PhyError;
 use num_complex::Complex32;
@@ -100,8 +101,8 @@ pub struct Transmitter {
     scratch: Vec<Complex32>,
     preamble: Vec<Complex32>,
     polarity: [i8; 127],
-    interleavers: [Interleaver; 4],
-    mappers: [Mapper; 4],
+    interleavers: [Interleaver; 6],
+    mappers: [Mapper; 6],
     /// Per rate (index in [`Rate::ALL`]), as bit planes: `gather[b * 48 + i]` is the index, in a
     /// symbol's block of the rate-1/2 stream, of bit b of subcarrier i's label.
     gather: [Vec<u16>; 8],
@@ -128,6 +129,8 @@ fn mod_index(m: Modulation) -> usize {
         Modulation::Qpsk => 1,
         Modulation::Qam16 => 2,
         Modulation::Qam64 => 3,
+        Modulation::Qam256 => 4,
+        Modulation::Qam1024 => 5,
     }
 }
 
@@ -182,6 +185,85 @@ impl Transmitter {
     /// included.
     pub fn packet_len(rate: Rate, psdu_len: usize) -> usize {
         crate::ofdm::HEADER_LEN + N_SYM * rate.n_data_symbols(psdu_len) + 1
+    }
+
+    /// Appends one semcom-profile PPDU carrying `segments` (see [`crate::semcom`]) to `out`
+    /// and returns its length in samples.
+    pub fn transmit_semcom(
+        &mut self,
+        segments: &[Segment<'_>],
+        scrambler_seed: u8,
+        out: &mut Vec<Complex32>,
+    ) -> Result<usize, PhyError> {
+        let header = SemcomHeader::new(
+            segments
+                .iter()
+                .map(|s| SegmentInfo {
+                    mcs: s.mcs,
+                    class: s.class,
+                    length: s.payload.len(),
+                })
+                .collect(),
+            scrambler_seed,
+        )?;
+        let scrambler = Scrambler::new(scrambler_seed)?;
+        let total = header.total_symbols()?;
+        let signal = SignalField::new(Rate::R6, lsig_length(total))?;
+        let len = crate::ofdm::HEADER_LEN + N_SYM * total + 1;
+        let base = out.len();
+        out.resize(base + len, Complex32::new(0.0, 0.0));
+        let pkt = &mut out[base..];
+        pkt[..self.preamble.len()].copy_from_slice(&self.preamble);
+        let mut pos = 2 * STF_LEN;
+        self.coded.clear();
+        convcode::encode(&signal.to_bits(), &mut self.coded);
+        let bins = self.symbol_bins(&self.coded, Modulation::Bpsk, 0);
+        self.emit_bins(bins, &mut pkt[pos..]);
+        pos += N_SYM;
+
+        // Header: BPSK 1/2, interleaved like SIGNAL, on the imaginary axis (QBPSK).
+        self.coded.clear();
+        convcode::encode(&header.to_bits(), &mut self.coded);
+        let coded = std::mem::take(&mut self.coded);
+        let mut s = 1;
+        for chunk in coded.chunks_exact(crate::ofdm::N_DATA) {
+            let mut inter = [0u8; crate::ofdm::N_DATA];
+            self.interleavers[0].interleave(chunk, &mut inter);
+            let points: [Complex32; crate::ofdm::N_DATA] =
+                std::array::from_fn(|i| Complex32::new(0.0, if inter[i] == 0 { -1.0 } else { 1.0 }));
+            let mut bins = [Complex32::new(0.0, 0.0); N_FFT];
+            assemble_symbol(&points, f32::from(self.polarity[s % 127]), &mut bins);
+            self.emit_bins(bins, &mut pkt[pos..]);
+            pos += N_SYM;
+            s += 1;
+        }
+        self.coded = coded;
+
+        // Segments: scramble, LDPC, map bits to subcarriers in order.
+        let mut bits = std::mem::take(&mut self.bits);
+        let mut coded = std::mem::take(&mut self.coded);
+        for (seg, info) in segments.iter().zip(&header.segments) {
+            let fit = info.fit()?;
+            scrambled_bits(seg.payload, scrambler, &mut bits);
+            coded.clear();
+            fit.encode(&bits, &mut coded);
+            let m = info.mcs.modulation;
+            let nb = m.bits_per_symbol();
+            let mapper = self.mappers[mod_index(m)].clone();
+            for sym in coded.chunks_exact(info.mcs.n_cbps()) {
+                let points: [Complex32; crate::ofdm::N_DATA] =
+                    std::array::from_fn(|i| mapper.map(&sym[i * nb..(i + 1) * nb]));
+                let mut bins = [Complex32::new(0.0, 0.0); N_FFT];
+                assemble_symbol(&points, f32::from(self.polarity[s % 127]), &mut bins);
+                self.emit_bins(bins, &mut pkt[pos..]);
+                pos += N_SYM;
+                s += 1;
+            }
+        }
+        self.bits = bits;
+        self.coded = coded;
+        debug_assert_eq!(pos, len - 1);
+        Ok(len)
     }
 
     /// Appends one packet carrying `psdu` to `out` and returns its length in samples.
@@ -279,7 +361,7 @@ impl Transmitter {
     pub fn symbol_bins(&self, coded: &[u8], m: Modulation, symbol_index: usize) -> [Complex32; N_FFT] {
         let mi = mod_index(m);
         let il = &self.interleavers[mi];
-        let mut inter = [0u8; 288];
+        let mut inter = [0u8; crate::mapping::MAX_BITS_PER_SYMBOL * crate::ofdm::N_DATA];
         il.interleave(coded, &mut inter[..il.len()]);
         let nb = m.bits_per_symbol();
         let mapper = &self.mappers[mi];

@@ -14,6 +14,9 @@
 
 mod chest;
 mod detect;
+mod semcom;
+
+pub use semcom::{RxSegment, SemcomRxFrame};
 
 use crate::interleaver::Interleaver;
 use crate::mapping::{constellation, demap_quantized, hard_label, k_mod, quantize_llr};
@@ -108,6 +111,16 @@ pub enum RxEvent {
         /// Length from SIGNAL.
         length: usize,
     },
+    /// A semcom-profile frame (see [`crate::semcom`]): its header passed; see each segment's
+    /// `fcs_ok`.
+    Semcom(SemcomRxFrame),
+    /// An L-SIG at 6 Mbit/s was followed by a semcom (QBPSK) header that was refused.
+    SemcomHeaderError {
+        /// Estimated first L-STF sample.
+        offset: u64,
+        /// Why the header was refused.
+        error: crate::semcom::HeaderError,
+    },
     /// A preamble was found but the SIGNAL field was refused.
     HeaderError {
         /// Estimated first L-STF sample.
@@ -137,13 +150,13 @@ pub struct RxStats {
     pub detections: u64,
     /// Detections without a credible L-LTF.
     pub sync_failures: u64,
-    /// SIGNAL fields refused.
+    /// SIGNAL fields and semcom headers refused.
     pub header_errors: u64,
     /// Accepted SIGNAL fields not followed by DATA pilots ([`RxEvent::Rejected`]).
     pub rejected: u64,
-    /// Frames decoded (FCS good or bad).
+    /// Frames decoded (FCS good or bad), both profiles.
     pub frames: u64,
-    /// Frames whose FCS failed.
+    /// Frames whose FCS failed (semcom: any segment not intact).
     pub fcs_failures: u64,
     /// Frames cut off by the end of the stream.
     pub truncated: u64,
@@ -188,6 +201,10 @@ struct Header {
     rssi_db: f32,
     /// The first DATA symbols' pilots have been checked (see [`Receiver::pilots_plausible`]).
     checked: bool,
+    /// The symbols after a 6 Mbit/s L-SIG have been probed for a semcom header.
+    semcom_probed: bool,
+    /// The semcom header, when the frame is one; `n_sym` then counts its symbols after L-SIG.
+    semcom: Option<Box<crate::semcom::SemcomHeader>>,
 }
 
 #[derive(Clone, Debug)]
@@ -236,7 +253,7 @@ pub struct Receiver {
     ltf_time: [Complex32; N_FFT],
     chest: ChannelEstimator,
     viterbi: ViterbiDecoder,
-    interleavers: [Interleaver; 4],
+    interleavers: [Interleaver; 6],
     polarity: [i8; 127],
     events: VecDeque<RxEvent>,
     stats: RxStats,
@@ -244,6 +261,8 @@ pub struct Receiver {
     llrs: Vec<i8>,
     depunctured: Vec<i8>,
     bits: Vec<u8>,
+    /// LDPC decoders of the semcom profile, one per code met so far.
+    ldpc: Vec<crate::ldpc::LayeredDecoder>,
     /// Re-encodes decoded payloads into the points sent (EVM, channel re-estimation).
     encoder: crate::tx::Transmitter,
     equalized: Vec<Complex32>,
@@ -303,6 +322,7 @@ impl Receiver {
             llrs: Vec::new(),
             depunctured: Vec::new(),
             bits: Vec::new(),
+            ldpc: Vec::new(),
             encoder: crate::tx::Transmitter::new(),
             equalized: Vec::new(),
             rot_table: (f64::NAN, [Complex32::new(0.0, 0.0); N_FFT]),
@@ -428,6 +448,33 @@ impl Receiver {
                             continue;
                         }
                         hdr.checked = true;
+                    }
+                    if !hdr.semcom_probed && hdr.signal.rate == Rate::R6 && hdr.n_sym >= 3 {
+                        let k = semcom::PROBE_SYMBOLS.min(hdr.n_sym);
+                        let need = hdr.t1 + 128 + (N_SYM * (k + 1)) as u64 - self.cfg.fft_backoff as u64;
+                        if self.end() < need && !at_end {
+                            self.state = State::Data(hdr);
+                            return;
+                        }
+                        hdr.semcom_probed = true;
+                        if self.end() >= need {
+                            match self.semcom_header(&hdr, k) {
+                                Ok(None) => {}
+                                Ok(Some(h)) => {
+                                    hdr.n_sym = h.total_symbols().unwrap_or(hdr.n_sym);
+                                    hdr.semcom = Some(Box::new(h));
+                                }
+                                Err(error) => {
+                                    self.stats.header_errors += 1;
+                                    self.events.push_back(RxEvent::SemcomHeaderError {
+                                        offset: hdr.t1.saturating_sub(192),
+                                        error,
+                                    });
+                                    self.resume_after_failure(hdr.t1 + 128);
+                                    continue;
+                                }
+                            }
+                        }
                     }
                     // The last DATA symbol's FFT window ends `fft_backoff` samples before the frame,
                     // later if the sampling clock drifts: wait for a margin that covers 100 ppm,
@@ -626,11 +673,16 @@ impl Receiver {
             n_sym,
             rssi_db: (10.0 * rssi.max(1e-30).log10()) as f32,
             checked: false,
+            semcom_probed: false,
+            semcom: None,
         }));
     }
 
     /// Demodulates and decodes the DATA field of a frame whose samples are all buffered.
     fn process_data(&mut self, hdr: &Header) {
+        if let Some(sc) = &hdr.semcom {
+            return self.process_semcom(hdr, sc);
+        }
         let backoff = self.cfg.fft_backoff as u64;
         let rate = hdr.signal.rate;
         let n_sym = hdr.n_sym;
@@ -1059,6 +1111,8 @@ fn dd_evm_reliable(m: Modulation) -> f64 {
         Modulation::Qpsk => 0.1,
         Modulation::Qam16 => 0.02,
         Modulation::Qam64 => 0.005,
+        Modulation::Qam256 => 0.0012,
+        Modulation::Qam1024 => 0.0003,
     }
 }
 
