@@ -12,7 +12,7 @@ use semcom_phy::channel::{Awgn, Cfo, Chain, Fading, FadingSpec, Impairment, Phas
 use semcom_phy::{Complex32, Rate, Transmitter, TxParams};
 use semcom_transport::radio::file::FileRadio;
 use semcom_transport::radio::udp::{UdpConfig, UdpRadio};
-use semcom_transport::radio::{si, Radio, RxRead};
+use semcom_transport::radio::{si, Radio, ReaderThread, RxRead};
 use semcom_transport::sigmf::Meta;
 use semcom_transport::IqFormat;
 use std::path::Path;
@@ -75,6 +75,10 @@ pub struct ChannelArgs {
     /// Sample format of the output datagrams or raw file: cf32, ci16, cu8, ci8.
     #[arg(long, value_parser = parse_format)]
     format: Option<IqFormat>,
+    /// Emulate network loss after the channel: drop every Nth output datagram (the receiver
+    /// sees, counts and zero-fills the gaps).
+    #[arg(long, value_name = "N")]
+    drop_every: Option<u64>,
     /// Stop after this long (e.g. 30s). Otherwise the emulator runs until its input ends or
     /// Ctrl-C.
     #[arg(long, value_parser = units::duration)]
@@ -154,15 +158,24 @@ pub fn run(a: ChannelArgs) -> Result<()> {
         bail!("--sample-rate must be positive");
     }
     let mut input: Box<dyn Radio> = match udp_addr(&a.input) {
-        Some(addr) => Box::new(UdpRadio::listen(
-            addr,
-            UdpConfig {
-                sample_rate_hz: a.sample_rate,
-                ..UdpConfig::default()
-            },
-        )?),
+        // The socket is drained on a thread of its own: a moment of slow processing here is
+        // then not a burst of lost datagrams (up to 64 × 16384 samples wait, 52 ms at 20 MS/s).
+        Some(addr) => Box::new(ReaderThread::spawn(
+            UdpRadio::listen(
+                addr,
+                UdpConfig {
+                    sample_rate_hz: a.sample_rate,
+                    ..UdpConfig::default()
+                },
+            )?,
+            1 << 14,
+            64,
+        )),
         None => Box::new(FileRadio::open(Path::new(&a.input), None, None)?),
     };
+    if a.drop_every.is_some() && udp_addr(&a.output).is_none() {
+        bail!("--drop-every drops UDP datagrams; the output is not udp:HOST:PORT");
+    }
     let rate = input.info().sample_rate_hz;
     let mut chain = build_chain(&a, rate)?;
     let mut output: Box<dyn Radio> = match udp_addr(&a.output) {
@@ -173,6 +186,7 @@ pub fn run(a: ChannelArgs) -> Result<()> {
                 format: a.format.unwrap_or(IqFormat::Cf32),
                 // A live input is paced already; a file is played at its sample rate.
                 pace: !input.info().realtime,
+                drop_every: a.drop_every.unwrap_or(0),
                 ..UdpConfig::default()
             },
         )?),
@@ -237,18 +251,20 @@ pub fn run(a: ChannelArgs) -> Result<()> {
             "{}",
             serde_json::json!({"samples": samples, "wall_s": wall, "channel": chain.describe(),
                 "lost_packets": i.lost_packets, "lost_samples": i.lost_samples, "late_packets": i.late_packets,
-                "bad_packets": i.bad_packets, "timeouts": i.timeouts, "send_errors": o.errors})
+                "bad_packets": i.bad_packets, "timeouts": i.timeouts, "send_errors": o.errors,
+                "dropped_packets": o.lost_packets})
         );
     } else {
         println!(
-            "channel: {samples} samples in {wall:.1} s; input {}: {} lost packets ({} samples), {} late, {} foreign; output {}: {} send errors",
+            "channel: {samples} samples in {wall:.1} s; input {}: {} lost packets ({} samples), {} late, {} foreign; output {}: {} send errors, {} dropped (--drop-every)",
             input.info().name,
             i.lost_packets,
             i.lost_samples,
             i.late_packets,
             i.bad_packets,
             output.info().name,
-            o.errors
+            o.errors,
+            o.lost_packets
         );
     }
     if let Some(e) = failure {

@@ -4,7 +4,7 @@ use crate::units;
 use anyhow::{bail, Result};
 use clap::Args;
 use semcom_transport::radio::udp::{UdpConfig, UdpRadio};
-use semcom_transport::radio::Radio;
+use semcom_transport::radio::{Radio, ReaderThread};
 use semcom_transport::IqFormat;
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -126,7 +126,9 @@ impl RadioArgs {
                 ..UdpConfig::default()
             };
             return Ok(match way {
-                Way::Rx => Box::new(UdpRadio::listen(addr, cfg)?),
+                // The socket is drained on its own thread, so a moment of slow decoding is not a
+                // burst of lost datagrams.
+                Way::Rx => Box::new(ReaderThread::spawn(UdpRadio::listen(addr, cfg)?, 1 << 14, 64)),
                 Way::Tx => Box::new(UdpRadio::send_to(addr, cfg)?),
             });
         }

@@ -21,9 +21,11 @@ mod link;
 pub mod sim;
 #[cfg(feature = "soapy")]
 pub mod soapy;
+mod threaded;
 pub mod udp;
 
 pub use link::{LinkStats, RadioLink, SentFrame};
+pub use threaded::ReaderThread;
 
 use crate::sigmf::Annotation;
 use crate::TransportError;

@@ -146,6 +146,10 @@ pub struct UdpConfig {
     pub max_fill_samples: u64,
     /// Socket buffer size asked of the kernel (it may grant less: `net.core.rmem_max`).
     pub socket_buffer_bytes: usize,
+    /// Emulated network loss on the sending side: every `drop_every`-th datagram is not sent
+    /// (its sequence number and samples are skipped, so the receiver sees a gap); 0 for none.
+    /// Counted in the sender's [`RadioStats::lost_packets`].
+    pub drop_every: u64,
 }
 
 impl Default for UdpConfig {
@@ -159,6 +163,7 @@ impl Default for UdpConfig {
             read_timeout: Duration::from_millis(100),
             max_fill_samples: 1 << 24,
             socket_buffer_bytes: 8 << 20,
+            drop_every: 0,
         }
     }
 }
@@ -338,7 +343,17 @@ impl UdpRadio {
             sample_rate_hz: self.cfg.sample_rate_hz,
         }
         .encode(&self.tx_pending[..n], &mut self.packet);
-        match self.socket.send_to(&self.packet, peer) {
+        let dropped = self.cfg.drop_every > 0
+            && flags & FLAG_END == 0
+            && (u64::from(self.seq) + 1).is_multiple_of(self.cfg.drop_every);
+        let sent = if dropped {
+            self.stats.lost_packets += 1;
+            self.stats.lost_samples += n as u64;
+            Ok(0)
+        } else {
+            self.socket.send_to(&self.packet, peer)
+        };
+        match sent {
             Ok(_) => {}
             // Transient: a full socket buffer, or an ICMP "port unreachable" from an earlier
             // datagram when nobody listens yet. A radio transmits regardless.
@@ -595,6 +610,35 @@ mod tests {
             assert_eq!((s.lost_packets, s.lost_samples, s.bad_packets), (0, 0, 0));
             assert_eq!(t.stats().samples_written, 5000);
         }
+    }
+
+    /// Emulated loss drops every Nth datagram; the receiver counts each gap, including one
+    /// found only by the end-of-stream datagram.
+    #[test]
+    fn emulated_loss_is_seen_as_gaps() {
+        let (mut r, addr) = rx();
+        let mut t = UdpRadio::send_to(
+            &addr,
+            UdpConfig {
+                samples_per_packet: 100,
+                pace: false,
+                drop_every: 5,
+                ..UdpConfig::default()
+            },
+        )
+        .unwrap();
+        let x: Vec<Complex32> = (0..2000).map(|i| Complex32::new(1.0, i as f32)).collect();
+        t.write(&x).unwrap();
+        t.finish().unwrap();
+        let y = read_all(&mut r);
+        // Datagrams 4, 9, 14 are zeros in the stream; 19, the last, is missing at the end.
+        assert_eq!(y.len(), 1900);
+        for (i, s) in y.iter().enumerate() {
+            let dropped = (i / 100) % 5 == 4;
+            assert_eq!(*s == Complex32::new(0.0, 0.0), dropped, "sample {i}");
+        }
+        assert_eq!((t.stats().lost_packets, t.stats().lost_samples), (4, 400));
+        assert_eq!((r.stats().lost_packets, r.stats().lost_samples), (4, 400));
     }
 
     /// Datagrams missing, reordered, foreign or malformed are counted, never fatal; short gaps
