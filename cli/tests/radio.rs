@@ -143,7 +143,7 @@ fn ctrl_c_completes_the_recording() {
     let rec = tmp("interrupted.sigmf-data");
     let mut rx = Proc::spawn(&["rx", "--udp", &port, "-s", "2M", "--json", "--record", s(&rec)], &[]);
     rx.wait_for("receiving from", true, T);
-    let mut tx = Proc::spawn(
+    let tx = Proc::spawn(
         &[
             "tx",
             "--udp",
