@@ -200,6 +200,9 @@ pub struct SoapyRadio {
     tx_started: Option<Instant>,
     in_burst: bool,
     finished: bool,
+    /// The stream is started by the first read or write, not by `open`: a receive stream
+    /// started early overflows while the caller is still setting up.
+    active: bool,
 }
 
 impl std::fmt::Debug for SoapyRadio {
@@ -212,8 +215,8 @@ impl std::fmt::Debug for SoapyRadio {
 }
 
 impl SoapyRadio {
-    /// Opens the device matching `cfg.args`, checks and applies every setting, and starts a
-    /// `stream` (receive or transmit) of complex f32 samples.
+    /// Opens the device matching `cfg.args`, checks and applies every setting, and sets up a
+    /// `stream` (receive or transmit) of complex f32 samples, started by the first read or write.
     pub fn open(cfg: &SoapyConfig, stream: Stream) -> Result<Self, TransportError> {
         let (dev, name) = open_device(&cfg.args)?;
         let dir = match stream {
@@ -336,14 +339,12 @@ impl SoapyRadio {
         }
         let (stream, mtu) = match stream {
             Stream::Rx => {
-                let mut s = dev.rx_stream::<Complex32>(&[ch]).map_err(de("setting up the stream"))?;
-                s.activate(None).map_err(de("starting the stream"))?;
+                let s = dev.rx_stream::<Complex32>(&[ch]).map_err(de("setting up the stream"))?;
                 let mtu = s.mtu().unwrap_or(1 << 14);
                 (Streams::Rx(s), mtu)
             }
             Stream::Tx => {
-                let mut s = dev.tx_stream::<Complex32>(&[ch]).map_err(de("setting up the stream"))?;
-                s.activate(None).map_err(de("starting the stream"))?;
+                let s = dev.tx_stream::<Complex32>(&[ch]).map_err(de("setting up the stream"))?;
                 let mtu = s.mtu().unwrap_or(1 << 14);
                 (Streams::Tx(s), mtu)
             }
@@ -375,6 +376,7 @@ impl SoapyRadio {
             tx_started: None,
             in_burst: false,
             finished: false,
+            active: false,
         })
     }
 
@@ -394,6 +396,20 @@ impl SoapyRadio {
             samples: self.stats.samples_read + self.stats.samples_written,
             reason,
         }
+    }
+
+    fn ensure_active(&mut self) -> Result<(), TransportError> {
+        if self.active {
+            return Ok(());
+        }
+        let r = match &mut self.stream {
+            Streams::Rx(s) => s.activate(None),
+            Streams::Tx(s) => s.activate(None),
+        };
+        r.map_err(|e| dev_err(&self.info.name, "starting the stream", e))?;
+        self.active = true;
+        self.last_samples = Instant::now();
+        Ok(())
     }
 
     /// Counts a failed stream call; too many in a row is a lost device.
@@ -444,6 +460,7 @@ impl Radio for SoapyRadio {
         let Streams::Rx(_) = &self.stream else {
             return Err(self.not("receive"));
         };
+        self.ensure_active()?;
         let want = max.clamp(1, self.mtu.max(1) * 8);
         let start = out.len();
         out.resize(start + want, Complex32::new(0.0, 0.0));
@@ -500,6 +517,7 @@ impl Radio for SoapyRadio {
         let Streams::Tx(_) = &self.stream else {
             return Err(self.not("transmit"));
         };
+        self.ensure_active()?;
         self.tx_started.get_or_insert_with(Instant::now);
         self.in_burst = true;
         let mut rest = samples;
