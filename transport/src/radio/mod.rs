@@ -127,6 +127,20 @@ pub trait Radio: Send {
     /// caller at the sample rate). Consecutive writes form one continuous stream.
     fn write(&mut self, samples: &[Complex32]) -> Result<(), TransportError>;
 
+    /// Leaves a gap of `samples` sample times in the transmitted stream (a relay passing on a
+    /// gap it received). The default writes zeros; a UDP radio advances its sample index
+    /// instead, so its receiver sees the gap.
+    fn skip(&mut self, samples: u64) -> Result<(), TransportError> {
+        let zeros = [Complex32::new(0.0, 0.0); 4096];
+        let mut left = samples;
+        while left > 0 {
+            let n = left.min(zeros.len() as u64) as usize;
+            self.write(&zeros[..n])?;
+            left -= n as u64;
+        }
+        Ok(())
+    }
+
     /// Ends the current transmit burst: what was written is sent, and the device may stop
     /// transmitting until the next write.
     fn end_burst(&mut self) -> Result<(), TransportError> {
@@ -156,6 +170,9 @@ impl<R: Radio + ?Sized> Radio for Box<R> {
     }
     fn write(&mut self, samples: &[Complex32]) -> Result<(), TransportError> {
         (**self).write(samples)
+    }
+    fn skip(&mut self, samples: u64) -> Result<(), TransportError> {
+        (**self).skip(samples)
     }
     fn end_burst(&mut self) -> Result<(), TransportError> {
         (**self).end_burst()

@@ -513,6 +513,26 @@ impl Radio for UdpRadio {
         Ok(())
     }
 
+    /// Sends what is pending, then moves the stream's sample index on by `samples` without
+    /// sending them: the receiver counts a gap (and fills it, see [`UdpConfig::max_fill_samples`]).
+    fn skip(&mut self, samples: u64) -> Result<(), TransportError> {
+        if self.finished {
+            return Err(TransportError::NotSupported {
+                radio: self.info.name.clone(),
+                reason: "write after finish".into(),
+            });
+        }
+        if self.peer.is_none() {
+            return Err(TransportError::NotSupported {
+                radio: self.info.name.clone(),
+                reason: "a listening UDP radio does not transmit".into(),
+            });
+        }
+        self.end_burst()?;
+        self.next_sample += samples;
+        Ok(())
+    }
+
     fn end_burst(&mut self) -> Result<(), TransportError> {
         if !self.tx_pending.is_empty() {
             self.send_packet(self.tx_pending.len(), 0)?;
@@ -609,6 +629,55 @@ mod tests {
             let s = r.stats();
             assert_eq!((s.lost_packets, s.lost_samples, s.bad_packets), (0, 0, 0));
             assert_eq!(t.stats().samples_written, 5000);
+        }
+    }
+
+    /// A relay's skip is a gap at the receiver: filled with zeros, or (with no filling)
+    /// skipped, the samples after it keeping their time.
+    #[test]
+    fn skipped_samples_are_a_gap() {
+        for fill in [true, false] {
+            let mut r = UdpRadio::listen(
+                "127.0.0.1:0",
+                UdpConfig {
+                    max_fill_samples: if fill { 1 << 20 } else { 0 },
+                    ..UdpConfig::default()
+                },
+            )
+            .unwrap();
+            let addr = r.local_addr().unwrap().to_string();
+            let mut t = UdpRadio::send_to(
+                &addr,
+                UdpConfig {
+                    pace: false,
+                    ..UdpConfig::default()
+                },
+            )
+            .unwrap();
+            t.write(&[Complex32::new(1.0, 0.0); 500]).unwrap();
+            t.skip(300).unwrap();
+            t.write(&[Complex32::new(2.0, 0.0); 500]).unwrap();
+            t.finish().unwrap();
+            let mut y = Vec::new();
+            let mut times = Vec::new();
+            loop {
+                match r.read(&mut y, 10_000).unwrap() {
+                    RxRead::Samples { time_ns, .. } => times.push(time_ns.unwrap()),
+                    RxRead::End => break,
+                    RxRead::Timeout => panic!("timed out"),
+                }
+            }
+            let s = r.stats();
+            assert_eq!((s.lost_packets, s.lost_samples), (1, 300));
+            if fill {
+                assert_eq!(y.len(), 1300);
+                assert!(y[500..800].iter().all(|s| *s == Complex32::new(0.0, 0.0)));
+                assert_eq!(y[800], Complex32::new(2.0, 0.0));
+            } else {
+                assert_eq!(y.len(), 1000);
+                // 800 samples at 20 MS/s: 40 µs.
+                assert_eq!(times, [0, 40_000]);
+            }
         }
     }
 
