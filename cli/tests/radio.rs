@@ -111,8 +111,9 @@ fn three_processes_over_udp_with_a_channel() {
         "a frame that was never sent"
     );
     assert_eq!(good.iter().collect::<HashSet<_>>().len(), good.len(), "duplicates");
-    // Every gap the channel made is seen by the receiver.
-    assert_eq!(sum["lost_packets"].as_u64().unwrap(), dropped, "{sum}");
+    // Every gap the channel made is seen by the receiver (and any the channel's own input
+    // had, on a busy machine: it passes those on as gaps).
+    assert!(sum["lost_packets"].as_u64().unwrap() >= dropped, "{sum}");
     assert!(sum["lost_samples"].as_u64().unwrap() >= dropped, "{sum}");
     let snr = sum["snr_db"]["median"].as_f64().unwrap();
     assert!((11.0..19.0).contains(&snr), "median SNR {snr} dB at a 15 dB channel");

@@ -1,5 +1,6 @@
 //! [`RadioLink`]: the 802.11a/g PHY on top of a [`Radio`].
 
+use super::recorder::Recorder;
 use super::{Radio, RadioStats, RxRead};
 use crate::sigmf::Annotation;
 use crate::{IqWriter, TransportError};
@@ -59,7 +60,7 @@ pub struct RadioLink<R: Radio> {
     chunk: usize,
     /// (receiver sample index, radio time in ns) of chunks that carried a timestamp.
     anchors: VecDeque<(u64, i64)>,
-    recorder: Option<IqWriter>,
+    recorder: Option<Recorder>,
     recorded: u64,
     events: VecDeque<RxEvent>,
     zeros: Vec<Complex32>,
@@ -110,9 +111,10 @@ impl<R: Radio> RadioLink<R> {
 
     /// Records every received sample to `writer` from now on, with an annotation for each
     /// decoded frame. Call before the first [`poll`](Self::poll) for annotations to line up
-    /// with the recording's sample indices.
+    /// with the recording's sample indices. The writing happens on a thread of its own, so a
+    /// slow moment of the disk does not hold up a live radio's reads.
     pub fn record(&mut self, writer: IqWriter) {
-        self.recorder = Some(writer);
+        self.recorder = Some(Recorder::spawn(writer));
     }
 
     /// Modulates `psdu` and transmits it.
@@ -193,7 +195,8 @@ impl<R: Radio> RadioLink<R> {
     fn collect_events(&mut self) {
         while let Some(ev) = self.rx.poll_event() {
             if let (RxEvent::Frame(f), Some(w)) = (&ev, self.recorder.as_mut()) {
-                w.annotate(Annotation {
+                // A failed recorder reports its error on the next write.
+                let _ = w.annotate(Annotation {
                     sample_start: f.offset,
                     sample_count: Transmitter::packet_len(f.rate, f.length) as u64,
                     label: format!("802.11a {}, {} octets", f.rate, f.length),
@@ -231,7 +234,7 @@ impl<R: Radio> RadioLink<R> {
     pub fn finish_rx(&mut self) -> Result<(), TransportError> {
         self.rx.flush();
         self.collect_events();
-        if let Some(w) = self.recorder.take() {
+        if let Some(mut w) = self.recorder.take() {
             w.finish()?;
         }
         Ok(())

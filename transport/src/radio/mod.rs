@@ -18,6 +18,7 @@
 
 pub mod file;
 mod link;
+mod recorder;
 pub mod sim;
 #[cfg(feature = "soapy")]
 pub mod soapy;
