@@ -274,7 +274,7 @@ mod tests {
             let mut want = Vec::new();
             let mut g = f.gains_at(0);
             for n in 0..x.len() {
-                if n as u64 % update == 0 && spec.doppler_hz > 0.0 {
+                if (n as u64).is_multiple_of(update) && spec.doppler_hz > 0.0 {
                     g = f.gains_at(n as u64);
                 }
                 let mut y = Complex32::new(0.0, 0.0);
