@@ -417,7 +417,12 @@ impl SoapyRadio {
         self.consecutive_errors += 1;
         self.stats.errors += 1;
         if self.consecutive_errors >= MAX_CONSECUTIVE_ERRORS {
-            return Err(self.lost(format!("{:?}: {}", e.code, e.message)));
+            let reason = if e.message.is_empty() {
+                format!("{:?}", e.code)
+            } else {
+                format!("{:?}: {}", e.code, e.message)
+            };
+            return Err(self.lost(reason));
         }
         std::thread::sleep(Duration::from_millis(10));
         Ok(())
