@@ -2,11 +2,14 @@
 
 mod bench;
 mod channel;
+mod codec;
+mod eval;
 mod plot;
 mod probe;
 mod radio;
 mod rx;
 mod sim;
+mod train;
 mod tx;
 mod units;
 
@@ -41,6 +44,16 @@ enum Command {
     /// Single-core throughput benchmarks.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Code a file of items (text lines, telemetry records) into semantic frames.
+    Encode(codec::EncodeArgs),
+    /// Decode frames from `semcom encode` back into the items.
+    Decode(codec::DecodeArgs),
+    /// Measure the codecs against general-purpose compressors on held-out data.
+    #[command(subcommand)]
+    Eval(eval::EvalCommand),
+    /// Train the codec's models (CPU, or a GPU when built with `--features cuda`).
+    #[command(subcommand)]
+    Train(train::TrainCommand),
 }
 
 fn main() -> ExitCode {
@@ -65,6 +78,10 @@ fn main() -> ExitCode {
         Command::Probe(a) => probe::run(a),
         Command::Sim(c) => sim::run(c),
         Command::Bench(c) => bench::run(c),
+        Command::Train(c) => train::run(c),
+        Command::Eval(c) => eval::run(c),
+        Command::Encode(a) => codec::encode(a),
+        Command::Decode(a) => codec::decode(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,500 @@
+//! Deterministic inference of the prior, for coding.
+//!
+//! The range coder needs the encoder and the decoder to compute *bit-identical* probabilities,
+//! whatever the thread count, the CPU's vector width or the order in which tokens are fed. So:
+//!
+//! - [`Engine::prefill`] (the encoder: many tokens at once, matrix rows split over threads) and
+//!   [`Engine::step`] (the decoder: one token at a time with a KV cache) compute every output
+//!   element with the same sequence of operations, so batch shape and thread count do not matter;
+//! - every dot product uses eight accumulators (lane j sums elements j, j+8, …) and a fixed
+//!   final reduction; the compiler keeps IEEE semantics (no re-association, no FMA contraction),
+//!   so the scalar, SSE and AVX2 builds of the same loop give the same bits;
+//! - exp and tanh are this module's own polynomial kernels, not the platform libm (whose last
+//!   bits may differ between systems);
+//! - probabilities become integer frequencies ([`Engine::frequencies`]) before coding.
+//!
+//! The weights are the safetensors file the candle model trains; a test checks that both compute
+//! the same log-probabilities to within float rounding.
+
+use super::model::Config;
+use crate::CodecError;
+
+/// Tensor names and shapes, as the candle model stores them (Linear: weight `[out, in]`).
+struct BlockW {
+    ln1: (Vec<f32>, Vec<f32>),
+    qkv_w: Vec<f32>,
+    qkv_b: Vec<f32>,
+    proj_w: Vec<f32>,
+    proj_b: Vec<f32>,
+    ln2: (Vec<f32>, Vec<f32>),
+    ff1_w: Vec<f32>,
+    ff1_b: Vec<f32>,
+    ff2_w: Vec<f32>,
+    ff2_b: Vec<f32>,
+}
+
+/// The prior's weights, ready for deterministic inference.
+pub struct Engine {
+    cfg: Config,
+    tok: Vec<f32>,
+    pos: Vec<f32>,
+    blocks: Vec<BlockW>,
+    ln_f: (Vec<f32>, Vec<f32>),
+    head: Vec<f32>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").field("cfg", &self.cfg).finish_non_exhaustive()
+    }
+}
+
+/// One sequence's cache: keys and values of every layer for the tokens seen so far.
+#[derive(Clone, Debug)]
+pub struct State {
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+    len: usize,
+}
+
+impl State {
+    /// Tokens seen so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True before the first token.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl Engine {
+    /// Takes the tensors (f32) from a safetensors file's contents.
+    pub fn from_tensors(
+        cfg: Config,
+        get: &dyn Fn(&str, usize) -> Result<Vec<f32>, CodecError>,
+    ) -> Result<Self, CodecError> {
+        cfg.validate().map_err(|r| CodecError::Model {
+            path: String::new(),
+            reason: r,
+        })?;
+        let (d, f, v) = (cfg.d_model, cfg.d_ff, cfg.vocab_size);
+        let ln = |p: &str| -> Result<(Vec<f32>, Vec<f32>), CodecError> {
+            Ok((get(&format!("{p}.weight"), d)?, get(&format!("{p}.bias"), d)?))
+        };
+        let blocks = (0..cfg.n_layers)
+            .map(|i| {
+                let p = format!("blocks.{i}");
+                Ok(BlockW {
+                    ln1: ln(&format!("{p}.ln1"))?,
+                    qkv_w: get(&format!("{p}.qkv.weight"), 3 * d * d)?,
+                    qkv_b: get(&format!("{p}.qkv.bias"), 3 * d)?,
+                    proj_w: get(&format!("{p}.proj.weight"), d * d)?,
+                    proj_b: get(&format!("{p}.proj.bias"), d)?,
+                    ln2: ln(&format!("{p}.ln2"))?,
+                    ff1_w: get(&format!("{p}.ff1.weight"), f * d)?,
+                    ff1_b: get(&format!("{p}.ff1.bias"), f)?,
+                    ff2_w: get(&format!("{p}.ff2.weight"), d * f)?,
+                    ff2_b: get(&format!("{p}.ff2.bias"), d)?,
+                })
+            })
+            .collect::<Result<Vec<_>, CodecError>>()?;
+        Ok(Self {
+            tok: get("tok.weight", v * d)?,
+            pos: get("pos.weight", cfg.max_len * d)?,
+            blocks,
+            ln_f: ln("ln_f")?,
+            head: get("head.weight", v * d)?,
+            cfg,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// An empty cache.
+    pub fn new_state(&self) -> State {
+        let cap = self.cfg.max_len * self.cfg.d_model;
+        State {
+            keys: (0..self.cfg.n_layers).map(|_| Vec::with_capacity(cap)).collect(),
+            values: (0..self.cfg.n_layers).map(|_| Vec::with_capacity(cap)).collect(),
+            len: 0,
+        }
+    }
+
+    /// Feeds `token` at the next position and writes the logits of the token after it into
+    /// `logits` (length vocab_size). Returns false, doing nothing, once the context is full.
+    pub fn step(&self, st: &mut State, token: u32, logits: &mut [f32]) -> bool {
+        self.prefill(st, &[token], 1, logits)
+    }
+
+    /// Feeds `tokens` at the next positions, all at once, and writes the logits after each of
+    /// them into `logits` (`tokens.len()` × vocab_size), using up to `threads` threads. Gives
+    /// bit for bit what [`Engine::step`] gives token by token. Returns false, doing nothing,
+    /// when they do not fit in the context or a token is out of the vocabulary.
+    pub fn prefill(&self, st: &mut State, tokens: &[u32], threads: usize, logits: &mut [f32]) -> bool {
+        let c = &self.cfg;
+        if st.len + tokens.len() > c.max_len || tokens.iter().any(|&t| t as usize >= c.vocab_size) {
+            return false;
+        }
+        assert_eq!(logits.len(), tokens.len() * c.vocab_size, "logits buffer size");
+        let n = tokens.len();
+        let (d, hd) = (c.d_model, c.d_model / c.n_heads);
+        let mm = |w: &[f32], b: Option<&[f32]>, x: &[f32], out: &mut [f32]| matmul(w, b, x, n, out, threads);
+        let mut x = vec![0f32; n * d];
+        for (i, (&t, xi)) in tokens.iter().zip(x.chunks_exact_mut(d)).enumerate() {
+            let (e, p) = (&self.tok[t as usize * d..][..d], &self.pos[(st.len + i) * d..][..d]);
+            for ((o, &a), &b) in xi.iter_mut().zip(e).zip(p) {
+                *o = a + b;
+            }
+        }
+        let mut h = vec![0f32; n * d];
+        let mut qkv = vec![0f32; n * 3 * d];
+        let mut att = vec![0f32; n * d];
+        let mut ff = vec![0f32; n * c.d_ff];
+        let mut tmp = vec![0f32; n * d];
+        let scale = 1.0 / (hd as f32).sqrt();
+        let mut scores = Vec::with_capacity(st.len + n);
+        for (l, b) in self.blocks.iter().enumerate() {
+            layer_norm_rows(&x, &b.ln1.0, &b.ln1.1, &mut h);
+            mm(&b.qkv_w, Some(&b.qkv_b), &h, &mut qkv);
+            for q in qkv.chunks_exact(3 * d) {
+                st.keys[l].extend_from_slice(&q[d..2 * d]);
+                st.values[l].extend_from_slice(&q[2 * d..]);
+            }
+            for i in 0..n {
+                let seen = st.len + i + 1;
+                for head in 0..c.n_heads {
+                    let q = &qkv[i * 3 * d + head * hd..][..hd];
+                    scores.clear();
+                    scores.extend((0..seen).map(|j| dot(q, &st.keys[l][j * d + head * hd..][..hd]) * scale));
+                    softmax_in_place(&mut scores);
+                    let out = &mut att[i * d + head * hd..][..hd];
+                    out.fill(0.0);
+                    for (j, &p) in scores.iter().enumerate() {
+                        for (o, &vv) in out.iter_mut().zip(&st.values[l][j * d + head * hd..][..hd]) {
+                            *o += p * vv;
+                        }
+                    }
+                }
+            }
+            mm(&b.proj_w, Some(&b.proj_b), &att, &mut tmp);
+            add_in_place(&mut x, &tmp);
+            layer_norm_rows(&x, &b.ln2.0, &b.ln2.1, &mut h);
+            mm(&b.ff1_w, Some(&b.ff1_b), &h, &mut ff);
+            for v in &mut ff {
+                *v = gelu(*v);
+            }
+            mm(&b.ff2_w, Some(&b.ff2_b), &ff, &mut tmp);
+            add_in_place(&mut x, &tmp);
+        }
+        st.len += n;
+        layer_norm_rows(&x, &self.ln_f.0, &self.ln_f.1, &mut h);
+        mm(&self.head, None, &h, logits);
+        true
+    }
+
+    /// Integer frequencies (total ≤ 2¹⁶) for the next token, over `allowed` (true = may be
+    /// coded): every allowed token gets at least 1, others 0. A deterministic function of the
+    /// logits.
+    pub fn frequencies(logits: &[f32], allowed: &[bool], out: &mut [u32]) {
+        let total = crate::rangecoder::MAX_TOTAL;
+        let n_allowed = allowed.iter().filter(|&&a| a).count() as u32;
+        let mx = logits
+            .iter()
+            .zip(allowed)
+            .filter(|(_, &a)| a)
+            .fold(f32::NEG_INFINITY, |m, (&l, _)| if l > m { l } else { m });
+        let mut sum = 0f32;
+        for ((o, &l), &a) in out.iter_mut().zip(logits).zip(allowed) {
+            let e = if a { exp(l - mx) } else { 0.0 };
+            *o = e.to_bits();
+            sum += e;
+        }
+        let spare = (total - n_allowed) as f32;
+        for (o, &a) in out.iter_mut().zip(allowed) {
+            if a {
+                let p = f32::from_bits(*o) / sum;
+                let f = (p * spare) as u32;
+                *o = 1 + f.min(total - n_allowed);
+            } else {
+                *o = 0;
+            }
+        }
+    }
+}
+
+/// Dot product with eight accumulators and a fixed reduction (see the module docs). Lengths are
+/// multiples of 8 (the configuration guarantees it).
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for j in 0..8 {
+            acc[j] += x[j] * y[j];
+        }
+    }
+    reduce(&acc)
+}
+
+#[inline(always)]
+fn reduce(acc: &[f32; 8]) -> f32 {
+    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7]))
+}
+
+fn add_in_place(x: &mut [f32], y: &[f32]) {
+    for (a, &b) in x.iter_mut().zip(y) {
+        *a += b;
+    }
+}
+
+/// `out[i][r] = dot(w[r], x[i]) (+ bias[r])` for the `n` rows of `x` and every row of `w`,
+/// split by rows of `w` over up to `threads` threads. Each output is exactly [`dot`]'s
+/// arithmetic, whatever the tiling, the thread count or the vector width.
+fn matmul(w: &[f32], bias: Option<&[f32]>, x: &[f32], n: usize, out: &mut [f32], threads: usize) {
+    let k = x.len() / n;
+    let m = w.len() / k;
+    let threads = threads.clamp(1, 16).min(m / 64).max(1);
+    if threads == 1 || n * m * k < 1 << 18 {
+        matmul_rows(w, bias, x, n, 0..m, out, m);
+        return;
+    }
+    let per = m.div_ceil(threads).next_multiple_of(4);
+    let parts: Vec<Vec<f32>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..m)
+            .step_by(per)
+            .map(|r0| {
+                let rows = r0..(r0 + per).min(m);
+                s.spawn(move || {
+                    let mut part = vec![0f32; n * rows.len()];
+                    let width = rows.len();
+                    matmul_rows(w, bias, x, n, rows, &mut part, width);
+                    part
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("matmul worker panicked"))
+            .collect()
+    });
+    for (p, r0) in parts.iter().zip((0..m).step_by(per)) {
+        let width = p.len() / n;
+        for i in 0..n {
+            out[i * m + r0..][..width].copy_from_slice(&p[i * width..][..width]);
+        }
+    }
+}
+
+/// Rows `rows` of `w` against every row of `x`, into `out[i * stride + (r − rows.start)]`.
+fn matmul_rows(
+    w: &[f32],
+    bias: Option<&[f32]>,
+    x: &[f32],
+    n: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+    stride: usize,
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU reports AVX2. The kernel is the same source compiled for wider
+            // registers: same operations in the same order, no FMA.
+            unsafe { matmul_rows_avx2(w, bias, x, n, rows, out, stride) };
+            return;
+        }
+    }
+    matmul_rows_generic(w, bias, x, n, rows, out, stride);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn matmul_rows_avx2(
+    w: &[f32],
+    bias: Option<&[f32]>,
+    x: &[f32],
+    n: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+    stride: usize,
+) {
+    matmul_rows_generic(w, bias, x, n, rows, out, stride);
+}
+
+/// The portable kernel: tiles of four rows of `w` (four independent accumulator sets, so the
+/// adds of one do not wait on another), one row of `x` at a time.
+#[inline(always)]
+fn matmul_rows_generic(
+    w: &[f32],
+    bias: Option<&[f32]>,
+    x: &[f32],
+    n: usize,
+    rows: std::ops::Range<usize>,
+    out: &mut [f32],
+    stride: usize,
+) {
+    let k = x.len() / n;
+    let r0 = rows.start;
+    let mut r = rows.start;
+    while r < rows.end {
+        let tile = (rows.end - r).min(4);
+        if tile == 4 {
+            let (w0, w1, w2, w3) = (
+                &w[r * k..][..k],
+                &w[(r + 1) * k..][..k],
+                &w[(r + 2) * k..][..k],
+                &w[(r + 3) * k..][..k],
+            );
+            for (i, xi) in x.chunks_exact(k).enumerate() {
+                let mut acc = [[0f32; 8]; 4];
+                for ((((a, b0), b1), b2), b3) in xi
+                    .chunks_exact(8)
+                    .zip(w0.chunks_exact(8))
+                    .zip(w1.chunks_exact(8))
+                    .zip(w2.chunks_exact(8))
+                    .zip(w3.chunks_exact(8))
+                {
+                    for j in 0..8 {
+                        acc[0][j] += b0[j] * a[j];
+                        acc[1][j] += b1[j] * a[j];
+                        acc[2][j] += b2[j] * a[j];
+                        acc[3][j] += b3[j] * a[j];
+                    }
+                }
+                for (t, a) in acc.iter().enumerate() {
+                    let b = bias.map_or(0.0, |b| b[r + t]);
+                    out[i * stride + r + t - r0] = reduce(a) + b;
+                }
+            }
+        } else {
+            for t in 0..tile {
+                let wr = &w[(r + t) * k..][..k];
+                for (i, xi) in x.chunks_exact(k).enumerate() {
+                    let b = bias.map_or(0.0, |b| b[r + t]);
+                    out[i * stride + r + t - r0] = dot(wr, xi) + b;
+                }
+            }
+        }
+        r += tile;
+    }
+}
+
+#[inline(always)]
+fn layer_norm_rows(x: &[f32], g: &[f32], b: &[f32], out: &mut [f32]) {
+    let d = g.len();
+    for (xi, oi) in x.chunks_exact(d).zip(out.chunks_exact_mut(d)) {
+        layer_norm(xi, g, b, oi);
+    }
+}
+
+#[inline(always)]
+fn layer_norm(x: &[f32], g: &[f32], b: &[f32], out: &mut [f32]) {
+    let n = x.len() as f32;
+    let ones = [1f32; 8];
+    let sum = x.chunks_exact(8).fold(0f32, |s, c| s + dot(c, &ones));
+    let mean = sum / n;
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = v - mean;
+    }
+    let var = dot(out, out) / n;
+    let inv = 1.0 / (var + 1e-5).sqrt();
+    for ((o, &gi), &bi) in out.iter_mut().zip(g).zip(b) {
+        *o = *o * inv * gi + bi;
+    }
+}
+
+#[inline(always)]
+fn softmax_in_place(s: &mut [f32]) {
+    let mx = s.iter().fold(f32::NEG_INFINITY, |m, &v| if v > m { v } else { m });
+    let mut sum = 0f32;
+    for v in s.iter_mut() {
+        *v = exp(*v - mx);
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in s.iter_mut() {
+        *v *= inv;
+    }
+}
+
+/// e^x: range reduction by ln 2 and a degree-6 polynomial, IEEE operations only (relative error
+/// below 2·10⁻⁷ on the range that matters; 0 below −87, +inf above 88).
+#[inline(always)]
+pub fn exp(x: f32) -> f32 {
+    if !(x > -87.0) {
+        return 0.0;
+    }
+    if x > 88.0 {
+        return f32::INFINITY;
+    }
+    const LN2_HI: f32 = 0.693_145_75;
+    const LN2_LO: f32 = 1.428_606_8e-6;
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = (x - n * LN2_HI) - n * LN2_LO;
+    let p = 1.0
+        + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
+    let bits = ((n as i32 + 127) as u32) << 23;
+    p * f32::from_bits(bits)
+}
+
+/// GELU, tanh form (what candle's `gelu` computes).
+#[inline(always)]
+fn gelu(x: f32) -> f32 {
+    const C: f32 = 0.797_884_6; // √(2/π)
+    let u = C * (x + 0.044_715 * x * x * x);
+    0.5 * x * (1.0 + tanh(u))
+}
+
+#[inline(always)]
+fn tanh(u: f32) -> f32 {
+    if u > 9.0 {
+        return 1.0;
+    }
+    if u < -9.0 {
+        return -1.0;
+    }
+    let e = exp(2.0 * u);
+    (e - 1.0) / (e + 1.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exp_is_accurate() {
+        let mut worst = 0f64;
+        for i in -8000..=8000 {
+            let x = i as f32 * 0.01;
+            let got = f64::from(exp(x));
+            let want = f64::from(x).exp();
+            worst = worst.max(((got - want) / want).abs());
+        }
+        assert!(worst < 5e-7, "worst relative error {worst}");
+        assert_eq!(exp(-100.0), 0.0);
+        assert_eq!(exp(f32::NAN), 0.0);
+    }
+
+    #[test]
+    fn frequencies_sum_within_total_and_respect_mask() {
+        let logits: Vec<f32> = (0..300).map(|i| ((i * 37) % 23) as f32 - 5.0).collect();
+        let mut allowed = vec![true; 300];
+        allowed[5] = false;
+        let mut f = vec![0u32; 300];
+        Engine::frequencies(&logits, &allowed, &mut f);
+        let total: u32 = f.iter().sum();
+        assert!(total <= crate::rangecoder::MAX_TOTAL && total > 60_000, "{total}");
+        assert_eq!(f[5], 0);
+        assert!(f.iter().enumerate().all(|(i, &v)| i == 5 || v >= 1));
+        // Near-certainty still leaves 1 to every other allowed token.
+        let mut l = vec![-50f32; 300];
+        l[7] = 50.0;
+        Engine::frequencies(&l, &vec![true; 300], &mut f);
+        assert_eq!(f[0], 1);
+        assert_eq!(f.iter().sum::<u32>(), crate::rangecoder::MAX_TOTAL);
+    }
+}

@@ -1,0 +1,311 @@
+//! The prior: a small causal transformer over the shared token space whose next-token
+//! distribution drives the range coder.
+//!
+//! A model file is one safetensors file: the weights (candle's names), plus metadata holding the
+//! [`Config`] and the BPE merges. Its [`ModelId`] is the hash of the file, and every frame coded
+//! with it carries that id.
+
+pub mod engine;
+pub mod model;
+
+use crate::bpe::Bpe;
+use crate::frame::ModelId;
+use crate::rangecoder::{RangeDecoder, RangeEncoder};
+use crate::vocab::{BOS, EOS, FIRST_MERGE, N_BYTES};
+use crate::CodecError;
+use engine::{Engine, State};
+pub use model::{Config, Model};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Metadata keys of a model file.
+const META_KIND: &str = "semcom.kind";
+const META_CONFIG: &str = "semcom.config";
+const META_MERGES: &str = "semcom.merges";
+
+/// A loaded prior: tokenizer, deterministic engine, id.
+#[derive(Debug)]
+pub struct Prior {
+    engine: Engine,
+    bpe: Bpe,
+    id: ModelId,
+    /// Tokens a text coder may emit: bytes, merges and EOS.
+    text_allowed: Vec<bool>,
+}
+
+impl Prior {
+    /// Loads a model file.
+    pub fn load(path: &Path) -> Result<Self, CodecError> {
+        let bytes = std::fs::read(path).map_err(|e| CodecError::Io {
+            path: path.display().to_string(),
+            source: e,
+        })?;
+        Self::from_bytes(&bytes).map_err(|e| match e {
+            CodecError::Model { reason, .. } => CodecError::Model {
+                path: path.display().to_string(),
+                reason,
+            },
+            other => other,
+        })
+    }
+
+    /// Loads a model from a file's contents.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
+        let bad = |reason: String| CodecError::Model {
+            path: String::new(),
+            reason,
+        };
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        if meta.get(META_KIND).map(String::as_str) != Some("prior") {
+            return Err(bad(format!(
+                "not a semcom prior (metadata `{META_KIND}` is {:?})",
+                meta.get(META_KIND)
+            )));
+        }
+        let cfg: Config = serde_json::from_str(
+            meta.get(META_CONFIG)
+                .ok_or_else(|| bad("no config in metadata".into()))?,
+        )
+        .map_err(|e| bad(format!("config: {e}")))?;
+        cfg.validate().map_err(bad)?;
+        let merges: Vec<(u32, u32)> = serde_json::from_str(
+            meta.get(META_MERGES)
+                .ok_or_else(|| bad("no merges in metadata".into()))?,
+        )
+        .map_err(|e| bad(format!("merges: {e}")))?;
+        let n_text = FIRST_MERGE as usize + merges.len();
+        if merges
+            .iter()
+            .enumerate()
+            .any(|(i, &(a, b))| a as usize >= FIRST_MERGE as usize + i || b as usize >= FIRST_MERGE as usize + i)
+            || n_text > cfg.vocab_size
+        {
+            return Err(bad(
+                "merges refer to tokens that do not exist yet, or exceed the vocabulary".into(),
+            ));
+        }
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("tensors: {e}")))?;
+        let get = |name: &str, len: usize| -> Result<Vec<f32>, CodecError> {
+            let t = st.tensor(name).map_err(|e| bad(format!("tensor {name}: {e}")))?;
+            if t.dtype() != safetensors::Dtype::F32 {
+                return Err(bad(format!("tensor {name} is {:?}, not F32", t.dtype())));
+            }
+            let data = t.data();
+            if data.len() != 4 * len {
+                return Err(bad(format!(
+                    "tensor {name} holds {} values, {len} expected",
+                    data.len() / 4
+                )));
+            }
+            let v: Vec<f32> = data
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect();
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(bad(format!("tensor {name} holds non-finite values")));
+            }
+            Ok(v)
+        };
+        let engine = Engine::from_tensors(cfg.clone(), &get)?;
+        let mut text_allowed = vec![false; cfg.vocab_size];
+        for a in text_allowed.iter_mut().take(N_BYTES) {
+            *a = true;
+        }
+        for a in text_allowed.iter_mut().take(n_text).skip(FIRST_MERGE as usize) {
+            *a = true;
+        }
+        text_allowed[EOS as usize] = true;
+        Ok(Self {
+            engine,
+            bpe: Bpe::from_merges(merges),
+            id: ModelId::of_bytes(bytes),
+            text_allowed,
+        })
+    }
+
+    /// Serialises tensors and tokenizer into a model file's bytes.
+    pub fn file_bytes(
+        tensors: &HashMap<String, candle_core::Tensor>,
+        cfg: &Config,
+        bpe: &Bpe,
+    ) -> Result<Vec<u8>, CodecError> {
+        let mut meta = HashMap::new();
+        meta.insert(META_KIND.to_string(), "prior".to_string());
+        meta.insert(
+            META_CONFIG.to_string(),
+            serde_json::to_string(cfg).map_err(|e| CodecError::Backend(e.to_string()))?,
+        );
+        meta.insert(
+            META_MERGES.to_string(),
+            serde_json::to_string(bpe.merges()).map_err(|e| CodecError::Backend(e.to_string()))?,
+        );
+        let mut sorted: Vec<(&String, &candle_core::Tensor)> = tensors.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        safetensors::serialize(sorted, Some(meta)).map_err(|e| CodecError::Backend(e.to_string()))
+    }
+
+    /// The model id (hash of the file).
+    pub fn id(&self) -> ModelId {
+        self.id
+    }
+
+    /// The tokenizer.
+    pub fn bpe(&self) -> &Bpe {
+        &self.bpe
+    }
+
+    /// The inference engine.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Which tokens a text coder may emit.
+    pub fn text_allowed(&self) -> &[bool] {
+        &self.text_allowed
+    }
+}
+
+/// Logits after every token of `seq` (row i: the distribution of the token after `seq[i]`),
+/// computed in windows the way [`TokenCoder`] feeds them one by one: when the context is full,
+/// both keep its last half and go on. Parallel over `threads` threads, bit-identical to the
+/// incremental path whatever the thread count.
+pub fn sequence_logits(engine: &Engine, seq: &[u32], threads: usize) -> Result<Vec<f32>, CodecError> {
+    let (v, max) = (engine.config().vocab_size, engine.config().max_len);
+    let keep = max / 2;
+    let mut out = vec![0f32; seq.len() * v];
+    let mut start = 0;
+    let mut first_used = 0;
+    let mut buf = Vec::new();
+    while first_used < seq.len() {
+        let end = (start + max).min(seq.len());
+        buf.resize((end - start) * v, 0.0);
+        let mut st = engine.new_state();
+        if !engine.prefill(&mut st, &seq[start..end], threads, &mut buf) {
+            return Err(CodecError::Input("token outside the model's vocabulary".into()));
+        }
+        out[first_used * v..end * v].copy_from_slice(&buf[(first_used - start) * v..]);
+        if end == seq.len() {
+            break;
+        }
+        // The token at `end` overflows: the window restarts with the last `keep` tokens up to it.
+        first_used = end;
+        start = end + 1 - keep;
+    }
+    Ok(out)
+}
+
+/// Codes one token sequence with the prior: the shared loop of encoder and decoder, so both
+/// feed the engine the same tokens in the same order.
+#[derive(Debug)]
+pub struct TokenCoder<'p> {
+    prior: &'p Prior,
+    state: State,
+    /// Every token fed so far (to refill the context when it is full).
+    history: Vec<u32>,
+    logits: Vec<f32>,
+    freqs: Vec<u32>,
+}
+
+impl<'p> TokenCoder<'p> {
+    /// Starts a sequence with `context` (e.g. BOS, a tag, earlier messages).
+    pub fn new(prior: &'p Prior, context: &[u32]) -> Self {
+        let v = prior.engine.config().vocab_size;
+        let mut c = Self {
+            prior,
+            state: prior.engine.new_state(),
+            history: Vec::new(),
+            logits: vec![0.0; v],
+            freqs: vec![0; v],
+        };
+        for &t in if context.is_empty() { &[BOS][..] } else { context } {
+            c.feed(t);
+        }
+        c
+    }
+
+    /// Encodes `tokens` after `context` in one pass (the encoder knows them all): the logits of
+    /// every position come from [`sequence_logits`] over `threads` threads. `allowed(i)` is the
+    /// mask for token i. Decodes with [`TokenCoder::decode`] token by token.
+    pub fn encode_all<'a>(
+        prior: &Prior,
+        context: &[u32],
+        tokens: &[u32],
+        allowed: impl Fn(usize) -> &'a [bool],
+        enc: &mut RangeEncoder,
+        threads: usize,
+    ) -> Result<(), CodecError> {
+        let context = if context.is_empty() { &[BOS][..] } else { context };
+        let seq: Vec<u32> = context.iter().chain(tokens).copied().collect();
+        let v = prior.engine.config().vocab_size;
+        let logits = sequence_logits(&prior.engine, &seq[..seq.len() - 1], threads)?;
+        let mut freqs = vec![0u32; v];
+        for (i, &t) in tokens.iter().enumerate() {
+            let row = &logits[(context.len() + i - 1) * v..][..v];
+            Engine::frequencies(row, allowed(i), &mut freqs);
+            code_with(enc, &freqs, t)?;
+        }
+        Ok(())
+    }
+
+    fn feed(&mut self, t: u32) {
+        self.history.push(t);
+        if !self.prior.engine.step(&mut self.state, t, &mut self.logits) {
+            // Context full: keep the last half and continue (both sides do the same).
+            let max = self.prior.engine.config().max_len;
+            let keep: Vec<u32> = self.history[self.history.len() - max / 2..].to_vec();
+            self.state = self.prior.engine.new_state();
+            self.history.clear();
+            for k in keep {
+                self.history.push(k);
+                self.prior.engine.step(&mut self.state, k, &mut self.logits);
+            }
+        }
+    }
+
+    /// Codes `t` (which must be allowed) and feeds it.
+    pub fn encode(&mut self, enc: &mut RangeEncoder, t: u32, allowed: &[bool]) -> Result<(), CodecError> {
+        Engine::frequencies(&self.logits, allowed, &mut self.freqs);
+        code_with(enc, &self.freqs, t)?;
+        self.feed(t);
+        Ok(())
+    }
+
+    /// Decodes the next token and feeds it.
+    pub fn decode(&mut self, dec: &mut RangeDecoder<'_>, allowed: &[bool]) -> Result<u32, CodecError> {
+        Engine::frequencies(&self.logits, allowed, &mut self.freqs);
+        let total: u32 = self.freqs.iter().sum();
+        let target = dec
+            .target(total)
+            .ok_or_else(|| CodecError::Payload("code value outside the distribution".into()))?;
+        let mut cum = 0u32;
+        for (t, &f) in self.freqs.iter().enumerate() {
+            if target < cum + f {
+                dec.consume(cum, f, total);
+                self.feed(t as u32);
+                return Ok(t as u32);
+            }
+            cum += f;
+        }
+        Err(CodecError::Payload("code value outside the distribution".into()))
+    }
+
+    /// Bits the coder spends on token `t` next (for reports).
+    pub fn cost_bits(&mut self, t: u32, allowed: &[bool]) -> f64 {
+        Engine::frequencies(&self.logits, allowed, &mut self.freqs);
+        let total: u32 = self.freqs.iter().sum();
+        -(f64::from(self.freqs[t as usize]) / f64::from(total)).log2()
+    }
+}
+
+fn code_with(enc: &mut RangeEncoder, freqs: &[u32], t: u32) -> Result<(), CodecError> {
+    let f = *freqs.get(t as usize).unwrap_or(&0);
+    if f == 0 {
+        return Err(CodecError::Input(format!("token {t} is not codable in this context")));
+    }
+    let cum: u32 = freqs[..t as usize].iter().sum();
+    let total: u32 = freqs.iter().sum();
+    enc.encode(cum, f, total);
+    Ok(())
+}

@@ -1,0 +1,1579 @@
+//! The telemetry codec: JSON objects and CSV rows, one record per payload, coded against
+//! statistics that encoder and decoder both build from the records they have seen.
+//!
+//! Each record is taken apart into a *shape* (keys, nesting, leaf kinds) and its leaves. The
+//! shape is sent once and afterwards named by a 16-bit hash or "same as the last record". Each
+//! leaf belongs to a field (its path, `hotspots.0.rssi` or a CSV column), and each field keeps its
+//! own adaptive models:
+//!
+//! - **numbers** are decimal mantissas with a scale (`7.0` = 70 at scale 1); numbers that are
+//!   `f32` values printed as `f64` (`-3.799999952316284`) are sent as the short `f32` decimal
+//!   (`-3.8`). The mantissa is predicted from the field's last value, its last two (linear), or
+//!   another field of the same record plus their last difference (`_timestamp` from
+//!   `reported_at`), whichever predicted best last time; the residual costs a few bits.
+//! - **strings** are "one of the field's last 8 values", a reference into a long-term memory of
+//!   strings by hash, an ISO-8601 timestamp (then a number), hex or base64 (then bytes, each
+//!   predicted from the same position of the field's last value), or text through the prior.
+//!
+//! **Loss resilience.** Record `seq` (carried by the frame, not the payload) with
+//! `seq % resync == 0` is an *intra* record: every adaptive statistic starts afresh there, so a
+//! decoder that lost a record decodes again from the next intra record, at most `resync` (16)
+//! records later. What lives longer, the shapes and the string memory, is only referred to by hash
+//! once it has been sent in full in two different resync periods, so one lost record cannot take
+//! it away; a reference the decoder does not hold is an error, never a wrong record.
+//!
+//! **Lossy mode.** A per-field tolerance (`temperature=0.1`) quantises that field's residuals in
+//! steps that keep every reconstructed value within the tolerance; the encoder predicts from its
+//! reconstructions, so errors do not accumulate.
+
+pub mod models;
+pub mod record;
+
+use crate::frame::{put_varint, ModelId};
+use crate::prior::{Prior, TokenCoder};
+use crate::rangecoder::{RangeDecoder, RangeEncoder};
+use crate::vocab::{BOS, EOS, TAG_KEY, TAG_STRING};
+use crate::CodecError;
+use models::{length, residual, residual_weights, Adaptive, Bit, Dec, Enc, Io};
+use record::{Parsed, Shape};
+use std::collections::HashMap;
+
+/// Longest record accepted.
+pub const MAX_RECORD: usize = 1 << 20;
+/// Longest string leaf, key or verbatim record coded through the prior (bytes).
+const MAX_STRING: usize = 1 << 16;
+/// Values a field remembers for "one of the last values".
+const MTF: usize = 8;
+/// Positions of a byte string with their own "unchanged" probability.
+const BYTE_POSITIONS: usize = 64;
+/// Cap on the long-term string memory (entries).
+const MEMORY_CAP: usize = 1 << 16;
+
+/// Options both ends must share (they travel in the first frame of a stream).
+#[derive(Clone, Debug, PartialEq)]
+pub struct TelemetryOptions {
+    /// Every `resync`-th record is intra (0: only the first).
+    pub resync: u32,
+    /// Per-field absolute tolerances for lossy coding: a key (last path component or CSV column)
+    /// or a full path, and the largest allowed error.
+    pub tolerances: Vec<(String, f64)>,
+}
+
+impl Default for TelemetryOptions {
+    fn default() -> Self {
+        Self {
+            resync: 16,
+            tolerances: Vec::new(),
+        }
+    }
+}
+
+impl TelemetryOptions {
+    /// Serialises for a frame's parameters.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_varint(&mut out, u64::from(self.resync));
+        put_varint(&mut out, self.tolerances.len() as u64);
+        for (k, t) in &self.tolerances {
+            put_varint(&mut out, k.len() as u64);
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        out
+    }
+
+    /// Inverse of [`TelemetryOptions::to_bytes`]; returns the options and the bytes read.
+    pub fn from_bytes(b: &[u8]) -> Result<(Self, usize), CodecError> {
+        let mut i = 0;
+        let bad = |w: &str| CodecError::Malformed(format!("telemetry options: {w}"));
+        let varint = |i: &mut usize| -> Result<u64, CodecError> {
+            let (v, n) = crate::frame::get_varint(&b[*i..]).ok_or_else(|| bad("bad varint"))?;
+            *i += n;
+            Ok(v)
+        };
+        let resync = u32::try_from(varint(&mut i)?).map_err(|_| bad("resync too large"))?;
+        let n = varint(&mut i)?;
+        if n > 4096 {
+            return Err(bad("too many tolerances"));
+        }
+        let mut tolerances = Vec::new();
+        for _ in 0..n {
+            let len = varint(&mut i)? as usize;
+            let key = b.get(i..i.saturating_add(len)).ok_or_else(|| bad("truncated key"))?;
+            let key = String::from_utf8(key.to_vec()).map_err(|_| bad("key not UTF-8"))?;
+            i += len;
+            let t = f64::from_le_bytes(
+                b.get(i..i + 8)
+                    .ok_or_else(|| bad("truncated tolerance"))?
+                    .try_into()
+                    .map_err(|_| bad("tolerance"))?,
+            );
+            if !(t.is_finite() && t >= 0.0) {
+                return Err(bad("tolerance must be finite and ≥ 0"));
+            }
+            i += 8;
+            tolerances.push((key, t));
+        }
+        Ok((Self { resync, tolerances }, i))
+    }
+
+    fn tolerance(&self, path: &[u8]) -> Option<f64> {
+        let last = path.rsplit(|&c| c == b'.').next().unwrap_or(path);
+        self.tolerances
+            .iter()
+            .find(|(k, _)| k.as_bytes() == path || k.as_bytes() == last)
+            .map(|t| t.1)
+    }
+}
+
+/// Number classes: 0..MTF are "the field's i-th most recent value", then these.
+const NUM_DEC: usize = MTF;
+const NUM_F32: usize = MTF + 1;
+const NUM_RAW: usize = MTF + 2;
+const NUM_CLASSES: usize = MTF + 3;
+
+/// String classes: 0..MTF are "the field's i-th most recent value".
+const S_MEMORY: usize = MTF;
+const S_TIME: usize = MTF + 1;
+const S_HEX_LOWER: usize = MTF + 2;
+const S_HEX_UPPER: usize = MTF + 3;
+const S_BASE64: usize = MTF + 4;
+const S_PRIOR: usize = MTF + 5;
+/// Identifier-like strings (the prior would need a token per 3 bytes or less): raw bytes.
+const S_BYTES: usize = MTF + 6;
+const S_CLASSES: usize = MTF + 7;
+
+/// Record kinds.
+const R_SAME: usize = 0;
+const R_REF: usize = 1;
+const R_SPELL: usize = 2;
+const R_VERBATIM: usize = 3;
+
+/// Shape symbols of a spelled schema.
+const SH_OBJ: usize = 0;
+const SH_ARR: usize = 1;
+const SH_NUM: usize = 2;
+const SH_STR: usize = 3;
+const SH_TRUE: usize = 4;
+const SH_FALSE: usize = 5;
+const SH_NULL: usize = 6;
+const SH_ROW: usize = 7;
+const SH_EMPTY: usize = 8;
+const SH_SYMBOLS: usize = 9;
+
+/// How a field's next number is predicted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pred {
+    Prev,
+    Linear,
+    /// Another field of the same record (field id) plus the last difference.
+    Partner(usize),
+}
+
+/// Per-field state; everything adaptive is reset at each intra record (`epoch`).
+#[derive(Clone, Debug)]
+struct Field {
+    path: Vec<u8>,
+    tolerance: Option<f64>,
+    epoch: u64,
+    num_class: Adaptive,
+    /// Recent distinct numbers: text and value.
+    num_mtf: Vec<(Vec<u8>, Option<(i128, u8)>)>,
+    scale: Adaptive,
+    res: Adaptive,
+    prev: Option<(i128, u8)>,
+    prev2: Option<(i128, u8)>,
+    pred: Pred,
+    str_class: Adaptive,
+    mtf: Vec<Vec<u8>>,
+    bytes_prev: Vec<u8>,
+    same: Vec<Bit>,
+    /// Per byte position: the numeric field whose change this byte follows.
+    byte_partner: Vec<Option<usize>>,
+    delta: Adaptive,
+    len: Adaptive,
+    same_len: Bit,
+    time_fmt: Adaptive,
+}
+
+impl Field {
+    fn new(path: Vec<u8>, tolerance: Option<f64>) -> Self {
+        let mut f = Self {
+            path,
+            tolerance,
+            epoch: u64::MAX,
+            num_class: Adaptive::new(NUM_CLASSES, 24),
+            num_mtf: Vec::new(),
+            scale: Adaptive::new(20, 24),
+            res: Adaptive::new(1, 1),
+            prev: None,
+            prev2: None,
+            pred: Pred::Prev,
+            str_class: Adaptive::new(S_CLASSES, 24),
+            mtf: Vec::new(),
+            bytes_prev: Vec::new(),
+            same: Vec::new(),
+            byte_partner: Vec::new(),
+            delta: Adaptive::new(256, 16),
+            len: Adaptive::new(1, 1),
+            same_len: Bit::new(3500),
+            time_fmt: Adaptive::new(TIME_FORMATS, 24),
+        };
+        f.reset(0);
+        f
+    }
+
+    fn reset(&mut self, epoch: u64) {
+        if self.epoch == epoch {
+            return;
+        }
+        let tol = self.tolerance;
+        let path = std::mem::take(&mut self.path);
+        *self = Self {
+            path,
+            tolerance: tol,
+            epoch,
+            num_class: Adaptive::with(&[24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1], 32),
+            num_mtf: Vec::new(),
+            scale: Adaptive::with(&[8, 4, 4, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 48),
+            res: Adaptive::with(&residual_weights(), 24),
+            prev: None,
+            prev2: None,
+            pred: Pred::Prev,
+            str_class: Adaptive::with(&[32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1], 32),
+            mtf: Vec::new(),
+            bytes_prev: Vec::new(),
+            same: Vec::new(),
+            byte_partner: Vec::new(),
+            delta: Adaptive::new(256, 24),
+            len: Adaptive::with(&residual_weights(), 24),
+            same_len: Bit::new(3500),
+            time_fmt: Adaptive::new(TIME_FORMATS, 64),
+        };
+    }
+
+    fn remember(&mut self, v: &[u8]) {
+        if let Some(p) = self.mtf.iter().position(|x| x == v) {
+            let x = self.mtf.remove(p);
+            self.mtf.insert(0, x);
+        } else {
+            self.mtf.insert(0, v.to_vec());
+            self.mtf.truncate(MTF);
+        }
+    }
+}
+
+/// A shape seen in the stream.
+#[derive(Clone, Debug)]
+struct Schema {
+    shape: Vec<Shape>,
+    /// Field id of each leaf.
+    fields: Vec<usize>,
+    hash: u16,
+    /// Resync periods in which this shape went out in full (capped).
+    spelled: u8,
+    last_spelled_epoch: u64,
+}
+
+/// A string in the long-term memory.
+#[derive(Clone, Debug)]
+struct Remembered {
+    periods: u8,
+    last_epoch: u64,
+}
+
+/// Codec-wide adaptive tables, reset at intra records.
+#[derive(Clone, Debug)]
+struct Tables {
+    kind: Adaptive,
+    shape: Adaptive,
+    count: Adaptive,
+}
+
+impl Tables {
+    fn new() -> Self {
+        Self {
+            kind: Adaptive::with(&[24, 2, 1, 1], 24),
+            shape: Adaptive::new(SH_SYMBOLS, 24),
+            count: Adaptive::with(&residual_weights(), 24),
+        }
+    }
+}
+
+/// State shared by encoder and decoder.
+#[derive(Debug)]
+struct Core<'p> {
+    prior: &'p Prior,
+    opts: TelemetryOptions,
+    fields: Vec<Field>,
+    by_path: HashMap<Vec<u8>, usize>,
+    key_field: usize,
+    verbatim_field: usize,
+    schemas: Vec<Schema>,
+    by_shape: HashMap<Vec<Shape>, usize>,
+    by_hash: HashMap<u16, Vec<usize>>,
+    memory: HashMap<Vec<u8>, Remembered>,
+    memory_hash: HashMap<u16, Vec<Vec<u8>>>,
+    tables: Tables,
+    prev_schema: Option<usize>,
+    epoch: u64,
+    header: Vec<Vec<u8>>,
+    string_allowed: Vec<bool>,
+    /// Bits spent per field path (and on shapes), when the encoder keeps accounts.
+    costs: Option<HashMap<Vec<u8>, FieldCost>>,
+}
+
+/// What one field has cost the encoder.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct FieldCost {
+    /// Bits, in all records.
+    pub bits: f64,
+    /// Bits in intra (resync) records.
+    pub intra_bits: f64,
+    /// Records it appeared in.
+    pub records: u64,
+}
+
+/// What a record changes in the long-lived state, applied only once it has coded fully.
+#[derive(Default)]
+struct Pending {
+    strings: Vec<Vec<u8>>,
+    spelled_schema: Option<usize>,
+}
+
+impl<'p> Core<'p> {
+    fn new(prior: &'p Prior, opts: TelemetryOptions) -> Self {
+        let mut c = Self {
+            prior,
+            opts,
+            fields: Vec::new(),
+            by_path: HashMap::new(),
+            key_field: 0,
+            verbatim_field: 0,
+            schemas: Vec::new(),
+            by_shape: HashMap::new(),
+            by_hash: HashMap::new(),
+            memory: HashMap::new(),
+            memory_hash: HashMap::new(),
+            tables: Tables::new(),
+            prev_schema: None,
+            epoch: 0,
+            header: Vec::new(),
+            string_allowed: prior.text_allowed().to_vec(),
+            costs: None,
+        };
+        c.key_field = c.field(b"\x00key");
+        c.verbatim_field = c.field(b"\x00record");
+        c
+    }
+
+    fn field(&mut self, path: &[u8]) -> usize {
+        if let Some(&f) = self.by_path.get(path) {
+            return f;
+        }
+        let tol = self.opts.tolerance(path);
+        self.fields.push(Field::new(path.to_vec(), tol));
+        self.by_path.insert(path.to_vec(), self.fields.len() - 1);
+        self.fields.len() - 1
+    }
+
+    fn start(&mut self, seq: u64) -> bool {
+        let intra = if self.opts.resync == 0 {
+            seq == 0
+        } else {
+            seq % u64::from(self.opts.resync) == 0
+        };
+        if intra {
+            self.epoch = if self.opts.resync == 0 {
+                0
+            } else {
+                seq / u64::from(self.opts.resync)
+            };
+            self.tables = Tables::new();
+            self.prev_schema = None;
+        }
+        intra
+    }
+
+    fn schema_id(&mut self, shape: &[Shape]) -> usize {
+        if let Some(&s) = self.by_shape.get(shape) {
+            return s;
+        }
+        let fields = record::leaf_paths(shape)
+            .into_iter()
+            .map(|(p, _)| self.field(&p))
+            .collect();
+        let hash = hash16(&shape_bytes(shape));
+        self.schemas.push(Schema {
+            shape: shape.to_vec(),
+            fields,
+            hash,
+            spelled: 0,
+            last_spelled_epoch: u64::MAX,
+        });
+        let id = self.schemas.len() - 1;
+        self.by_shape.insert(shape.to_vec(), id);
+        self.by_hash.entry(hash).or_default().push(id);
+        id
+    }
+
+    /// Applies a fully coded record's long-lived changes.
+    fn commit(&mut self, p: Pending, schema: Option<usize>) {
+        if let Some(s) = p.spelled_schema {
+            let sc = &mut self.schemas[s];
+            if sc.last_spelled_epoch != self.epoch {
+                sc.last_spelled_epoch = self.epoch;
+                sc.spelled = sc.spelled.saturating_add(1);
+            }
+        }
+        for s in p.strings {
+            let epoch = self.epoch;
+            if !self.memory.contains_key(&s) {
+                if self.memory.len() >= MEMORY_CAP {
+                    continue;
+                }
+                self.memory_hash.entry(hash16(&s)).or_default().push(s.clone());
+                self.memory.insert(
+                    s.clone(),
+                    Remembered {
+                        periods: 0,
+                        last_epoch: u64::MAX,
+                    },
+                );
+            }
+            let m = self.memory.get_mut(&s).expect("inserted above");
+            if m.last_epoch != epoch {
+                m.last_epoch = epoch;
+                m.periods = m.periods.saturating_add(1);
+            }
+        }
+        self.prev_schema = schema;
+    }
+
+    /// The record walk shared by encoder and decoder. `rec` holds the encoder's record (the
+    /// decoder passes an empty one and gets the decoded one back).
+    fn code(&mut self, io: &mut dyn Io, rec: &Input, intra: bool) -> Result<(Output, Pending), CodecError> {
+        let mut pending = Pending::default();
+        let mut mark = io.coded_bits();
+        let mut account = |costs: &mut Option<HashMap<Vec<u8>, FieldCost>>, path: &[u8], now: f64| {
+            if let Some(c) = costs {
+                let e = c.entry(path.to_vec()).or_default();
+                e.bits += now - mark;
+                if intra {
+                    e.intra_bits += now - mark;
+                }
+                e.records += 1;
+            }
+            mark = now;
+        };
+        // Record kind and shape.
+        let (kind, schema) = match rec {
+            Input::Record(p) => {
+                let id = self.schema_id(&p.shape);
+                let sc = &self.schemas[id];
+                let unique = self.by_hash.get(&sc.hash).is_some_and(|v| v.len() == 1);
+                let kind = if !intra && self.prev_schema == Some(id) {
+                    R_SAME
+                } else if sc.spelled >= 2 && unique {
+                    R_REF
+                } else {
+                    R_SPELL
+                };
+                (kind, Some(id))
+            }
+            Input::Verbatim(_) => (R_VERBATIM, None),
+            Input::Decode => (0, None),
+        };
+        let kind = io.symbol(&mut self.tables.kind, kind)?;
+        let schema = match kind {
+            R_SAME => {
+                if intra {
+                    return Err(CodecError::Payload("intra record refers to the previous record".into()));
+                }
+                Some(self.prev_schema.ok_or_else(|| desync("no previous record"))?)
+            }
+            R_REF => {
+                let h = io.bits(u32::from(schema.map_or(0, |s| self.schemas[s].hash)), 16)? as u16;
+                if io.decoding() {
+                    match self.by_hash.get(&h).map(Vec::as_slice) {
+                        Some([s]) => Some(*s),
+                        _ => {
+                            return Err(desync(&format!(
+                                "record shape {h:04x} is not known here (it went out in a lost record)"
+                            )))
+                        }
+                    }
+                } else {
+                    schema
+                }
+            }
+            R_SPELL => {
+                let shape = self.spell(io, schema.map(|s| self.schemas[s].shape.clone()), &mut pending)?;
+                let id = self.schema_id(&shape);
+                pending.spelled_schema = Some(id);
+                Some(id)
+            }
+            R_VERBATIM => {
+                let v = match rec {
+                    Input::Verbatim(v) => v.as_slice(),
+                    _ => &[],
+                };
+                let f = self.verbatim_field;
+                let out = self.prior_string(io, f, v, TAG_STRING)?;
+                return Ok((Output::Verbatim(out), pending));
+            }
+            _ => return Err(CodecError::Payload("unknown record kind".into())),
+        };
+        let schema = schema.expect("every arm above gives a schema");
+        account(&mut self.costs, b"(record shape)", io.coded_bits());
+        let fields = self.schemas[schema].fields.clone();
+        let shape = self.schemas[schema].shape.clone();
+        let leaf_is_num: Vec<bool> = shape
+            .iter()
+            .filter_map(|s| matches!(s, Shape::Num | Shape::Str).then_some(matches!(s, Shape::Num)))
+            .collect();
+        let mut leaves = Vec::with_capacity(fields.len());
+        // Numeric value of each leaf in this record (for cross-field prediction).
+        let mut cur: Vec<Option<(i128, u8)>> = vec![None; fields.len()];
+        let mut slot: HashMap<usize, usize> = HashMap::with_capacity(fields.len());
+        for (j, &f) in fields.iter().enumerate() {
+            self.fields[f].reset(self.epoch);
+            let text = match rec {
+                Input::Record(p) => p.leaves.get(j).map_or(&[][..], Vec::as_slice),
+                _ => &[],
+            };
+            let out = if leaf_is_num[j] {
+                let (t, v) = self.number(io, f, text, &cur, &slot)?;
+                cur[j] = v;
+                t
+            } else {
+                let (t, v) = self.string(io, f, text, &cur, &slot, &mut pending)?;
+                cur[j] = v;
+                t
+            };
+            slot.insert(f, j);
+            account(&mut self.costs, &self.fields[f].path, io.coded_bits());
+            leaves.push(out);
+        }
+        self.learn(&fields, &cur);
+        Ok((Output::Record(Parsed { shape, leaves }, schema), pending))
+    }
+
+    /// After a record: choose each numeric field's predictor for the next one and shift values.
+    fn learn(&mut self, fields: &[usize], cur: &[Option<(i128, u8)>]) {
+        let mut choice = Vec::with_capacity(fields.len());
+        for (j, &f) in fields.iter().enumerate() {
+            let Some((v, s)) = cur[j] else {
+                choice.push(None);
+                continue;
+            };
+            let fld = &self.fields[f];
+            let Some((p, ps)) = fld.prev.filter(|p| p.1 == s) else {
+                choice.push(Some(Pred::Prev));
+                continue;
+            };
+            let mut best = (v.abs_diff(p), Pred::Prev);
+            if let Some((p2, _)) = fld.prev2.filter(|p| p.1 == ps) {
+                let e = v.abs_diff(2 * p - p2);
+                if e < best.0 {
+                    best = (e, Pred::Linear);
+                }
+            }
+            if best.0 > 0 {
+                for (k, &g) in fields[..j].iter().enumerate() {
+                    let (Some((vk, sk)), Some((pk, _))) = (cur[k], self.fields[g].prev.filter(|q| q.1 == s)) else {
+                        continue;
+                    };
+                    if sk != s {
+                        continue;
+                    }
+                    let e = (v - vk).abs_diff(p - pk);
+                    if e < best.0 {
+                        best = (e, Pred::Partner(g));
+                        if e == 0 {
+                            break;
+                        }
+                    }
+                }
+            }
+            choice.push(Some(best.1));
+        }
+        for (j, &f) in fields.iter().enumerate() {
+            let fld = &mut self.fields[f];
+            if let Some(c) = choice[j] {
+                fld.pred = c;
+            }
+            if let Some(v) = cur[j] {
+                fld.prev2 = fld.prev;
+                fld.prev = Some(v);
+            }
+        }
+    }
+
+    fn predict(&self, f: usize, scale: u8, cur: &[Option<(i128, u8)>], slot: &HashMap<usize, usize>) -> i128 {
+        let fld = &self.fields[f];
+        let Some((p, ps)) = fld.prev else { return 0 };
+        let rescale = |v: i128, from: u8| -> i128 {
+            match scale.cmp(&from) {
+                std::cmp::Ordering::Equal => v,
+                std::cmp::Ordering::Greater => v.saturating_mul(10i128.pow(u32::from(scale - from).min(30))),
+                std::cmp::Ordering::Less => v / 10i128.pow(u32::from(from - scale).min(30)),
+            }
+        };
+        match fld.pred {
+            Pred::Linear => match fld.prev2 {
+                Some((p2, s2)) if s2 == ps && ps == scale => (2 * p).saturating_sub(p2),
+                _ => rescale(p, ps),
+            },
+            Pred::Partner(g) => match (slot.get(&g).and_then(|&k| cur[k]), self.fields[g].prev) {
+                (Some((vk, sk)), Some((pk, pks))) if sk == scale && pks == scale && ps == scale => {
+                    vk.saturating_add(p - pk)
+                }
+                _ => rescale(p, ps),
+            },
+            Pred::Prev => rescale(p, ps),
+        }
+    }
+
+    fn number(
+        &mut self,
+        io: &mut dyn Io,
+        f: usize,
+        text: &[u8],
+        cur: &[Option<(i128, u8)>],
+        slot: &HashMap<usize, usize>,
+    ) -> Result<(Vec<u8>, Option<(i128, u8)>), CodecError> {
+        let (class, value) = if io.decoding() {
+            (0, None)
+        } else if let Some(i) = self.fields[f].num_mtf.iter().position(|(t, _)| t == text) {
+            (i, None)
+        } else {
+            let dec = parse_decimal(text);
+            let f32w = f32_widened(text);
+            match (dec, f32w) {
+                (Some(d), Some(w)) if w.1 + 3 <= d.1 => (NUM_F32, Some(w)),
+                (Some(d), _) => (NUM_DEC, Some(d)),
+                (None, Some(w)) => (NUM_F32, Some(w)),
+                (None, None) => (NUM_RAW, None),
+            }
+        };
+        let class = io.symbol(&mut self.fields[f].num_class, class)?;
+        let out = if class < MTF {
+            self.fields[f]
+                .num_mtf
+                .get(class)
+                .cloned()
+                .ok_or_else(|| desync("number refers to a value this decoder has not seen"))?
+        } else if class == NUM_RAW {
+            (self.prior_string(io, f, text, TAG_STRING)?, None)
+        } else {
+            let (m, scale) = value.unwrap_or((0, 0));
+            let scale = io.symbol(&mut self.fields[f].scale, usize::from(scale))? as u8;
+            let (m, text) = self.mantissa(io, f, m, scale, class == NUM_DEC, cur, slot)?;
+            if class == NUM_F32 {
+                let t = f32_text(m, scale).ok_or_else(|| CodecError::Payload("f32 number out of range".into()))?;
+                (t.into_bytes(), Some((m, scale)))
+            } else {
+                (text, Some((m, scale)))
+            }
+        };
+        let mtf = &mut self.fields[f].num_mtf;
+        if let Some(p) = mtf.iter().position(|x| x.0 == out.0) {
+            let x = mtf.remove(p);
+            mtf.insert(0, x);
+        } else {
+            mtf.insert(0, out.clone());
+            mtf.truncate(MTF);
+        }
+        Ok(out)
+    }
+
+    /// Codes a mantissa at `scale` against the field's prediction (quantised when the field has
+    /// a tolerance and `lossy_ok`), returning the reconstruction and its decimal text.
+    #[allow(clippy::too_many_arguments)]
+    fn mantissa(
+        &mut self,
+        io: &mut dyn Io,
+        f: usize,
+        m: i128,
+        scale: u8,
+        lossy_ok: bool,
+        cur: &[Option<(i128, u8)>],
+        slot: &HashMap<usize, usize>,
+    ) -> Result<(i128, Vec<u8>), CodecError> {
+        let p = self.predict(f, scale, cur, slot);
+        let q = match self.fields[f].tolerance {
+            Some(t) if lossy_ok => ((t * 10f64.powi(i32::from(scale))) * (1.0 - 1e-12)).floor().min(1e15) as i128,
+            _ => 0,
+        };
+        let step = 2 * q + 1;
+        let r = m - p;
+        let k = if step > 1 { div_round(r, step) } else { r };
+        let k = residual(io, &mut self.fields[f].res, k)?;
+        let m = p
+            .checked_add(k.checked_mul(step).ok_or_else(overflow)?)
+            .ok_or_else(overflow)?;
+        if m.unsigned_abs() >= 10u128.pow(36) {
+            return Err(overflow());
+        }
+        Ok((m, format_decimal(m, scale).into_bytes()))
+    }
+
+    fn string(
+        &mut self,
+        io: &mut dyn Io,
+        f: usize,
+        text: &[u8],
+        cur: &[Option<(i128, u8)>],
+        slot: &HashMap<usize, usize>,
+        pending: &mut Pending,
+    ) -> Result<(Vec<u8>, Option<(i128, u8)>), CodecError> {
+        let class = if io.decoding() { 0 } else { self.string_class(f, text) };
+        let class = io.symbol(&mut self.fields[f].str_class, class)?;
+        let (out, num) = match class {
+            c if c < MTF => {
+                let v = self.fields[f]
+                    .mtf
+                    .get(c)
+                    .cloned()
+                    .ok_or_else(|| desync("string refers to a value this decoder has not seen"))?;
+                pending.strings.push(v.clone());
+                (v, None)
+            }
+            S_MEMORY => (self.memory_ref(io, text)?, None),
+            S_TIME => {
+                let (ms, fmt) = if io.decoding() {
+                    (0, 0)
+                } else {
+                    parse_time(text).unwrap_or((0, 0))
+                };
+                let fmt = io.symbol(&mut self.fields[f].time_fmt, fmt)?;
+                let (m, _) = self.mantissa(io, f, ms, 0, false, cur, slot)?;
+                let t = format_time(m, fmt).ok_or_else(|| CodecError::Payload("timestamp out of range".into()))?;
+                (t.into_bytes(), Some((m, 0)))
+            }
+            S_BYTES => {
+                let bytes = self.byte_string(io, f, text, cur, slot)?;
+                if std::str::from_utf8(&bytes).is_err() {
+                    return Err(CodecError::Payload("string is not UTF-8".into()));
+                }
+                (bytes, None)
+            }
+            S_HEX_LOWER | S_HEX_UPPER | S_BASE64 => {
+                let raw = if io.decoding() {
+                    Vec::new()
+                } else {
+                    from_binary_text(text, class).unwrap_or_default()
+                };
+                let bytes = self.byte_string(io, f, &raw, cur, slot)?;
+                (to_binary_text(&bytes, class), None)
+            }
+            S_PRIOR => {
+                let v = self.prior_string(io, f, text, TAG_STRING)?;
+                if v.len() <= 40 {
+                    pending.strings.push(v.clone());
+                }
+                (v, None)
+            }
+            _ => return Err(CodecError::Payload("unknown string class".into())),
+        };
+        self.fields[f].remember(&out);
+        Ok((out, num))
+    }
+
+    /// The encoder's choice of string class.
+    fn string_class(&self, f: usize, text: &[u8]) -> usize {
+        if let Some(i) = self.fields[f].mtf.iter().position(|v| v == text) {
+            return i;
+        }
+        if self.memory_usable(text) {
+            return S_MEMORY;
+        }
+        if parse_time(text).is_some() {
+            return S_TIME;
+        }
+        for c in [S_HEX_LOWER, S_HEX_UPPER, S_BASE64] {
+            if text.len() >= 8 && from_binary_text(text, c).is_some() {
+                return c;
+            }
+        }
+        if text.len() >= 12 && !text.contains(&b' ') && self.prior.bpe().encode(text).len() * 3 > text.len() {
+            return S_BYTES;
+        }
+        S_PRIOR
+    }
+
+    fn memory_usable(&self, text: &[u8]) -> bool {
+        self.memory.get(text).is_some_and(|m| m.periods >= 2)
+            && self.memory_hash.get(&hash16(text)).is_some_and(|v| v.len() == 1)
+    }
+
+    fn memory_ref(&mut self, io: &mut dyn Io, text: &[u8]) -> Result<Vec<u8>, CodecError> {
+        let h = io.bits(u32::from(hash16(text)), 16)? as u16;
+        if !io.decoding() {
+            return Ok(text.to_vec());
+        }
+        match self.memory_hash.get(&h).map(Vec::as_slice) {
+            Some([v]) => Ok(v.clone()),
+            _ => Err(desync(&format!(
+                "string reference {h:04x} is not known here (it went out in a lost record)"
+            ))),
+        }
+    }
+
+    /// A byte string, each byte predicted from the same position of the field's last one.
+    fn byte_string(
+        &mut self,
+        io: &mut dyn Io,
+        f: usize,
+        raw: &[u8],
+        cur: &[Option<(i128, u8)>],
+        slot: &HashMap<usize, usize>,
+    ) -> Result<Vec<u8>, CodecError> {
+        // How much each numeric field of this record changed since the last record (mod 256).
+        let changes: HashMap<usize, u8> = slot
+            .iter()
+            .filter_map(|(&g, &k)| {
+                let (v, s) = cur[k]?;
+                let (p, ps) = self.fields[g].prev?;
+                (s == ps && v != p).then(|| (g, (v - p).rem_euclid(256) as u8))
+            })
+            .collect();
+        let change = |g: usize| changes.get(&g).copied();
+        let partners: Vec<Option<u8>> = self.fields[f].byte_partner.iter().map(|p| p.and_then(change)).collect();
+        let fld = &mut self.fields[f];
+        let same_len = io.bit(&mut fld.same_len, raw.len() == fld.bytes_prev.len())?;
+        let n = if same_len {
+            fld.bytes_prev.len()
+        } else {
+            length(io, &mut fld.len, raw.len(), MAX_STRING)?
+        };
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let b = raw.get(i).copied().unwrap_or(0);
+            let prev = fld
+                .bytes_prev
+                .get(i)
+                .map(|&pb| pb.wrapping_add(partners.get(i).copied().flatten().unwrap_or(0)));
+            if let Some(pb) = prev {
+                let pos = i.min(BYTE_POSITIONS - 1);
+                if fld.same.len() <= pos {
+                    fld.same.resize(pos + 1, Bit::new(2048));
+                }
+                if io.bit(&mut fld.same[pos], b == pb)? {
+                    out.push(pb);
+                    continue;
+                }
+            }
+            let pb = prev.unwrap_or(0);
+            let d = io.symbol(&mut fld.delta, usize::from(b.wrapping_sub(pb)))? as u8;
+            out.push(pb.wrapping_add(d));
+        }
+        // Learn which numeric field each changed byte follows (both ends see the same values).
+        let n_prev = fld.bytes_prev.len().min(out.len()).min(BYTE_POSITIONS);
+        let old = std::mem::take(&mut fld.bytes_prev);
+        let mut bp = std::mem::take(&mut fld.byte_partner);
+        bp.resize(n_prev.max(bp.len()), None);
+        for i in 0..n_prev {
+            let d = out[i].wrapping_sub(old[i]);
+            if d == 0 || bp[i].and_then(change) == Some(d) {
+                continue;
+            }
+            bp[i] = changes.iter().filter(|&(_, &c)| c == d).map(|(&g, _)| g).min();
+        }
+        let fld = &mut self.fields[f];
+        fld.byte_partner = bp;
+        fld.bytes_prev.clone_from(&out);
+        Ok(out)
+    }
+
+    /// Text through the prior, tagged as a key or a string value, ended by EOS.
+    fn prior_string(&mut self, io: &mut dyn Io, _f: usize, text: &[u8], tag: u32) -> Result<Vec<u8>, CodecError> {
+        let mut coder = TokenCoder::new(self.prior, &[BOS, tag]);
+        if io.decoding() {
+            let mut toks = Vec::new();
+            let mut n = 0;
+            loop {
+                let t = io.token(&mut coder, &self.string_allowed, 0)?;
+                if t == EOS {
+                    break;
+                }
+                n += self.prior.bpe().piece(t).len();
+                if n > MAX_STRING {
+                    return Err(CodecError::Payload(format!("string longer than {MAX_STRING} bytes")));
+                }
+                toks.push(t);
+            }
+            return Ok(self.prior.bpe().decode(&toks));
+        }
+        if text.len() > MAX_STRING {
+            return Err(CodecError::Input(format!(
+                "string of {} bytes (at most {MAX_STRING})",
+                text.len()
+            )));
+        }
+        for t in self.prior.bpe().encode(text).into_iter().chain([EOS]) {
+            io.token(&mut coder, &self.string_allowed, t)?;
+        }
+        Ok(text.to_vec())
+    }
+
+    /// A schema in full: shape symbols, counts, and keys (as strings of the key field).
+    fn spell(
+        &mut self,
+        io: &mut dyn Io,
+        shape: Option<Vec<Shape>>,
+        pending: &mut Pending,
+    ) -> Result<Vec<Shape>, CodecError> {
+        let input = shape.unwrap_or_default();
+        let mut out = Vec::with_capacity(input.len());
+        let kf = self.key_field;
+        self.fields[kf].reset(self.epoch);
+        // A stack of remaining children: (members left, whether they have keys).
+        let mut stack: Vec<(u32, bool)> = Vec::new();
+        let mut i = 0;
+        loop {
+            // A key first, when inside an object or a row.
+            if let Some(&(_, true)) = stack.last() {
+                let k = match input.get(i) {
+                    Some(Shape::Key(k)) => {
+                        i += 1;
+                        k.as_slice()
+                    }
+                    _ => &[],
+                };
+                let (k, _) = self.key(io, kf, k, pending)?;
+                out.push(Shape::Key(k));
+            }
+            let sym = match input.get(i) {
+                Some(Shape::Obj(_)) => SH_OBJ,
+                Some(Shape::Arr(_)) => SH_ARR,
+                Some(Shape::Num) => SH_NUM,
+                Some(Shape::Str) => SH_STR,
+                Some(Shape::Lit(0)) => SH_TRUE,
+                Some(Shape::Lit(1)) => SH_FALSE,
+                Some(Shape::Lit(_)) => SH_NULL,
+                Some(Shape::Row(_)) => SH_ROW,
+                _ => SH_EMPTY,
+            };
+            let n_in = match input.get(i) {
+                Some(Shape::Obj(n) | Shape::Arr(n) | Shape::Row(n)) => *n,
+                _ => 0,
+            };
+            i += 1;
+            let sym = io.symbol(&mut self.tables.shape, sym)?;
+            let is_row = matches!(out.first(), Some(Shape::Row(_)));
+            if out.is_empty() && !matches!(sym, SH_OBJ | SH_ROW) {
+                return Err(CodecError::Payload("a record is an object or a row".into()));
+            }
+            if (sym == SH_ROW && !out.is_empty()) || (sym == SH_EMPTY && !is_row) {
+                return Err(CodecError::Payload("malformed record shape".into()));
+            }
+            match sym {
+                SH_OBJ | SH_ARR | SH_ROW => {
+                    let n = length(io, &mut self.tables.count, n_in as usize, 1 << 16)? as u32;
+                    out.push(match sym {
+                        SH_OBJ => Shape::Obj(n),
+                        SH_ARR => Shape::Arr(n),
+                        _ => Shape::Row(n),
+                    });
+                    if stack.len() > 32 {
+                        return Err(CodecError::Payload("record nests too deep".into()));
+                    }
+                    if n > 0 {
+                        stack.push((n, sym != SH_ARR));
+                        continue;
+                    }
+                }
+                SH_NUM => out.push(Shape::Num),
+                SH_STR => out.push(Shape::Str),
+                SH_TRUE => out.push(Shape::Lit(0)),
+                SH_FALSE => out.push(Shape::Lit(1)),
+                SH_NULL => out.push(Shape::Lit(2)),
+                _ => out.push(Shape::Empty),
+            }
+            if out.len() > 1 << 16 {
+                return Err(CodecError::Payload("record shape too long".into()));
+            }
+            // Close finished containers.
+            loop {
+                match stack.last_mut() {
+                    None => return Ok(out),
+                    Some((left, _)) => {
+                        // The container whose child just finished has one child fewer to go.
+                        *left -= 1;
+                        if *left == 0 {
+                            stack.pop();
+                        } else {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn key(
+        &mut self,
+        io: &mut dyn Io,
+        kf: usize,
+        k: &[u8],
+        pending: &mut Pending,
+    ) -> Result<(Vec<u8>, ()), CodecError> {
+        let class = if io.decoding() {
+            0
+        } else if let Some(i) = self.fields[kf].mtf.iter().position(|v| v == k) {
+            i
+        } else if self.memory_usable(k) {
+            S_MEMORY
+        } else {
+            S_PRIOR
+        };
+        let class = io.symbol(&mut self.fields[kf].str_class, class)?;
+        let v = match class {
+            c if c < MTF => self.fields[kf]
+                .mtf
+                .get(c)
+                .cloned()
+                .ok_or_else(|| desync("key refers to a key this decoder has not seen"))?,
+            S_MEMORY => self.memory_ref(io, k)?,
+            S_PRIOR => self.prior_string(io, kf, k, TAG_KEY)?,
+            _ => return Err(CodecError::Payload("unknown key class".into())),
+        };
+        pending.strings.push(v.clone());
+        self.fields[kf].remember(&v);
+        Ok((v, ()))
+    }
+}
+
+/// What the walk is given.
+enum Input<'a> {
+    Record(&'a Parsed),
+    Verbatim(Vec<u8>),
+    Decode,
+}
+
+/// What the walk produced.
+enum Output {
+    Record(Parsed, usize),
+    Verbatim(Vec<u8>),
+}
+
+fn desync(what: &str) -> CodecError {
+    CodecError::Desync(what.to_string())
+}
+
+fn overflow() -> CodecError {
+    CodecError::Payload("number out of range".into())
+}
+
+fn div_round(r: i128, step: i128) -> i128 {
+    if r >= 0 {
+        (r + step / 2) / step
+    } else {
+        -((-r + step / 2) / step)
+    }
+}
+
+/// FNV-1a folded to 16 bits.
+fn hash16(b: &[u8]) -> u16 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &x in b {
+        h ^= u64::from(x);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16
+}
+
+fn shape_bytes(shape: &[Shape]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in shape {
+        match s {
+            Shape::Obj(n) => out.extend_from_slice(format!("{{{n}").as_bytes()),
+            Shape::Arr(n) => out.extend_from_slice(format!("[{n}").as_bytes()),
+            Shape::Row(n) => out.extend_from_slice(format!("R{n}").as_bytes()),
+            Shape::Key(k) => {
+                out.push(b'"');
+                put_varint(&mut out, k.len() as u64);
+                out.extend_from_slice(k);
+            }
+            Shape::Num => out.push(b'N'),
+            Shape::Str => out.push(b'S'),
+            Shape::Lit(l) => out.extend_from_slice(&[b'L', *l]),
+            Shape::Empty => out.push(b'E'),
+        }
+    }
+    out
+}
+
+/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?` with at most 36 digits → (mantissa, scale), only when
+/// [`format_decimal`] gives the text back.
+pub fn parse_decimal(t: &[u8]) -> Option<(i128, u8)> {
+    let s = std::str::from_utf8(t).ok()?;
+    let (neg, body) = s.strip_prefix('-').map_or((false, s), |b| (true, b));
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty()
+        || int.len() + frac.len() > 36
+        || frac.len() > 19
+        || !int.bytes().chain(frac.bytes()).all(|c| c.is_ascii_digit())
+    {
+        return None;
+    }
+    if body.contains('.') && frac.is_empty() {
+        return None;
+    }
+    let mut m: i128 = 0;
+    for c in int.bytes().chain(frac.bytes()) {
+        m = m * 10 + i128::from(c - b'0');
+    }
+    let v = (if neg { -m } else { m }, frac.len() as u8);
+    (format_decimal(v.0, v.1).as_bytes() == t).then_some(v)
+}
+
+/// The decimal text of `m × 10^-scale`.
+pub fn format_decimal(m: i128, scale: u8) -> String {
+    let digits = m.unsigned_abs().to_string();
+    let scale = usize::from(scale);
+    let mut s = String::with_capacity(digits.len() + 3);
+    if m < 0 {
+        s.push('-');
+    }
+    if scale == 0 {
+        s.push_str(&digits);
+    } else {
+        let padded = if digits.len() <= scale {
+            format!("{}{digits}", "0".repeat(scale + 1 - digits.len()))
+        } else {
+            digits
+        };
+        let (a, b) = padded.split_at(padded.len() - scale);
+        s.push_str(a);
+        s.push('.');
+        s.push_str(b);
+    }
+    s
+}
+
+/// A number that is an `f32` printed as the shortest `f64`: the shortest `f32` decimal.
+fn f32_widened(t: &[u8]) -> Option<(i128, u8)> {
+    let v: f64 = std::str::from_utf8(t).ok()?.parse().ok()?;
+    let f = v as f32;
+    if !f.is_finite() || f64::from(f) != v {
+        return None;
+    }
+    let d = parse_decimal(format!("{f}").as_bytes())?;
+    (f32_text(d.0, d.1)?.as_bytes() == t).then_some(d)
+}
+
+fn f32_text(m: i128, scale: u8) -> Option<String> {
+    let f: f32 = format_decimal(m, scale).parse().ok()?;
+    f.is_finite().then(|| format!("{}", f64::from(f)))
+}
+
+/// ISO-8601 formats understood: `YYYY-MM-DD[T| ]HH:MM:SS[.f{1..9}][Z|+00:00|]`.
+const TIME_FORMATS: usize = 2 * 10 * 3;
+
+/// (value in units of the fraction's last digit, format id).
+fn parse_time(t: &[u8]) -> Option<(i128, usize)> {
+    if t.len() < 19 || t.len() > 35 {
+        return None;
+    }
+    let num = |a: usize, b: usize| -> Option<i64> {
+        let s = t.get(a..b)?;
+        s.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| s.iter().fold(0i64, |v, &c| v * 10 + i64::from(c - b'0')))
+    };
+    if t[4] != b'-' || t[7] != b'-' || t[13] != b':' || t[16] != b':' {
+        return None;
+    }
+    let sep = match t[10] {
+        b'T' => 0,
+        b' ' => 1,
+        _ => return None,
+    };
+    let (y, mo, d, h, mi, s) = (
+        num(0, 4)?,
+        num(5, 7)?,
+        num(8, 10)?,
+        num(11, 13)?,
+        num(14, 16)?,
+        num(17, 19)?,
+    );
+    let mut i = 19;
+    let mut digits = 0usize;
+    let mut frac = 0i64;
+    if t.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(c) = t.get(i).filter(|c| c.is_ascii_digit()) {
+            frac = frac * 10 + i64::from(c - b'0');
+            digits += 1;
+            i += 1;
+        }
+        if digits == 0 || digits > 9 {
+            return None;
+        }
+    }
+    let zone = match &t[i..] {
+        b"" => 0,
+        b"Z" => 1,
+        b"+00:00" => 2,
+        _ => return None,
+    };
+    let secs = days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s;
+    let v = i128::from(secs) * 10i128.pow(digits as u32) + i128::from(frac);
+    let fmt = (sep * 10 + digits) * 3 + zone;
+    (format_time(v, fmt)?.as_bytes() == t).then_some((v, fmt))
+}
+
+fn format_time(v: i128, fmt: usize) -> Option<String> {
+    if fmt >= TIME_FORMATS {
+        return None;
+    }
+    let (zone, rest) = (fmt % 3, fmt / 3);
+    let (digits, sep) = (rest % 10, rest / 10);
+    let unit = 10i128.pow(digits as u32);
+    let (secs, frac) = (v.div_euclid(unit), v.rem_euclid(unit));
+    let secs = i64::try_from(secs).ok()?;
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        return None;
+    }
+    let mut s = format!(
+        "{y:04}-{m:02}-{d:02}{}{:02}:{:02}:{:02}",
+        if sep == 0 { 'T' } else { ' ' },
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60
+    );
+    if digits > 0 {
+        s.push_str(&format!(".{frac:0digits$}"));
+    }
+    s.push_str(["", "Z", "+00:00"][zone]);
+    Some(s)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/// Hex (lower or upper case) or standard base64 text → bytes, only when the bytes give the
+/// text back.
+fn from_binary_text(t: &[u8], class: usize) -> Option<Vec<u8>> {
+    let out = match class {
+        S_HEX_LOWER | S_HEX_UPPER => {
+            if t.len() % 2 != 0 {
+                return None;
+            }
+            let nib = |c: u8| match c {
+                b'0'..=b'9' => Some(c - b'0'),
+                b'a'..=b'f' if class == S_HEX_LOWER => Some(c - b'a' + 10),
+                b'A'..=b'F' if class == S_HEX_UPPER => Some(c - b'A' + 10),
+                _ => None,
+            };
+            t.chunks(2)
+                .map(|p| Some(nib(p[0])? << 4 | nib(p[1])?))
+                .collect::<Option<Vec<u8>>>()?
+        }
+        _ => {
+            if t.len() % 4 != 0 {
+                return None;
+            }
+            let val = |c: u8| B64.iter().position(|&x| x == c).map(|p| p as u32);
+            let mut out = Vec::with_capacity(t.len() / 4 * 3);
+            for q in t.chunks(4) {
+                let pad = q.iter().rev().take_while(|&&c| c == b'=').count();
+                if pad > 2 {
+                    return None;
+                }
+                let mut acc = 0u32;
+                for &c in &q[..4 - pad] {
+                    acc = acc << 6 | val(c)?;
+                }
+                acc <<= 6 * pad as u32;
+                let b = acc.to_be_bytes();
+                out.extend_from_slice(&b[1..4 - pad]);
+            }
+            out
+        }
+    };
+    (to_binary_text(&out, class) == t).then_some(out)
+}
+
+fn to_binary_text(b: &[u8], class: usize) -> Vec<u8> {
+    match class {
+        S_HEX_LOWER | S_HEX_UPPER => {
+            let digits: &[u8; 16] = if class == S_HEX_LOWER {
+                b"0123456789abcdef"
+            } else {
+                b"0123456789ABCDEF"
+            };
+            b.iter()
+                .flat_map(|&x| [digits[usize::from(x >> 4)], digits[usize::from(x & 15)]])
+                .collect()
+        }
+        _ => {
+            let mut out = Vec::with_capacity(b.len().div_ceil(3) * 4);
+            for c in b.chunks(3) {
+                let acc = c.iter().fold(0u32, |a, &x| a << 8 | u32::from(x)) << (8 * (3 - c.len()));
+                for k in 0..4 {
+                    out.push(if k <= c.len() {
+                        B64[((acc >> (18 - 6 * k)) & 63) as usize]
+                    } else {
+                        b'='
+                    });
+                }
+            }
+            out
+        }
+    }
+}
+
+/// Encodes records of one stream.
+#[derive(Debug)]
+pub struct TelemetryEncoder<'p> {
+    core: Core<'p>,
+    seq: u64,
+    last: Vec<u8>,
+}
+
+impl<'p> TelemetryEncoder<'p> {
+    /// A new stream.
+    pub fn new(prior: &'p Prior, opts: TelemetryOptions) -> Self {
+        Self {
+            core: Core::new(prior, opts),
+            seq: 0,
+            last: Vec::new(),
+        }
+    }
+
+    /// The model the stream is coded with.
+    pub fn model(&self) -> ModelId {
+        self.core.prior.id()
+    }
+
+    /// The options of the stream.
+    pub fn options(&self) -> &TelemetryOptions {
+        &self.core.opts
+    }
+
+    /// Codes the next record (a JSON object, a CSV row, or any line: the first CSV line that is
+    /// not a record is taken as the header). Returns its sequence number and payload.
+    pub fn encode(&mut self, record: &[u8]) -> Result<(u64, Vec<u8>), CodecError> {
+        if record.len() > MAX_RECORD {
+            return Err(CodecError::Input(format!(
+                "record of {} bytes (at most {MAX_RECORD})",
+                record.len()
+            )));
+        }
+        let parsed = record::parse_json(record).or_else(|| {
+            if is_header(&self.core, record) {
+                None
+            } else {
+                record::parse_csv(record, &self.core.header)
+            }
+        });
+        let input = match &parsed {
+            Some(p) => Input::Record(p),
+            None => Input::Verbatim(record.to_vec()),
+        };
+        let seq = self.seq;
+        let intra = self.core.start(seq);
+        let mut enc = RangeEncoder::new();
+        let (out, pending) = self.core.code(&mut Enc(&mut enc), &input, intra)?;
+        let schema = match &out {
+            Output::Record(p, s) => {
+                self.last.clear();
+                record::write(p, &self.core.header, &mut self.last);
+                Some(*s)
+            }
+            Output::Verbatim(v) => {
+                self.last.clone_from(v);
+                take_header(&mut self.core, v);
+                None
+            }
+        };
+        self.core.commit(pending, schema);
+        self.seq += 1;
+        Ok((seq, enc.finish()))
+    }
+
+    /// Starts keeping accounts of the bits each field costs (see [`TelemetryEncoder::costs`]).
+    pub fn keep_costs(&mut self) {
+        self.core.costs.get_or_insert_with(HashMap::new);
+    }
+
+    /// Bits per field path since [`TelemetryEncoder::keep_costs`], most expensive first.
+    pub fn costs(&self) -> Vec<(String, FieldCost)> {
+        let mut v: Vec<(String, FieldCost)> =
+            self.core.costs.iter().flatten().map(|(k, c)| (String::from_utf8_lossy(k).into_owned(), *c)).collect();
+        v.sort_by(|a, b| b.1.bits.total_cmp(&a.1.bits));
+        v
+    }
+
+    /// The record as the decoder will rebuild it (differs from the input only in lossy mode).
+    pub fn last_reconstruction(&self) -> &[u8] {
+        &self.last
+    }
+}
+
+/// Whether a line is a CSV header: the first line of several cells with no number, before any
+/// header is known. It is sent verbatim and names the columns.
+fn is_header(core: &Core<'_>, line: &[u8]) -> bool {
+    core.header.is_empty()
+        && line.first() != Some(&b'{')
+        && record::split_csv(line)
+            .is_some_and(|cells| cells.len() > 1 && cells.iter().all(|c| !c.is_empty() && parse_decimal(c).is_none()))
+}
+
+fn take_header(core: &mut Core<'_>, line: &[u8]) {
+    if is_header(core, line) {
+        core.header = record::split_csv(line).unwrap_or_default();
+    }
+}
+
+/// Decodes the records of one stream, in order, possibly with gaps.
+#[derive(Debug)]
+pub struct TelemetryDecoder<'p> {
+    core: Core<'p>,
+    next: Option<u64>,
+    valid: bool,
+}
+
+impl<'p> TelemetryDecoder<'p> {
+    /// A new stream with the encoder's options.
+    pub fn new(prior: &'p Prior, opts: TelemetryOptions) -> Self {
+        Self {
+            core: Core::new(prior, opts),
+            next: None,
+            valid: false,
+        }
+    }
+
+    /// Decodes record `seq`. After a gap or a failed record, records before the next intra one
+    /// give [`CodecError::Desync`] and decoding resumes there.
+    pub fn decode(&mut self, seq: u64, payload: &[u8]) -> Result<Vec<u8>, CodecError> {
+        let expected = self.next;
+        self.next = Some(seq + 1);
+        let intra = self.core.start(seq);
+        if !intra && (!self.valid || expected != Some(seq)) {
+            self.valid = false;
+            return Err(desync(&format!(
+                "record {seq} depends on earlier records that were lost or failed; decoding resumes at the next resync point"
+            )));
+        }
+        let mut dec = RangeDecoder::new(payload);
+        let res = self.core.code(&mut Dec(&mut dec), &Input::Decode, intra);
+        let (out, pending) = match res {
+            Ok(x) if !dec.overran() => x,
+            Ok(_) => {
+                self.valid = false;
+                return Err(CodecError::Payload("payload ends before the record does".into()));
+            }
+            Err(e) => {
+                self.valid = false;
+                return Err(e);
+            }
+        };
+        self.valid = true;
+        let mut bytes = Vec::new();
+        let schema = match out {
+            Output::Record(p, s) => {
+                record::write(&p, &self.core.header, &mut bytes);
+                Some(s)
+            }
+            Output::Verbatim(v) => {
+                take_header(&mut self.core, &v);
+                bytes = v;
+                None
+            }
+        };
+        self.core.commit(pending, schema);
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_and_f32_widening() {
+        for t in ["0", "7.0", "-3", "0.05", "-0.5", "123456789012345678", "868.3"] {
+            let (m, s) = parse_decimal(t.as_bytes()).unwrap();
+            assert_eq!(format_decimal(m, s), t);
+        }
+        for t in ["-0", "01", "1.", ".5", "1e5", "+1", ""] {
+            assert!(parse_decimal(t.as_bytes()).is_none(), "{t}");
+        }
+        assert_eq!(f32_widened(b"-3.799999952316284"), Some((-38, 1)));
+        assert_eq!(f32_widened(b"868.2999877929688"), Some((8683, 1)));
+        assert_eq!(f32_text(8683, 1).unwrap(), "868.2999877929688");
+        assert!(f32_widened(b"0.1").is_none());
+    }
+
+    #[test]
+    fn timestamps_round_trip() {
+        for t in [
+            "2023-01-04T21:31:22.173Z",
+            "1999-12-31 23:59:59",
+            "2024-02-29T00:00:00.000000001+00:00",
+            "1970-01-01T00:00:00Z",
+        ] {
+            let (v, f) = parse_time(t.as_bytes()).unwrap();
+            assert_eq!(format_time(v, f).unwrap(), t);
+        }
+        let (v, _) = parse_time(b"2023-01-04T21:31:22.173Z").unwrap();
+        assert_eq!(v, 1_672_867_882_173);
+        assert!(parse_time(b"2023-02-30T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn binary_text_round_trips() {
+        assert_eq!(
+            from_binary_text(b"0100460253", S_HEX_LOWER),
+            Some(vec![1, 0, 0x46, 2, 0x53])
+        );
+        assert!(from_binary_text(b"0A", S_HEX_LOWER).is_none());
+        let b = from_binary_text(b"AQBGAlMDOw/9Bw4gCwAAAAANAA8AEgA=", S_BASE64).unwrap();
+        assert_eq!(b.len(), 23);
+        assert!(
+            from_binary_text(b"AQ==AQ==", S_BASE64).is_none()
+                || to_binary_text(&from_binary_text(b"AQ==AQ==", S_BASE64).unwrap(), S_BASE64) == b"AQ==AQ=="
+        );
+    }
+
+    #[test]
+    fn options_round_trip_and_reject_garbage() {
+        let o = TelemetryOptions {
+            resync: 8,
+            tolerances: vec![("temperature".into(), 0.1), ("a.b".into(), 2.0)],
+        };
+        let b = o.to_bytes();
+        assert_eq!(TelemetryOptions::from_bytes(&b).unwrap(), (o, b.len()));
+        for cut in 0..b.len() {
+            let _ = TelemetryOptions::from_bytes(&b[..cut]);
+        }
+    }
+}

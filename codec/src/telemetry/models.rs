@@ -1,0 +1,293 @@
+//! Adaptive models shared by encoder and decoder, and the one interface ([`Io`]) through which
+//! the telemetry codec's single walk either writes or reads every symbol.
+
+use crate::prior::TokenCoder;
+use crate::rangecoder::{RangeDecoder, RangeEncoder};
+use crate::CodecError;
+
+/// Encoder or decoder: `symbol` codes `s` (encoder) or returns the decoded symbol (decoder).
+pub trait Io {
+    /// Codes a symbol of an adaptive table and updates it.
+    fn symbol(&mut self, m: &mut Adaptive, s: usize) -> Result<usize, CodecError>;
+    /// Codes `n` ≤ 16 raw bits.
+    fn bits(&mut self, v: u32, n: u32) -> Result<u32, CodecError>;
+    /// Codes one binary decision with an adaptive probability.
+    fn bit(&mut self, m: &mut Bit, b: bool) -> Result<bool, CodecError>;
+    /// Codes one token with the prior.
+    fn token(&mut self, coder: &mut TokenCoder<'_>, allowed: &[bool], t: u32) -> Result<u32, CodecError>;
+    /// Whether this is the decoder (values passed in are placeholders).
+    fn decoding(&self) -> bool;
+    /// Bits coded so far (the encoder's count; 0 when decoding).
+    fn coded_bits(&self) -> f64 {
+        0.0
+    }
+}
+
+/// An adaptive frequency table over `n` symbols.
+#[derive(Clone, Debug)]
+pub struct Adaptive {
+    f: Vec<u16>,
+    total: u32,
+    inc: u16,
+}
+
+const LIMIT: u32 = 1 << 13;
+
+impl Adaptive {
+    /// Uniform start.
+    pub fn new(n: usize, inc: u16) -> Self {
+        Self {
+            f: vec![1; n],
+            total: n as u32,
+            inc,
+        }
+    }
+
+    /// Start from given weights (each ≥ 1).
+    pub fn with(weights: &[u16], inc: u16) -> Self {
+        let f: Vec<u16> = weights.iter().map(|&w| w.max(1)).collect();
+        let total = f.iter().map(|&x| u32::from(x)).sum();
+        Self { f, total, inc }
+    }
+
+    fn update(&mut self, s: usize) {
+        self.f[s] += self.inc;
+        self.total += u32::from(self.inc);
+        if self.total > LIMIT {
+            self.total = 0;
+            for x in &mut self.f {
+                *x = (*x).div_ceil(2);
+                self.total += u32::from(*x);
+            }
+        }
+    }
+
+    fn cum(&self, s: usize) -> u32 {
+        self.f[..s].iter().map(|&x| u32::from(x)).sum()
+    }
+}
+
+/// An adaptive binary probability (12 bits, shift-5 update).
+#[derive(Clone, Copy, Debug)]
+pub struct Bit(u16);
+
+impl Default for Bit {
+    fn default() -> Self {
+        Self(2048)
+    }
+}
+
+impl Bit {
+    /// Starts with P(1) = p/4096.
+    pub fn new(p: u16) -> Self {
+        Self(p.clamp(64, 4032))
+    }
+
+    fn update(&mut self, b: bool) {
+        if b {
+            self.0 += (4096 - self.0) >> 5;
+        } else {
+            self.0 -= self.0 >> 5;
+        }
+        self.0 = self.0.clamp(32, 4064);
+    }
+}
+
+/// Encoder side of [`Io`].
+#[derive(Debug)]
+pub struct Enc<'a>(pub &'a mut RangeEncoder);
+
+impl Io for Enc<'_> {
+    fn symbol(&mut self, m: &mut Adaptive, s: usize) -> Result<usize, CodecError> {
+        if s >= m.f.len() {
+            return Err(CodecError::Input(format!(
+                "symbol {s} outside a table of {}",
+                m.f.len()
+            )));
+        }
+        self.0.encode(m.cum(s), u32::from(m.f[s]), m.total);
+        m.update(s);
+        Ok(s)
+    }
+
+    fn bits(&mut self, v: u32, n: u32) -> Result<u32, CodecError> {
+        if n > 0 {
+            self.0.encode(v & ((1 << n) - 1), 1, 1 << n);
+        }
+        Ok(v & ((1u32 << n) - 1))
+    }
+
+    fn bit(&mut self, m: &mut Bit, b: bool) -> Result<bool, CodecError> {
+        let p1 = u32::from(m.0);
+        if b {
+            self.0.encode(0, p1, 4096);
+        } else {
+            self.0.encode(p1, 4096 - p1, 4096);
+        }
+        m.update(b);
+        Ok(b)
+    }
+
+    fn token(&mut self, coder: &mut TokenCoder<'_>, allowed: &[bool], t: u32) -> Result<u32, CodecError> {
+        coder.encode(self.0, t, allowed)?;
+        Ok(t)
+    }
+
+    fn decoding(&self) -> bool {
+        false
+    }
+
+    fn coded_bits(&self) -> f64 {
+        self.0.bits()
+    }
+}
+
+/// Decoder side of [`Io`].
+#[derive(Debug)]
+pub struct Dec<'a, 'b>(pub &'a mut RangeDecoder<'b>);
+
+fn corrupt() -> CodecError {
+    CodecError::Payload("code value outside the distribution".into())
+}
+
+impl Io for Dec<'_, '_> {
+    fn symbol(&mut self, m: &mut Adaptive, _: usize) -> Result<usize, CodecError> {
+        let t = self.0.target(m.total).ok_or_else(corrupt)?;
+        let mut cum = 0u32;
+        for (s, &f) in m.f.iter().enumerate() {
+            let f = u32::from(f);
+            if t < cum + f {
+                self.0.consume(cum, f, m.total);
+                m.update(s);
+                return Ok(s);
+            }
+            cum += f;
+        }
+        Err(corrupt())
+    }
+
+    fn bits(&mut self, _: u32, n: u32) -> Result<u32, CodecError> {
+        if n == 0 {
+            return Ok(0);
+        }
+        let t = self.0.target(1 << n).ok_or_else(corrupt)?;
+        self.0.consume(t, 1, 1 << n);
+        Ok(t)
+    }
+
+    fn bit(&mut self, m: &mut Bit, _: bool) -> Result<bool, CodecError> {
+        let p1 = u32::from(m.0);
+        let t = self.0.target(4096).ok_or_else(corrupt)?;
+        let b = t < p1;
+        if b {
+            self.0.consume(0, p1, 4096);
+        } else {
+            self.0.consume(p1, 4096 - p1, 4096);
+        }
+        m.update(b);
+        Ok(b)
+    }
+
+    fn token(&mut self, coder: &mut TokenCoder<'_>, allowed: &[bool], _: u32) -> Result<u32, CodecError> {
+        coder.decode(self.0, allowed)
+    }
+
+    fn decoding(&self) -> bool {
+        true
+    }
+}
+
+/// Codes `n` ≤ 64 raw bits.
+pub fn wide_bits(io: &mut dyn Io, v: u64, n: u32) -> Result<u64, CodecError> {
+    let mut out = 0u64;
+    let mut done = 0;
+    while done < n {
+        let k = (n - done).min(16);
+        let part = io.bits(((v >> done) & ((1u64 << k) - 1)) as u32, k)?;
+        out |= u64::from(part) << done;
+        done += k;
+    }
+    Ok(out)
+}
+
+/// Symbols of a signed residual: 0 for 0, then 2·b−1 (+1 if negative) for |r| with b bits.
+pub const RESIDUAL_SYMBOLS: usize = 1 + 2 * 64;
+
+/// A signed integer with an adaptive magnitude class and raw low bits.
+pub fn residual(io: &mut dyn Io, m: &mut Adaptive, r: i128) -> Result<i128, CodecError> {
+    let mag = r.unsigned_abs();
+    if mag >= 1u128 << 64 {
+        return Err(CodecError::Input("residual does not fit in 64 bits".into()));
+    }
+    let b = 128 - mag.leading_zeros();
+    let s = if r == 0 {
+        0
+    } else {
+        2 * b as usize - 1 + usize::from(r < 0)
+    };
+    let s = io.symbol(m, s)?;
+    if s == 0 {
+        return Ok(0);
+    }
+    let b = s.div_ceil(2) as u32;
+    let neg = s % 2 == 0;
+    let low = wide_bits(io, (mag as u64) & ((1u64 << (b - 1)).wrapping_sub(1)), b - 1)?;
+    let mag = (1u128 << (b - 1)) | u128::from(low);
+    Ok(if neg { -(mag as i128) } else { mag as i128 })
+}
+
+/// Initial weights of a residual table: small magnitudes likely.
+pub fn residual_weights() -> Vec<u16> {
+    (0..RESIDUAL_SYMBOLS)
+        .map(|s| {
+            if s == 0 {
+                24
+            } else {
+                (24u16 >> (s.div_ceil(2) / 3).min(4)).max(1)
+            }
+        })
+        .collect()
+}
+
+/// A non-negative length with an adaptive class (reuses the residual classes).
+pub fn length(io: &mut dyn Io, m: &mut Adaptive, n: usize, max: usize) -> Result<usize, CodecError> {
+    let v = residual(io, m, n as i128)?;
+    if v < 0 || v as usize > max {
+        return Err(CodecError::Payload(format!("length {v} outside 0..={max}")));
+    }
+    Ok(v as usize)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    #[test]
+    fn residuals_and_bits_round_trip() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let values: Vec<i128> = (0..2000)
+            .map(|i| match i % 4 {
+                0 => 0,
+                1 => rng.random_range(-300..300),
+                2 => i128::from(rng.random::<i64>()),
+                _ => i128::from(rng.random::<u64>() >> rng.random_range(0..64)),
+            })
+            .chain([i128::from(u64::MAX), -i128::from(u64::MAX), i128::from(i64::MIN)])
+            .collect();
+        let mut enc = RangeEncoder::new();
+        let (mut m, mut b) = (Adaptive::with(&residual_weights(), 24), Bit::default());
+        for &v in &values {
+            residual(&mut Enc(&mut enc), &mut m, v).unwrap();
+            Enc(&mut enc).bit(&mut b, v > 0).unwrap();
+        }
+        let bytes = enc.finish();
+        let mut dec = RangeDecoder::new(&bytes);
+        let (mut m, mut b) = (Adaptive::with(&residual_weights(), 24), Bit::default());
+        for &v in &values {
+            assert_eq!(residual(&mut Dec(&mut dec), &mut m, 0).unwrap(), v);
+            assert_eq!(Dec(&mut dec).bit(&mut b, false).unwrap(), v > 0);
+        }
+        assert!(residual(&mut Enc(&mut RangeEncoder::new()), &mut m, 1i128 << 64).is_err());
+    }
+}

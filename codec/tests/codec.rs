@@ -1,0 +1,437 @@
+//! The codec core end to end with small seeded models: determinism across thread counts, the
+//! deterministic engine against candle, model-id refusal, text and telemetry round trips, loss
+//! resilience, lossy tolerances, hostile payloads, and the one training smoke run.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use semcom_codec::bpe::Bpe;
+use semcom_codec::prior::{Config, Model, TokenCoder};
+use semcom_codec::telemetry::{TelemetryDecoder, TelemetryEncoder, TelemetryOptions};
+use semcom_codec::text::{TextCodec, TextKind, TextStream};
+use semcom_codec::train::{train, untrained_prior, TextFile, TrainOptions};
+use semcom_codec::vocab::{BOS, FIRST_MERGE, TAG_LOG};
+use semcom_codec::{CodecError, Prior, SemanticFrame};
+
+const SAMPLE: &str = "081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1 for block blk_38865049064139660 terminating
+Resumption of the session. I declare resumed the session of the European Parliament adjourned on Friday 17 December 1999.
+{\"temperature\":7.1,\"humidity\":84,\"vdd\":3616,\"x\":59,\"y\":16,\"z\":-2}";
+
+fn prior(seed: u64, max_len: usize) -> (Prior, Vec<u8>) {
+    let bpe = Bpe::train(SAMPLE.lines().map(str::as_bytes), 40);
+    let mut cfg = Config::tiny(FIRST_MERGE as usize + bpe.merges().len());
+    cfg.max_len = max_len;
+    let bytes = untrained_prior(&cfg, &bpe, seed).expect("prior");
+    (Prior::from_bytes(&bytes).expect("loads"), bytes)
+}
+
+fn random_text(rng: &mut ChaCha8Rng, n: usize) -> Vec<u8> {
+    let words = [
+        "block",
+        "INFO",
+        "the",
+        "session",
+        "blk_",
+        "Parliament",
+        " ",
+        "  ",
+        "42",
+        "-7.5",
+        "\t",
+        "é",
+        "\u{1F600}",
+    ];
+    let mut s = Vec::new();
+    while s.len() < n {
+        if rng.random_bool(0.1) {
+            s.push(rng.random::<u8>());
+        } else {
+            s.extend_from_slice(words[rng.random_range(0..words.len())].as_bytes());
+        }
+    }
+    s
+}
+
+/// Encoding on 2 threads (batched prefill split across threads, windows over a context longer
+/// than the model's) and decoding on 1 (token by token) must agree bit for bit.
+#[test]
+fn two_thread_encoder_one_thread_decoder() {
+    let (p, _) = prior(3, 32);
+    let one = TextCodec::new(&p);
+    let two = TextCodec::new(&p).with_threads(2);
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for n in [0, 1, 5, 31, 32, 33, 64, 150, 400] {
+        let msg = random_text(&mut rng, n);
+        let a = two.encode_payload(&msg, TextKind::Log, None).unwrap();
+        let b = one.encode_payload(&msg, TextKind::Log, None).unwrap();
+        assert_eq!(a, b, "payload depends on the thread count (length {n})");
+        assert_eq!(one.decode_payload(&a, None).unwrap(), msg, "length {n}");
+    }
+    // Stream mode: the context carries earlier messages.
+    let (mut se, mut sd) = (TextStream::new(), TextStream::new());
+    for i in 0..12 {
+        let msg = random_text(&mut rng, 10 + 9 * i);
+        let pl = two.encode_payload(&msg, TextKind::Text, Some(&mut se)).unwrap();
+        assert_eq!(one.decode_payload(&pl, Some(&mut sd)).unwrap(), msg);
+    }
+}
+
+/// The engine that codes must compute what the candle model computes (to float rounding).
+#[test]
+fn engine_matches_candle() {
+    let (p, bytes) = prior(5, 64);
+    let cfg = p.engine().config().clone();
+    let vb = VarBuilder::from_buffered_safetensors(bytes, DType::F32, &Device::Cpu).unwrap();
+    let model = Model::new(&cfg, vb).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let toks: Vec<u32> = std::iter::once(BOS)
+        .chain((0..40).map(|_| rng.random_range(0..cfg.vocab_size as u32)))
+        .collect();
+    let x = Tensor::from_slice(&toks, (1, toks.len()), &Device::Cpu).unwrap();
+    let logits: Vec<Vec<f32>> = model.forward(&x).unwrap().squeeze(0).unwrap().to_vec2().unwrap();
+    let mut st = p.engine().new_state();
+    let mut out = vec![0f32; cfg.vocab_size];
+    let mut worst = 0f32;
+    for (i, &t) in toks.iter().enumerate() {
+        p.engine().step(&mut st, t, &mut out);
+        let lse = |v: &[f32]| {
+            let m = v.iter().copied().fold(f32::MIN, f32::max);
+            m + v.iter().map(|x| (x - m).exp()).sum::<f32>().ln()
+        };
+        let (a, b) = (lse(&out), lse(&logits[i]));
+        for (x, y) in out.iter().zip(&logits[i]) {
+            worst = worst.max(((x - a) - (y - b)).abs());
+        }
+    }
+    assert!(worst < 2e-3, "engine and candle log-probabilities differ by {worst}");
+}
+
+#[test]
+fn frames_from_other_weights_are_refused() {
+    let (a, _) = prior(1, 64);
+    let (b, _) = prior(2, 64);
+    let frame = TextCodec::new(&a).encode(b"hello", TextKind::Text).unwrap();
+    let parsed = SemanticFrame::from_bytes(&frame.to_bytes()).unwrap();
+    match TextCodec::new(&b).decode(&parsed) {
+        Err(CodecError::ModelMismatch { frame, decoder }) => {
+            assert_eq!(frame, a.id().to_string());
+            assert_eq!(decoder, b.id().to_string());
+            let msg = CodecError::ModelMismatch { frame, decoder }.to_string();
+            assert!(
+                msg.contains(&a.id().to_string()) && msg.contains(&b.id().to_string()),
+                "{msg}"
+            );
+        }
+        other => panic!("expected a model mismatch, got {other:?}"),
+    }
+    assert_eq!(TextCodec::new(&a).decode(&parsed).unwrap(), b"hello");
+}
+
+#[test]
+fn model_files_that_are_not_priors_are_refused() {
+    let (_, bytes) = prior(1, 64);
+    assert!(matches!(
+        Prior::from_bytes(b"not a model"),
+        Err(CodecError::Model { .. })
+    ));
+    for cut in [0, 8, bytes.len() / 2, bytes.len() - 1] {
+        assert!(Prior::from_bytes(&bytes[..cut]).is_err(), "a file cut at {cut} loaded");
+    }
+}
+
+#[test]
+fn corrupt_text_payloads_fail_or_differ_but_never_panic() {
+    let (p, _) = prior(4, 64);
+    let c = TextCodec::new(&p);
+    let msg = b"081109 203615 148 INFO dfs.DataNode$PacketResponder: PacketResponder 1";
+    let good = c.encode_payload(msg, TextKind::Log, None).unwrap();
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for i in 0..300 {
+        let mut bad = good.clone();
+        match i % 3 {
+            0 => bad.truncate(rng.random_range(0..bad.len())),
+            1 => {
+                let k = rng.random_range(0..bad.len());
+                bad[k] ^= 1 << rng.random_range(0..8);
+            }
+            _ => bad = (0..rng.random_range(0..64)).map(|_| rng.random()).collect(),
+        }
+        if let Ok(out) = c.decode_payload(&bad, None) {
+            assert!(out.len() <= 1 << 20);
+        }
+    }
+    // A payload cut short must not decode to the message (truncation is detected, or the
+    // result differs).
+    for cut in 0..good.len() {
+        assert_ne!(
+            c.decode_payload(&good[..cut], None).ok().as_deref(),
+            Some(&msg[..]),
+            "cut at {cut}"
+        );
+    }
+}
+
+/// Loss falls in a short training run on a tiny corpus (the only test that trains).
+#[test]
+fn training_smoke_run_lowers_the_loss() {
+    let lines: Vec<Vec<u8>> = (0..400)
+        .map(|i| {
+            format!(
+                "081109 2036{:02} {} INFO dfs.DataNode: block blk_{} terminating",
+                i % 60,
+                100 + i % 37,
+                1000 + 7 * i
+            )
+            .into_bytes()
+        })
+        .collect();
+    let files = vec![TextFile {
+        name: "smoke".into(),
+        tag: TAG_LOG,
+        train: lines[..320].to_vec(),
+        heldout: lines[320..].to_vec(),
+        extra: false,
+    }];
+    let opts = TrainOptions {
+        model: Config::tiny(0),
+        merges: 30,
+        steps: 40,
+        batch: 4,
+        seq_len: 48,
+        lr: 3e-3,
+        warmup: 5,
+        eval_every: 0,
+        mix: [1.0, 0.0, 0.0],
+        ..TrainOptions::default()
+    };
+    let t = train(&files, &opts, &mut |_| {}).unwrap();
+    assert!(
+        t.final_loss_bits < t.initial_loss_bits - 0.5,
+        "loss {} → {}",
+        t.initial_loss_bits,
+        t.final_loss_bits
+    );
+    let p = Prior::from_bytes(&t.file).unwrap();
+    let c = TextCodec::new(&p);
+    let m = &lines[350];
+    assert_eq!(
+        &c.decode_payload(&c.encode_payload(m, TextKind::Log, None).unwrap(), None)
+            .unwrap(),
+        m
+    );
+}
+
+/// Telemetry records in the shape of the project's LoRaWAN trace.
+fn uplink(i: u64, rng: &mut ChaCha8Rng) -> String {
+    let t = 1_672_867_882_173u64 + i * 600_000 + rng.random_range(0..400);
+    let temp = 70 + (i as i64 % 50) - 25 + rng.random_range(-2..=2);
+    let hot = ["0eb555c61a8ecb4a2a43a799b85c7f3a", "b174c78dbcf95611a4bdb33452797fd3"][rng.random_range(0..2)];
+    let raw: String = (0..32)
+        .map(|_| {
+            char::from(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[rng.random_range(0..64)])
+        })
+        .collect();
+    format!(
+        r#"{{"name":"ELSYS_EMS","fcnt":{},"decoded":{{"payload":{{"humidity":{},"temperature":{}.{},"vdd":{},"x":{}}},"status":"success"}},"raw_packet":"{raw}","reported_at":{t},"_date":"{}","hotspots":[{{"frequency":{},"name":"{hot}","rssi":{},"snr":{}}}],"ok":true,"n":null}}"#,
+        71 + i,
+        80 + rng.random_range(0..5),
+        temp.div_euclid(10),
+        temp.rem_euclid(10),
+        3616 - i as i64 / 10,
+        rng.random_range(-60..60),
+        format_iso(t + 487),
+        ["868.2999877929688", "868.0999755859375", "867.5"][rng.random_range(0..3)],
+        -110 - rng.random_range(0..20),
+        ["-3.799999952316284", "-11", "2.5"][rng.random_range(0..3)],
+    )
+}
+
+fn format_iso(ms: u64) -> String {
+    let s = ms / 1000;
+    let (d, r) = (s / 86_400, s % 86_400);
+    // 2023-01-04 is day 19361; the test only needs consistent, valid dates in January 2023.
+    format!(
+        "2023-01-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        4 + (d - 19_361) % 27,
+        r / 3600,
+        r / 60 % 60,
+        r % 60,
+        ms % 1000
+    )
+}
+
+fn csv_rows(n: usize, rng: &mut ChaCha8Rng) -> Vec<String> {
+    let mut v = vec!["time_utc,fcnt,temperature_c,humidity_pct,label,payload_hex".to_string()];
+    for i in 0..n as u64 {
+        let t = 1_672_867_882_173u64 + i * 600_000 + rng.random_range(0..400);
+        v.push(format!(
+            "{},{},{:.1},{},{},01{:04x}02{:02x}",
+            format_iso(t),
+            71 + i,
+            7.0 + rng.random_range(-3..=3) as f64 / 10.0,
+            80 + rng.random_range(0..4),
+            ["ok", "\"a,b\"", ""][rng.random_range(0..3)],
+            700 + i,
+            80 + i % 4
+        ));
+    }
+    v
+}
+
+fn round_trip(p: &Prior, records: &[String], opts: &TelemetryOptions) -> Vec<usize> {
+    let mut enc = TelemetryEncoder::new(p, opts.clone());
+    let mut dec = TelemetryDecoder::new(p, opts.clone());
+    let mut sizes = Vec::new();
+    for r in records {
+        let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
+        assert_eq!(dec.decode(seq, &payload).unwrap(), r.as_bytes(), "record {seq}");
+        sizes.push(payload.len());
+    }
+    sizes
+}
+
+#[test]
+fn telemetry_round_trips_json_and_csv_and_compresses() {
+    let (p, _) = prior(6, 64);
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    let json: Vec<String> = (0..200).map(|i| uplink(i, &mut rng)).collect();
+    let sizes = round_trip(&p, &json, &TelemetryOptions::default());
+    let late: usize = sizes[100..].iter().sum::<usize>() / 100;
+    let raw: usize = json[100..].iter().map(String::len).sum::<usize>() / 100;
+    // 24 random base64 bytes dominate; the rest must cost little.
+    assert!(late < 45, "mean {late} bytes per {raw}-byte record");
+    let csv = csv_rows(150, &mut rng);
+    let sizes = round_trip(&p, &csv, &TelemetryOptions::default());
+    assert!(sizes[50..].iter().sum::<usize>() / 100 < 12, "{sizes:?}");
+    // Anything else is still lossless (verbatim lines, non-compact JSON, odd CSV).
+    let odd: Vec<String> = [
+        "{ \"a\": 1 }",
+        "x\"y",
+        "",
+        "{\"a\":[1,{\"b\":-0}],\"c\":1e5}",
+        "a,b",
+        "1,2",
+        "\"unterminated",
+        "{\"k\":\"\\u00e9\\\"\"}",
+    ]
+    .iter()
+    .map(|s| (*s).to_string())
+    .collect();
+    round_trip(
+        &p,
+        &odd,
+        &TelemetryOptions {
+            resync: 3,
+            tolerances: vec![],
+        },
+    );
+}
+
+#[test]
+fn telemetry_recovers_within_the_resync_interval_after_a_loss() {
+    let (p, _) = prior(6, 64);
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let records: Vec<String> = (0..120).map(|i| uplink(i, &mut rng)).collect();
+    for lost in [0u64, 5, 16, 17, 40, 63] {
+        let opts = TelemetryOptions::default();
+        let mut enc = TelemetryEncoder::new(&p, opts.clone());
+        let mut dec = TelemetryDecoder::new(&p, opts);
+        let mut first_good_after = None;
+        for r in &records {
+            let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
+            if seq == lost {
+                continue;
+            }
+            match dec.decode(seq, &payload) {
+                Ok(out) => {
+                    assert_eq!(out, r.as_bytes(), "record {seq} decoded wrongly after losing {lost}");
+                    if seq > lost && first_good_after.is_none() {
+                        first_good_after = Some(seq);
+                    }
+                }
+                Err(e) => {
+                    assert!(
+                        seq > lost && seq < lost + 17,
+                        "record {seq} failed ({e}) after losing {lost}"
+                    );
+                    assert!(
+                        first_good_after.is_none(),
+                        "record {seq} failed after {first_good_after:?} decoded"
+                    );
+                }
+            }
+        }
+        assert!(
+            first_good_after.is_some_and(|g| g <= lost + 16),
+            "lost {lost}: first good {first_good_after:?}"
+        );
+    }
+}
+
+#[test]
+fn lossy_telemetry_stays_within_tolerance() {
+    let (p, _) = prior(6, 64);
+    let mut rng = ChaCha8Rng::seed_from_u64(13);
+    let tol = [("temperature", 0.3), ("humidity", 2.0), ("rssi", 0.0)];
+    let opts = TelemetryOptions {
+        resync: 16,
+        tolerances: tol.iter().map(|(k, t)| ((*k).to_string(), *t)).collect(),
+    };
+    let mut enc = TelemetryEncoder::new(&p, opts.clone());
+    let mut dec = TelemetryDecoder::new(&p, opts.clone());
+    let (mut lossy, mut lossless) = (0, 0);
+    let mut plain = TelemetryEncoder::new(&p, TelemetryOptions::default());
+    for i in 0..200 {
+        let r = uplink(i, &mut rng);
+        let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
+        lossy += payload.len();
+        lossless += plain.encode(r.as_bytes()).unwrap().1.len();
+        let out = dec.decode(seq, &payload).unwrap();
+        assert_eq!(out, enc.last_reconstruction());
+        let a: serde_json::Value = serde_json::from_str(&r).unwrap();
+        let b: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        for (k, t) in tol {
+            let path = if k == "rssi" {
+                "/hotspots/0/rssi".to_string()
+            } else {
+                format!("/decoded/payload/{k}")
+            };
+            let (x, y) = (
+                a.pointer(&path).unwrap().as_f64().unwrap(),
+                b.pointer(&path).unwrap().as_f64().unwrap(),
+            );
+            assert!((x - y).abs() <= t + 1e-9, "{k}: {x} became {y}");
+        }
+        assert_eq!(a.pointer("/raw_packet"), b.pointer("/raw_packet"));
+        assert_eq!(a.pointer("/reported_at"), b.pointer("/reported_at"));
+    }
+    assert!(lossy < lossless, "tolerances saved nothing: {lossy} vs {lossless}");
+}
+
+#[test]
+fn hostile_telemetry_payloads_never_panic() {
+    let (p, _) = prior(6, 64);
+    let mut rng = ChaCha8Rng::seed_from_u64(14);
+    let records: Vec<String> = (0..40).map(|i| uplink(i, &mut rng)).collect();
+    let mut enc = TelemetryEncoder::new(&p, TelemetryOptions::default());
+    let payloads: Vec<(u64, Vec<u8>)> = records.iter().map(|r| enc.encode(r.as_bytes()).unwrap()).collect();
+    for trial in 0..200 {
+        let mut dec = TelemetryDecoder::new(&p, TelemetryOptions::default());
+        for (k, (seq, pl)) in payloads.iter().enumerate() {
+            let mut pl = pl.clone();
+            if k == trial % 40 {
+                match trial % 3 {
+                    0 => pl.truncate(rng.random_range(0..=pl.len())),
+                    1 if !pl.is_empty() => {
+                        let i = rng.random_range(0..pl.len());
+                        pl[i] ^= 1 << rng.random_range(0..8);
+                    }
+                    _ => pl = (0..rng.random_range(0..200)).map(|_| rng.random()).collect(),
+                }
+            }
+            let _ = dec.decode(*seq, &pl);
+        }
+    }
+    let _ = TokenCoder::new(&p, &[]);
+}
