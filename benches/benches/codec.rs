@@ -15,8 +15,10 @@ use semcom_codec::vocab::FIRST_MERGE;
 use semcom_codec::Prior;
 use std::hint::black_box;
 
-const LOG_100: &str = "081111 093158 19 INFO dfs.DataNode$PacketResponder: Received block blk_-4173859021237384 of size 67";
-const TEXT_100: &str = "The committee will present its report on the safety of transport before the end of the next session.";
+const LOG_100: &str =
+    "081111 093158 19 INFO dfs.DataNode$PacketResponder: Received block blk_-4173859021237384 of size 67";
+const TEXT_100: &str =
+    "The committee will present its report on the safety of transport before the end of the next session.";
 
 fn prior() -> Prior {
     let shipped = concat!(env!("CARGO_MANIFEST_DIR"), "/../models/text-prior.safetensors");
@@ -37,8 +39,12 @@ fn text(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     for (name, msg, kind) in [("log", LOG_100, TextKind::Log), ("text", TEXT_100, TextKind::Text)] {
         let payload = codec.encode_payload(msg.as_bytes(), kind, None).unwrap();
-        g.bench_function(format!("encode_{name}"), |b| b.iter(|| codec.encode_payload(black_box(msg.as_bytes()), kind, None).unwrap()));
-        g.bench_function(format!("decode_{name}"), |b| b.iter(|| codec.decode_payload(black_box(&payload), None).unwrap()));
+        g.bench_function(format!("encode_{name}"), |b| {
+            b.iter(|| codec.encode_payload(black_box(msg.as_bytes()), kind, None).unwrap())
+        });
+        g.bench_function(format!("decode_{name}"), |b| {
+            b.iter(|| codec.decode_payload(black_box(&payload), None).unwrap())
+        });
     }
     g.finish();
 }
@@ -73,13 +79,18 @@ fn telemetry(c: &mut Criterion) {
     g.bench_function("encode", |b| {
         b.iter(|| {
             let mut enc = TelemetryEncoder::new(&p, opts.clone());
-            recs.iter().map(|r| enc.encode(r.as_bytes()).unwrap().1.len()).sum::<usize>()
+            recs.iter()
+                .map(|r| enc.encode(r.as_bytes()).unwrap().1.len())
+                .sum::<usize>()
         })
     });
     g.bench_function("decode", |b| {
         b.iter(|| {
             let mut dec = TelemetryDecoder::new(&p, opts.clone());
-            coded.iter().map(|(s, pl)| dec.decode(*s, pl).unwrap().len()).sum::<usize>()
+            coded
+                .iter()
+                .map(|(s, pl)| dec.decode(*s, pl).unwrap().len())
+                .sum::<usize>()
         })
     });
     g.finish();

@@ -30,7 +30,10 @@ pub struct CodecBenchArgs {
     model: std::path::PathBuf,
     /// Telemetry trace (CSV, NDJSON[.gz]); its first 2000 records are coded. Telemetry workloads
     /// are skipped when it is absent.
-    #[arg(long, default_value = "../shared/datasets/telemetry/ems-tourperret-A81758FFFE04B1C1.ndjson.gz")]
+    #[arg(
+        long,
+        default_value = "../shared/datasets/telemetry/ems-tourperret-A81758FFFE04B1C1.ndjson.gz"
+    )]
     telemetry: std::path::PathBuf,
     /// Print JSON.
     #[arg(long)]
@@ -55,8 +58,10 @@ pub fn run(c: BenchCommand) -> Result<()> {
 }
 
 /// A 100-character log line and a 100-character sentence (neither is in the training data).
-pub const LOG_100: &str = "081111 093158 19 INFO dfs.DataNode$PacketResponder: Received block blk_-4173859021237384 of size 67";
-pub const TEXT_100: &str = "The committee will present its report on the safety of transport before the end of the next session.";
+pub const LOG_100: &str =
+    "081111 093158 19 INFO dfs.DataNode$PacketResponder: Received block blk_-4173859021237384 of size 67";
+pub const TEXT_100: &str =
+    "The committee will present its report on the safety of transport before the end of the next session.";
 
 fn codec(a: CodecBenchArgs) -> Result<()> {
     use semcom_codec::telemetry::{TelemetryDecoder, TelemetryEncoder, TelemetryOptions};
@@ -67,7 +72,10 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
     for (name, msg, kind) in [("log", LOG_100, TextKind::Log), ("text", TEXT_100, TextKind::Text)] {
         let codec = TextCodec::new(prior);
         let payload = codec.encode_payload(msg.as_bytes(), kind, None)?;
-        anyhow::ensure!(codec.decode_payload(&payload, None)? == msg.as_bytes(), "text codec round trip failed");
+        anyhow::ensure!(
+            codec.decode_payload(&payload, None)? == msg.as_bytes(),
+            "text codec round trip failed"
+        );
         loads.push(Workload {
             name: format!("text_encode_{name}"),
             unit: "msg/s",
@@ -81,7 +89,12 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
             ),
             work: Box::new(move || {
                 for _ in 0..20 {
-                    std::hint::black_box(codec.encode_payload(msg.as_bytes(), kind, None).map(|p| p.len()).unwrap_or(0));
+                    std::hint::black_box(
+                        codec
+                            .encode_payload(msg.as_bytes(), kind, None)
+                            .map(|p| p.len())
+                            .unwrap_or(0),
+                    );
                 }
                 20.0
             }),
@@ -105,7 +118,12 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
     }
     if a.telemetry.exists() {
         let bytes = crate::eval::read_maybe_gz(&a.telemetry)?;
-        let full: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()).take(2000).map(<[u8]>::to_vec).collect();
+        let full: Vec<Vec<u8>> = bytes
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .take(2000)
+            .map(<[u8]>::to_vec)
+            .collect();
         let readings: Vec<Vec<u8>> = full.iter().filter_map(|r| crate::eval::readings_of(r)).collect();
         let csv = a.telemetry.extension().is_some_and(|e| e == "csv");
         let mut sets = vec![("full", full)];
@@ -138,7 +156,7 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
                 unit: "rec/s",
                 scale: 1.0,
                 target: Some(10_000.0),
-                what: format!("decode the same {name} records", ),
+                what: format!("decode the same {name} records",),
                 work: Box::new(move || {
                     let mut dec = TelemetryDecoder::new(prior, opts.clone());
                     for (seq, p) in &coded {

@@ -193,15 +193,28 @@ fn text(a: TextArgs) -> Result<()> {
 
 /// One file's held-out messages: semcom alone and in a stream, zstd -19 with and without a
 /// dictionary. Every payload is decoded and compared.
-fn text_file(codec: &TextCodec<'_>, f: &semcom_codec::train::TextFile, limit: usize) -> Result<Option<serde_json::Value>> {
-    let held: Vec<&Vec<u8>> = f.heldout.iter().take(if limit == 0 { usize::MAX } else { limit }).collect();
+fn text_file(
+    codec: &TextCodec<'_>,
+    f: &semcom_codec::train::TextFile,
+    limit: usize,
+) -> Result<Option<serde_json::Value>> {
+    let held: Vec<&Vec<u8>> = f
+        .heldout
+        .iter()
+        .take(if limit == 0 { usize::MAX } else { limit })
+        .collect();
     if held.is_empty() {
         return Ok(None);
     }
-    let kind = if f.tag == TAG_LOG { TextKind::Log } else { TextKind::Text };
+    let kind = if f.tag == TAG_LOG {
+        TextKind::Log
+    } else {
+        TextKind::Text
+    };
     let dict = train_dict(&f.train);
     let (mut plain, mut with_dict) = (Zstd::new(&[])?, Zstd::new(&dict)?);
-    let (mut chars, mut bits_alone, mut bits_stream, mut bits_z, mut bits_zd) = (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut chars, mut bits_alone, mut bits_stream, mut bits_z, mut bits_zd) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
     let (mut enc_s, mut dec_s) = (0f64, 0f64);
     let mut stream_enc = TextStream::new();
     let mut stream_dec = TextStream::new();
@@ -426,9 +439,17 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
         let n = t.records.len() as f64;
         if a.costs {
             let m = held.len().max(1) as f64;
-            eprintln!("{}: bits per record (all records / of which in resync records), costliest fields", t.name);
+            eprintln!(
+                "{}: bits per record (all records / of which in resync records), costliest fields",
+                t.name
+            );
             for (k, c) in enc.costs().iter().take(25) {
-                eprintln!("  {:<48} {:>8.2} {:>8.2}", k.replace('\0', "#"), c.bits / m, c.intra_bits / m);
+                eprintln!(
+                    "  {:<48} {:>8.2} {:>8.2}",
+                    k.replace('\0', "#"),
+                    c.bits / m,
+                    c.intra_bits / m
+                );
             }
         }
         let [s, r, zz, zdd, c] = [&semcom, &raw, &z, &zd, &cbor].map(|v| stats(v));

@@ -344,7 +344,9 @@ impl<'a> Reader<'a> {
                     break;
                 }
                 if b == 0 && shift > 0 {
-                    return Err(CodecError::Malformed(format!("{field}: varint with a redundant zero byte")));
+                    return Err(CodecError::Malformed(format!(
+                        "{field}: varint with a redundant zero byte"
+                    )));
                 }
                 return Ok(v);
             }

@@ -322,7 +322,7 @@ fn init_vars(vm: &VarMap, cfg: &Config, seed: u64) -> Result<(), CodecError> {
         .map_err(|_| CodecError::Backend("variable map poisoned".into()))?;
     let mut names: Vec<&String> = data.keys().collect();
     names.sort();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5EED_0F_1A17);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x005E_ED0F_1A17);
     for name in names {
         let var = &data[name];
         let n = var.elem_count();
@@ -348,6 +348,11 @@ fn init_vars(vm: &VarMap, cfg: &Config, seed: u64) -> Result<(), CodecError> {
     }
     Ok(())
 }
+
+/// A named training variable.
+type Named = (String, Var);
+/// Segments of a packed row: (start, length).
+type Segments = Vec<(usize, usize)>;
 
 /// Trains a prior on `files`, calling `progress` after every step.
 pub fn train(
@@ -398,7 +403,7 @@ pub fn train(
     let vm = VarMap::new();
     let model = Model::new(&cfg, VarBuilder::from_varmap(&vm, DType::F32, &dev))?;
     init_vars(&vm, &cfg, opts.seed)?;
-    let (decay, no_decay): (Vec<(String, Var)>, Vec<(String, Var)>) = {
+    let (decay, no_decay): (Vec<Named>, Vec<Named>) = {
         let data = vm
             .data()
             .lock()
@@ -567,7 +572,7 @@ fn evaluate(
         // Messages longer than a row are scored over their first t tokens, per character
         // covered; the coder itself handles any length.
         let rows_per_batch = 16;
-        let mut packed: Vec<(Vec<u32>, Vec<(usize, usize)>)> = Vec::new();
+        let mut packed: Vec<(Vec<u32>, Segments)> = Vec::new();
         for (body, len) in &msgs {
             let m = message(tf.tag, body);
             let covered = if m.len() <= t + 1 { *len } else { (*len * t) / m.len() };

@@ -33,6 +33,9 @@ struct BlockW {
     ff2_b: Vec<f32>,
 }
 
+/// Where [`Engine::from_tensors`] gets a named tensor of a given length.
+pub type TensorSource<'a> = &'a dyn Fn(&str, usize) -> Result<Vec<f32>, CodecError>;
+
 /// The prior's weights, ready for deterministic inference.
 pub struct Engine {
     cfg: Config,
@@ -71,10 +74,7 @@ impl State {
 
 impl Engine {
     /// Takes the tensors (f32) from a safetensors file's contents.
-    pub fn from_tensors(
-        cfg: Config,
-        get: &dyn Fn(&str, usize) -> Result<Vec<f32>, CodecError>,
-    ) -> Result<Self, CodecError> {
+    pub fn from_tensors(cfg: Config, get: TensorSource<'_>) -> Result<Self, CodecError> {
         cfg.validate().map_err(|r| CodecError::Model {
             path: String::new(),
             reason: r,

@@ -65,11 +65,11 @@ impl Config {
 
     /// Checks the dimensions the deterministic engine relies on.
     pub fn validate(&self) -> std::result::Result<(), String> {
-        let ok8 = |n: usize| n > 0 && n % 8 == 0;
+        let ok8 = |n: usize| n > 0 && n.is_multiple_of(8);
         if !ok8(self.d_model)
             || !ok8(self.d_ff)
             || self.n_heads == 0
-            || self.d_model % self.n_heads != 0
+            || !self.d_model.is_multiple_of(self.n_heads)
             || !ok8(self.d_model / self.n_heads)
         {
             return Err(format!(

@@ -161,6 +161,11 @@ const SH_ROW: usize = 7;
 const SH_EMPTY: usize = 8;
 const SH_SYMBOLS: usize = 9;
 
+/// A number as (mantissa, scale): `7.0` is (70, 1).
+type Num = (i128, u8);
+/// A leaf's text and, for numbers and timestamps, its value.
+type Leaf = (Vec<u8>, Option<Num>);
+
 /// How a field's next number is predicted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Pred {
@@ -178,7 +183,7 @@ struct Field {
     epoch: u64,
     num_class: Adaptive,
     /// Recent distinct numbers: text and value.
-    num_mtf: Vec<(Vec<u8>, Option<(i128, u8)>)>,
+    num_mtf: Vec<Leaf>,
     scale: Adaptive,
     res: Adaptive,
     prev: Option<(i128, u8)>,
@@ -381,7 +386,7 @@ impl<'p> Core<'p> {
         let intra = if self.opts.resync == 0 {
             seq == 0
         } else {
-            seq % u64::from(self.opts.resync) == 0
+            seq.is_multiple_of(u64::from(self.opts.resync))
         };
         if intra {
             self.epoch = if self.opts.resync == 0 {
@@ -569,7 +574,17 @@ impl<'p> Core<'p> {
             };
             let fld = &self.fields[f];
             let Some((p, ps)) = fld.prev.filter(|p| p.1 == s) else {
-                choice.push(Some(Pred::Prev));
+                // First value of the epoch: a field of this record at the same scale that is
+                // close to it (a copy of a timestamp, say) predicts it better than its own past.
+                let near = fields[..j]
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, &g)| cur[k].filter(|c| c.1 == s).map(|c| (v.abs_diff(c.0), g)))
+                    .min();
+                choice.push(Some(match near {
+                    Some((d, g)) if d.saturating_mul(1000) < v.unsigned_abs() => Pred::Partner(g),
+                    _ => Pred::Prev,
+                }));
                 continue;
             };
             let mut best = (v.abs_diff(p), Pred::Prev);
@@ -642,7 +657,7 @@ impl<'p> Core<'p> {
         text: &[u8],
         cur: &[Option<(i128, u8)>],
         slot: &HashMap<usize, usize>,
-    ) -> Result<(Vec<u8>, Option<(i128, u8)>), CodecError> {
+    ) -> Result<Leaf, CodecError> {
         let (class, value) = if io.decoding() {
             (0, None)
         } else if let Some(i) = self.fields[f].num_mtf.iter().position(|(t, _)| t == text) {
@@ -727,7 +742,7 @@ impl<'p> Core<'p> {
         cur: &[Option<(i128, u8)>],
         slot: &HashMap<usize, usize>,
         pending: &mut Pending,
-    ) -> Result<(Vec<u8>, Option<(i128, u8)>), CodecError> {
+    ) -> Result<Leaf, CodecError> {
         let class = if io.decoding() { 0 } else { self.string_class(f, text) };
         let class = io.symbol(&mut self.fields[f].str_class, class)?;
         let (out, num) = match class {
@@ -1283,7 +1298,7 @@ const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012
 fn from_binary_text(t: &[u8], class: usize) -> Option<Vec<u8>> {
     let out = match class {
         S_HEX_LOWER | S_HEX_UPPER => {
-            if t.len() % 2 != 0 {
+            if !t.len().is_multiple_of(2) {
                 return None;
             }
             let nib = |c: u8| match c {
@@ -1297,7 +1312,7 @@ fn from_binary_text(t: &[u8], class: usize) -> Option<Vec<u8>> {
                 .collect::<Option<Vec<u8>>>()?
         }
         _ => {
-            if t.len() % 4 != 0 {
+            if !t.len().is_multiple_of(4) {
                 return None;
             }
             let val = |c: u8| B64.iter().position(|&x| x == c).map(|p| p as u32);
@@ -1426,8 +1441,13 @@ impl<'p> TelemetryEncoder<'p> {
 
     /// Bits per field path since [`TelemetryEncoder::keep_costs`], most expensive first.
     pub fn costs(&self) -> Vec<(String, FieldCost)> {
-        let mut v: Vec<(String, FieldCost)> =
-            self.core.costs.iter().flatten().map(|(k, c)| (String::from_utf8_lossy(k).into_owned(), *c)).collect();
+        let mut v: Vec<(String, FieldCost)> = self
+            .core
+            .costs
+            .iter()
+            .flatten()
+            .map(|(k, c)| (String::from_utf8_lossy(k).into_owned(), *c))
+            .collect();
         v.sort_by(|a, b| b.1.bits.total_cmp(&a.1.bits));
         v
     }

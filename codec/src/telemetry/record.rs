@@ -286,7 +286,6 @@ pub fn parse_csv(row: &[u8], header: &[Vec<u8>]) -> Option<Parsed> {
     Some(Parsed { shape, leaves })
 }
 
-
 /// Writes a record back: JSON (compact) or a CSV row.
 pub fn write(p: &Parsed, _header: &[Vec<u8>], out: &mut Vec<u8>) {
     let mut leaves = p.leaves.iter();
