@@ -24,11 +24,13 @@ fn expected_psdus(tx_args: &[&str]) -> Vec<String> {
     assert!(st.success(), "{e}");
     let (st, o, e) = run(&["rx", "-i", s(&f), "--json"], &[], T);
     assert!(st.success(), "{e}");
-    frames_and_summary(&o)
+    let psdus = frames_and_summary(&o)
         .0
         .iter()
         .map(|f| f["psdu_hex"].as_str().unwrap().to_string())
-        .collect()
+        .collect();
+    remove(&[&f]);
+    psdus
 }
 
 /// tx → channel (15 dB SNR, 2 kHz CFO, Rayleigh fading, and every 400th datagram dropped) →
@@ -134,6 +136,7 @@ fn three_processes_over_udp_with_a_channel() {
         replayed.iter().map(key).collect::<Vec<_>>(),
         frames.iter().map(key).collect::<Vec<_>>()
     );
+    remove(&[&rec]);
 }
 
 /// Ctrl-C stops `rx` cleanly: it exits 0 with its summary, and the recording is complete
@@ -179,6 +182,7 @@ fn ctrl_c_completes_the_recording() {
     let (st, out, err) = tx.finish(T);
     assert!(st.success(), "tx after Ctrl-C: {err}");
     assert!(out.contains("interrupted"), "{out}");
+    remove(&[&rec]);
 }
 
 /// Bad radio arguments are refused with a message, before anything streams.
@@ -275,6 +279,7 @@ fn items_become_frames() {
     assert_eq!(offsets[0], 0);
     let first = semcom_phy::Transmitter::packet_len(semcom_phy::Rate::R12, 20) as u64;
     assert_eq!(offsets[1], first + 2000);
+    remove(&[&f, &items]);
 }
 
 /// A build without the `soapy` feature says how to get device support.

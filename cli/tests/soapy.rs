@@ -283,6 +283,7 @@ fn a_device_that_disappears_is_reported() {
     );
     assert!(!st.success());
     assert!(err.contains("the device stopped streaming"), "{err}");
+    remove(&[&rec]);
 }
 
 /// Ctrl-C on a receiving device: a clean exit and a complete recording.
@@ -321,6 +322,7 @@ fn ctrl_c_on_a_device_completes_the_recording() {
         std::fs::metadata(&rec).unwrap().len(),
         8 * sum["recorded"].as_u64().unwrap()
     );
+    remove(&[&rec]);
 }
 
 /// `semcom probe` reports the device's ranges, gains and antennas.

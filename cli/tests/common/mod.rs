@@ -19,6 +19,16 @@ pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// Removes a test's files (recordings are tens of MB); a failed test leaves them for a look.
+pub fn remove(paths: &[&Path]) {
+    for p in paths {
+        let _ = std::fs::remove_file(p);
+        if p.extension().is_some_and(|e| e == "sigmf-data") {
+            let _ = std::fs::remove_file(p.with_extension("sigmf-meta"));
+        }
+    }
+}
+
 /// A free UDP port on 127.0.0.1 (bound and released; another process could take it in
 /// between, which these tests accept).
 pub fn free_port() -> u16 {
