@@ -361,10 +361,10 @@ impl<'a> Reader<'a> {
         usize::try_from(v)
             .ok()
             .filter(|&n| n <= left)
-            .ok_or(CodecError::Truncated {
+            .ok_or_else(|| CodecError::Truncated {
                 field,
                 offset: self.pos,
-                needed: usize::try_from(v).map_or(usize::MAX, |n| n - left),
+                needed: usize::try_from(v).map_or(usize::MAX, |n| n.saturating_sub(left)),
             })
     }
 }
@@ -430,6 +430,14 @@ mod tests {
             let b: Vec<u8> = (0..n).map(|_| rng.random()).collect();
             let _ = SemanticFrame::from_bytes(&b);
         }
+    }
+
+    /// Found by the fuzzer: a length shorter than what is left computed the shortfall anyway
+    /// (an overflow in debug builds).
+    #[test]
+    fn fuzz_regression_short_length() {
+        let b = include_bytes!("../../fuzz/regressions/semantic_frame/crash-75bf90b44fdb255e0905be6570705636c28ac7f6");
+        assert!(SemanticFrame::from_bytes(b).is_err());
     }
 
     #[test]
