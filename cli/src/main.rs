@@ -1,9 +1,12 @@
 //! `semcom`: the command-line tool of the semcom stack.
 
 mod bench;
+mod channel;
 mod codec;
 mod eval;
 mod plot;
+mod probe;
+mod radio;
 mod rx;
 mod sim;
 mod train;
@@ -26,10 +29,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Modulate PSDUs into 802.11a/g IQ samples (cf32 at 20 MS/s, or a SigMF recording).
+    /// Transmit 802.11a/g frames on a radio (SoapySDR device, UDP virtual radio) or to an IQ
+    /// file / SigMF recording.
     Tx(tx::TxArgs),
-    /// Decode 802.11a/g frames from an IQ file or SigMF recording.
+    /// Receive 802.11a/g frames from a radio, an IQ file or a SigMF recording.
     Rx(rx::RxArgs),
+    /// A channel emulator between two UDP virtual radios (or files): noise, CFO, fading.
+    Channel(channel::ChannelArgs),
+    /// List SoapySDR devices and what they support.
+    Probe(probe::ProbeArgs),
     /// Simulations.
     #[command(subcommand)]
     Sim(sim::SimCommand),
@@ -66,6 +74,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tx(a) => tx::run(a),
         Command::Rx(a) => rx::run(a),
+        Command::Channel(a) => channel::run(a),
+        Command::Probe(a) => probe::run(a),
         Command::Sim(c) => sim::run(c),
         Command::Bench(c) => bench::run(c),
         Command::Train(c) => train::run(c),
@@ -113,6 +123,14 @@ mod tests {
             "semcom sim phy --mcs qpsk-1/2 --length 1000 --snr 2:0.5:4",
             "semcom sim rates --mcs qpsk-1/2,16qam-3/4 --target-per 0.01 --json",
             "semcom sim phy --segments qpsk-1/2:0:200,64qam-3/4:1:800 --snr 10:1:20 --json",
+            "semcom tx -a driver=hackrf -f 2.45G -s 20M -g 40 --rate 12 --repeat 5 --interval 10ms --items -",
+            "semcom tx --udp 127.0.0.1:5000 --random 100 -n 10 --format ci16",
+            "semcom rx -a driver=hackrf,serial=0x1 -f 2.45G -s 20M -g LNA=20,VGA=30 --json --record out.sigmf-data",
+            "semcom rx --udp 0.0.0.0:5001 --count 100 --duration 1m",
+            "semcom rx -i out.sigmf-meta",
+            "semcom channel --in udp:127.0.0.1:5000 --out udp:127.0.0.1:5001 --snr 15 --cfo 2k --fading rayleigh",
+            "semcom probe",
+            "semcom probe -a driver=rtlsdr --json",
         ] {
             let args: Vec<&str> = line.split_whitespace().collect();
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -126,6 +144,13 @@ mod tests {
             "semcom sim phy --taps 1+xj",
             "semcom sim code --decoders viterbi",
             "semcom sim phy --mcs qpsk-1/2 --segments qpsk-1/2:0:10",
+            "semcom tx --random 10",
+            "semcom tx --random 10 -o x.cf32 --udp 127.0.0.1:1",
+            "semcom tx --items - -n 3 -o x.cf32",
+            "semcom tx --random 10 -o x --gap 3 --interval 1ms",
+            "semcom rx -a driver=x --udp 127.0.0.1:1",
+            "semcom rx -i x.cf32 --duration 10parsecs",
+            "semcom channel --in udp:127.0.0.1:1",
         ] {
             let args: Vec<&str> = bad.split_whitespace().collect();
             assert!(Cli::try_parse_from(&args).is_err(), "{bad} should be refused");

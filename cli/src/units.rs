@@ -21,6 +21,31 @@ pub fn si_number(s: &str) -> Result<f64> {
     Ok(v * mult)
 }
 
+/// A duration: a number and a unit, `us`, `ms`, `s`, `m` or `h` (`10ms`, `1.5s`, `2m`); a bare
+/// number is seconds.
+pub fn duration(s: &str) -> Result<std::time::Duration> {
+    let t = s.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic() || c == 'µ').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let scale = match unit {
+        "" | "s" => 1.0,
+        "ms" => 1e-3,
+        "us" | "µs" => 1e-6,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        _ => bail!("`{s}`: unknown time unit `{unit}` (us, ms, s, m, h)"),
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .with_context(|| format!("`{s}` is not a duration (e.g. 10ms, 1.5s, 2m)"))?;
+    let secs = v * scale;
+    if !(secs.is_finite() && (0.0..=1e9).contains(&secs)) {
+        bail!("`{s}` is not a duration between 0 and 10⁹ s");
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
 /// The points of an `A:STEP:B` range.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Points(pub Vec<f64>);
@@ -131,5 +156,13 @@ mod tests {
         assert_eq!(complex("0.3j").unwrap(), num_complex::Complex32::new(0.0, 0.3));
         assert_eq!(complex("1").unwrap(), num_complex::Complex32::new(1.0, 0.0));
         assert!(complex("1+xj").is_err());
+        assert_eq!(duration("10ms").unwrap(), std::time::Duration::from_millis(10));
+        assert_eq!(duration("1.5s").unwrap(), std::time::Duration::from_millis(1500));
+        assert_eq!(duration("2m").unwrap(), std::time::Duration::from_secs(120));
+        assert_eq!(duration("250us").unwrap(), std::time::Duration::from_micros(250));
+        assert_eq!(duration("3").unwrap(), std::time::Duration::from_secs(3));
+        for bad in ["", "ms", "-1s", "5 parsecs", "nan", "1e300h"] {
+            assert!(duration(bad).is_err(), "{bad}");
+        }
     }
 }

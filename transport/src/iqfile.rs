@@ -68,7 +68,8 @@ impl IqFormat {
         Self::parse(ext)
     }
 
-    fn decode(self, b: &[u8]) -> Complex32 {
+    /// One sample from its `sample_bytes()` bytes.
+    pub(crate) fn decode(self, b: &[u8]) -> Complex32 {
         match self {
             Self::Cf32 => Complex32::new(
                 f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
@@ -83,7 +84,8 @@ impl IqFormat {
         }
     }
 
-    fn encode(self, s: Complex32, out: &mut Vec<u8>) {
+    /// Appends one sample's bytes (saturating at full scale for the integer formats).
+    pub(crate) fn encode(self, s: Complex32, out: &mut Vec<u8>) {
         match self {
             Self::Cf32 => {
                 out.extend_from_slice(&s.re.to_le_bytes());
@@ -117,7 +119,7 @@ impl std::fmt::Display for IqFormat {
 /// Streams samples from a file, a SigMF recording or stdin.
 pub struct IqReader {
     path: PathBuf,
-    src: Box<dyn Read>,
+    src: Box<dyn Read + Send>,
     format: IqFormat,
     meta: Option<Meta>,
     samples_read: u64,
@@ -144,7 +146,7 @@ impl IqReader {
         if path == Path::new("-") {
             return Ok(Self::from_reader(
                 "-",
-                Box::new(std::io::stdin().lock()),
+                Box::new(std::io::BufReader::with_capacity(1 << 20, std::io::stdin())),
                 format.unwrap_or(IqFormat::Cf32),
                 None,
             ));
@@ -204,7 +206,12 @@ impl IqReader {
     }
 
     /// Reads from any byte source (a test buffer, a pipe).
-    pub fn from_reader(name: impl Into<PathBuf>, src: Box<dyn Read>, format: IqFormat, meta: Option<Meta>) -> Self {
+    pub fn from_reader(
+        name: impl Into<PathBuf>,
+        src: Box<dyn Read + Send>,
+        format: IqFormat,
+        meta: Option<Meta>,
+    ) -> Self {
         Self {
             path: name.into(),
             src,
@@ -307,7 +314,7 @@ impl IqReader {
 }
 
 enum Sink {
-    Raw(Box<dyn Write>),
+    Raw(Box<dyn Write + Send>),
     Sigmf {
         data: BufWriter<File>,
         meta_path: PathBuf,
@@ -383,6 +390,16 @@ impl IqWriter {
         if let Sink::Sigmf { meta, .. } = &mut self.sink {
             meta.annotations.push(annotation);
         }
+    }
+
+    /// The sample format written.
+    pub fn format(&self) -> IqFormat {
+        self.format
+    }
+
+    /// The output's path (the data file's, for a recording).
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Samples written so far.

@@ -1,18 +1,26 @@
 //! # semcom-transport
 //!
-//! Links that move semcom frames. Today: IQ sample files, raw and SigMF, which the radio
-//! backends and the command-line tools read and write.
+//! Links that move semcom frames: the PHY on a radio ([`radio::RadioLink`]), and the IQ sample
+//! files (raw and SigMF) that radios record and play back.
 //!
 //! ```text
-//!  file.cf32 / .cs16 / .cu8 / .cs8 ──┐                 ┌──► Receiver::push (semcom-phy)
-//!  file.sigmf-meta + .sigmf-data ────┼──► IqReader ────┘
-//!  stdin ("-", cf32) ────────────────┘
-//!  Transmitter (semcom-phy) ──► IqWriter ──► raw file / SigMF pair / stdout
+//!                      ┌─ soapy: SoapySDR device (feature `soapy`) ─┐
+//!  PSDU ─► RadioLink ──┼─ file:  SigMF / raw IQ recording          ─┼──► RadioLink ─► frames,
+//!          (PHY TX/RX) ├─ udp:   IQ datagrams to another process   ─┤    (PHY RX)     SNR, EVM, CFO
+//!                      └─ sim:   channel model in memory           ─┘        │
+//!                                                                            └─► recording (SigMF,
+//!                                                                                 one annotation
+//!                                                                                 per frame)
 //! ```
+//!
+//! The `soapy` feature (off by default) links the system's SoapySDR library; everything else
+//! is plain Rust.
 
 mod error;
 pub mod iqfile;
+pub mod radio;
 pub mod sigmf;
 
 pub use error::TransportError;
 pub use iqfile::{IqFormat, IqReader, IqWriter};
+pub use radio::{Radio, RadioLink};
