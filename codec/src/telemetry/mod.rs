@@ -131,6 +131,8 @@ const NUM_DEC: usize = MTF;
 const NUM_F32: usize = MTF + 1;
 const NUM_RAW: usize = MTF + 2;
 const NUM_CLASSES: usize = MTF + 3;
+/// Starting weights of the number classes: the last value, then a decimal, most likely.
+const NUM_CLASS_WEIGHTS: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1];
 
 /// String classes: 0..MTF are "the field's i-th most recent value".
 const S_MEMORY: usize = MTF;
@@ -142,6 +144,8 @@ const S_PRIOR: usize = MTF + 5;
 /// Identifier-like strings (the prior would need a token per 3 bytes or less): raw bytes.
 const S_BYTES: usize = MTF + 6;
 const S_CLASSES: usize = MTF + 7;
+/// Starting weights of the string classes: the last value most likely.
+const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1];
 
 /// Record kinds.
 const R_SAME: usize = 0;
@@ -203,49 +207,23 @@ struct Field {
 
 impl Field {
     fn new(path: Vec<u8>, tolerance: Option<f64>) -> Self {
-        let mut f = Self {
-            path,
-            tolerance,
-            epoch: u64::MAX,
-            num_class: Adaptive::new(NUM_CLASSES, 24),
-            num_mtf: Vec::new(),
-            scale: Adaptive::new(20, 24),
-            res: Adaptive::new(1, 1),
-            prev: None,
-            prev2: None,
-            pred: Pred::Prev,
-            str_class: Adaptive::new(S_CLASSES, 24),
-            mtf: Vec::new(),
-            bytes_prev: Vec::new(),
-            same: Vec::new(),
-            byte_partner: Vec::new(),
-            delta: Adaptive::new(256, 16),
-            len: Adaptive::new(1, 1),
-            same_len: Bit::new(3500),
-            time_fmt: Adaptive::new(TIME_FORMATS, 24),
-        };
-        f.reset(0);
-        f
+        Self::fresh(path, tolerance, 0)
     }
 
-    fn reset(&mut self, epoch: u64) {
-        if self.epoch == epoch {
-            return;
-        }
-        let tol = self.tolerance;
-        let path = std::mem::take(&mut self.path);
-        *self = Self {
+    /// A field's state at the start of resync period `epoch`.
+    fn fresh(path: Vec<u8>, tolerance: Option<f64>, epoch: u64) -> Self {
+        Self {
             path,
-            tolerance: tol,
+            tolerance,
             epoch,
-            num_class: Adaptive::with(&[24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1], 32),
+            num_class: Adaptive::with(&NUM_CLASS_WEIGHTS, 32),
             num_mtf: Vec::new(),
             scale: Adaptive::with(&[8, 4, 4, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 48),
             res: Adaptive::with(&residual_weights(), 24),
             prev: None,
             prev2: None,
             pred: Pred::Prev,
-            str_class: Adaptive::with(&[32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1], 32),
+            str_class: Adaptive::with(&STR_CLASS_WEIGHTS, 32),
             mtf: Vec::new(),
             bytes_prev: Vec::new(),
             same: Vec::new(),
@@ -254,16 +232,32 @@ impl Field {
             len: Adaptive::with(&residual_weights(), 24),
             same_len: Bit::new(3500),
             time_fmt: Adaptive::new(TIME_FORMATS, 64),
-        };
+        }
+    }
+
+    fn reset(&mut self, epoch: u64) {
+        if self.epoch != epoch {
+            *self = Self::fresh(std::mem::take(&mut self.path), self.tolerance, epoch);
+        }
     }
 
     fn remember(&mut self, v: &[u8]) {
-        if let Some(p) = self.mtf.iter().position(|x| x == v) {
-            let x = self.mtf.remove(p);
-            self.mtf.insert(0, x);
-        } else {
-            self.mtf.insert(0, v.to_vec());
-            self.mtf.truncate(MTF);
+        let at = self.mtf.iter().position(|x| x == v);
+        move_to_front(&mut self.mtf, at, || v.to_vec());
+    }
+}
+
+/// Moves entry `at` of a recent-values list to the front, or puts `new()` there (keeping
+/// [`MTF`] entries).
+fn move_to_front<T>(list: &mut Vec<T>, at: Option<usize>, new: impl FnOnce() -> T) {
+    match at {
+        Some(p) => {
+            let x = list.remove(p);
+            list.insert(0, x);
+        }
+        None => {
+            list.insert(0, new());
+            list.truncate(MTF);
         }
     }
 }
@@ -693,13 +687,8 @@ impl<'p> Core<'p> {
             }
         };
         let mtf = &mut self.fields[f].num_mtf;
-        if let Some(p) = mtf.iter().position(|x| x.0 == out.0) {
-            let x = mtf.remove(p);
-            mtf.insert(0, x);
-        } else {
-            mtf.insert(0, out.clone());
-            mtf.truncate(MTF);
-        }
+        let at = mtf.iter().position(|x| x.0 == out.0);
+        move_to_front(mtf, at, || out.clone());
         Ok(out)
     }
 
