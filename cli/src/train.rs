@@ -13,6 +13,42 @@ use std::path::{Path, PathBuf};
 pub enum TrainCommand {
     /// Train the text prior (and its BPE tokenizer) on log and text files.
     Text(TextArgs),
+    /// Add the n-gram memory of the training text to a trained prior (same weights, new id).
+    Ngram(NgramArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct NgramArgs {
+    /// The trained prior whose tokenizer the memory uses.
+    #[arg(long, default_value = "models/text-prior.safetensors")]
+    prior: PathBuf,
+    /// Training data, split as `semcom train text` splits it (the last 20 % is never read).
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    /// Extra training-only text; counted only with --with-extra.
+    #[arg(long)]
+    extra: Vec<PathBuf>,
+    /// Count the extra text too.
+    #[arg(long)]
+    with_extra: bool,
+    /// Longest context, tokens.
+    #[arg(long, default_value_t = 8)]
+    order: usize,
+    /// Drop contexts of two or more tokens seen fewer times than this.
+    #[arg(long, default_value_t = 1)]
+    min_count: u32,
+    /// Escape weight β of the blend (larger trusts the memory less).
+    #[arg(long, default_value_t = 16.0)]
+    beta: f64,
+    /// Escape pseudo-count γ of the blend (larger trusts rarely seen contexts less).
+    #[arg(long, default_value_t = 0.0)]
+    gamma: f64,
+    /// Run the transformer with 8-bit weights and activations (faster; exact integer sums).
+    #[arg(long)]
+    int8: bool,
+    /// Model file to write; its card goes next to it as .md.
+    #[arg(short, long, default_value = "models/text-prior.safetensors")]
+    output: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -80,7 +116,126 @@ pub struct TextArgs {
 pub fn run(cmd: TrainCommand) -> Result<()> {
     match cmd {
         TrainCommand::Text(a) => text(a),
+        TrainCommand::Ngram(a) => ngram(a),
     }
+}
+
+fn ngram(a: NgramArgs) -> Result<()> {
+    anyhow::ensure!(
+        a.beta.is_finite() && a.beta >= 1.0 / 16.0 && a.beta <= 1e6,
+        "--beta must be in [1/16, 10⁶]"
+    );
+    anyhow::ensure!(
+        a.gamma.is_finite() && (0.0..=1e6).contains(&a.gamma),
+        "--gamma must be in [0, 10⁶]"
+    );
+    let file = std::fs::read(&a.prior).with_context(|| format!("reading {}", a.prior.display()))?;
+    // The transformer alone (f32, no memory): the baseline of the held-out check below.
+    let file = semcom_codec::Prior::file_with_ngram(&file, None, false)
+        .with_context(|| format!("loading {}", a.prior.display()))?;
+    let prior = semcom_codec::Prior::from_bytes(&file).with_context(|| format!("loading {}", a.prior.display()))?;
+    let files = load_corpus(&a.data, &a.extra)?;
+    let t0 = std::time::Instant::now();
+    let ng = semcom_codec::train::build_ngram(
+        &files,
+        prior.bpe(),
+        a.with_extra,
+        a.order,
+        a.min_count,
+        (a.beta * 16.0).round() as u32,
+        (a.gamma * 16.0).round() as u32,
+    )?;
+    let out = semcom_codec::Prior::file_with_ngram(&file, Some(&ng), a.int8)?;
+    let with = semcom_codec::Prior::from_bytes(&out)?;
+    eprintln!(
+        "{} contexts of 1…{} tokens in {:.1} s; model {} → {} bytes",
+        ng.contexts(),
+        ng.order(),
+        t0.elapsed().as_secs_f64(),
+        file.len(),
+        out.len()
+    );
+    // Held-out check on a sample of each data file (the eval command measures all of it).
+    let mut rows = Vec::new();
+    for f in files.iter().filter(|f| !f.extra && !f.heldout.is_empty()) {
+        let step = (f.heldout.len() / 40).max(1);
+        let sample: Vec<&Vec<u8>> = f.heldout.iter().step_by(step).take(40).collect();
+        let mut bits = [0f64; 2];
+        let chars: usize = sample.iter().map(|l| l.len()).sum();
+        for (k, p) in [&prior, &with].into_iter().enumerate() {
+            let codec = semcom_codec::text::TextCodec::new(p);
+            let kind = if f.tag == TAG_LOG {
+                semcom_codec::text::TextKind::Log
+            } else {
+                semcom_codec::text::TextKind::Text
+            };
+            for l in &sample {
+                bits[k] += 8.0 * codec.encode_payload(l, kind, None)?.len() as f64;
+            }
+        }
+        rows.push((
+            f.name.clone(),
+            sample.len(),
+            bits[0] / chars as f64,
+            bits[1] / chars as f64,
+        ));
+    }
+    if let Some(dir) = a.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    std::fs::write(&a.output, &out).with_context(|| format!("writing {}", a.output.display()))?;
+    let sha = sha256_hex(&out);
+    let command = std::iter::once("semcom".to_string())
+        .chain(std::env::args().skip(1))
+        .map(|s| if s.contains(' ') { format!("'{s}'") } else { s })
+        .collect::<Vec<_>>()
+        .join(" ");
+    // The card of the prior, with the new identity and a section on the memory.
+    let old_card = std::fs::read_to_string(a.prior.with_extension("md")).unwrap_or_default();
+    let mut card = String::new();
+    for line in old_card.lines() {
+        if line.starts_with("## N-gram memory") {
+            break;
+        }
+        if line.starts_with("- **sha256**") {
+            writeln!(card, "- **sha256**: `{sha}` (model id `{}`)", with.id())?;
+        } else if let Some(rest) = line.strip_prefix("- **size**: ") {
+            let params = rest.split_once(", ").map_or("", |(_, p)| p);
+            let params = params.split(" (weights)").next().unwrap_or(params);
+            writeln!(
+                card,
+                "- **size**: {} bytes, {params} (weights) + n-gram memory",
+                out.len()
+            )?;
+        } else {
+            writeln!(card, "{line}")?;
+        }
+    }
+    while card.ends_with("\n\n") {
+        card.pop();
+    }
+    writeln!(card)?;
+    writeln!(card, "## N-gram memory")?;
+    writeln!(card)?;
+    writeln!(card, "Added to the weights above (unchanged) by `{command}`: every context of 1…{} tokens in the training lines (first 80 % of each data file{}), {} contexts{}, blended into the transformer's distribution with escape weights β = {}, γ = {} (see `codec/src/prior/ngram.rs`). Stored in the tensor `ngram.table` ({} bytes, zstd).", ng.order(), if a.with_extra { " and the extra text" } else { "; extra text not counted" }, ng.contexts(), if a.min_count > 1 { format!(" (contexts of 2+ tokens seen ≥ {} times)", a.min_count) } else { String::new() }, a.beta, a.gamma, ng.to_bytes()?.len())?;
+    writeln!(card)?;
+    writeln!(card, "Engine arithmetic: {}. Held-out sample (up to 40 evenly spaced held-out lines per file, each coded alone), payload bits per character of the transformer alone (f32) and of this model:", if a.int8 { "8-bit weights and activations with exact integer sums (`--int8`)" } else { "f32" })?;
+    writeln!(card)?;
+    writeln!(card, "| file | messages | transformer alone | this model |")?;
+    writeln!(card, "|---|---:|---:|---:|")?;
+    for (n, m, b0, b1) in &rows {
+        writeln!(card, "| {n} | {m} | {b0:.3} | {b1:.3} |")?;
+        eprintln!("{n:20} {m:4} {b0:.3} → {b1:.3} bpc");
+    }
+    let card_path = a.output.with_extension("md");
+    std::fs::write(&card_path, card).with_context(|| format!("writing {}", card_path.display()))?;
+    eprintln!(
+        "wrote {} (sha256 {sha}, model id {}) and {}",
+        a.output.display(),
+        with.id(),
+        card_path.display()
+    );
+    Ok(())
 }
 
 fn text(a: TextArgs) -> Result<()> {

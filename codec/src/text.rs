@@ -2,14 +2,15 @@
 //!
 //! A message is coded on its own, as a device would send it: the prior sees `BOS`, then the
 //! coded tokens `TAG` (log line or free text), the message's BPE tokens and `EOS`. A
-//! [`TextStream`] optionally keeps the last messages of a stream as shared context: encoder and
-//! decoder then have to see the same messages in the same order.
+//! [`TextStream`] optionally shares context across the messages of a stream (an n-gram memory of
+//! the messages so far): encoder and decoder then have to see the same messages in the same order.
 //!
 //! The encoder knows the whole message, so it computes every position's distribution in one
 //! parallel pass; the decoder steps token by token. Both give the same bits (see
 //! [`crate::prior::engine`]).
 
 use crate::frame::{Modality, SemanticFrame};
+use crate::prior::ngram::StreamMemory;
 use crate::prior::{Prior, TokenCoder};
 use crate::rangecoder::{RangeDecoder, RangeEncoder};
 use crate::vocab::{BOS, EOS, TAG_LOG, TAG_TEXT};
@@ -52,41 +53,35 @@ impl TextKind {
     }
 }
 
-/// Shared context across the messages of one stream.
+/// Shared context across the messages of one stream: an n-gram memory of every message so far,
+/// blended into the prior's distribution. (The transformer itself still sees each message on its
+/// own: given earlier messages as context, the shipped one codes worse, not better.) Encoder and
+/// decoder have to see the same messages in the same order.
 #[derive(Clone, Debug, Default)]
 pub struct TextStream {
-    history: Vec<u32>,
+    memory: StreamMemory,
+    messages: u64,
 }
 
 impl TextStream {
-    /// Tokens of earlier messages kept as context (at most this many).
-    pub const MAX_HISTORY: usize = 96;
-
     /// A stream with no history yet.
     pub fn new() -> Self {
         Self::default()
     }
 
-    fn context(&self) -> Vec<u32> {
-        let mut c = self.history.clone();
-        c.push(BOS);
-        c
+    /// Messages added so far.
+    pub fn messages(&self) -> u64 {
+        self.messages
     }
 
     fn push(&mut self, tag: u32, tokens: &[u32]) {
-        self.history.push(BOS);
-        self.history.push(tag);
-        self.history.extend_from_slice(tokens);
-        self.history.push(EOS);
-        // Keep whole messages: cut at a BOS.
-        while self.history.len() > Self::MAX_HISTORY {
-            match self.history[1..].iter().position(|&t| t == BOS) {
-                Some(p) => {
-                    self.history.drain(..=p);
-                }
-                None => self.history.clear(),
-            }
-        }
+        let mut seq = Vec::with_capacity(tokens.len() + 3);
+        seq.push(BOS);
+        seq.push(tag);
+        seq.extend_from_slice(tokens);
+        seq.push(EOS);
+        self.memory.learn(&seq, 1);
+        self.messages += 1;
     }
 }
 
@@ -145,7 +140,7 @@ impl<'p> TextCodec<'p> {
         tokens.push(kind.tag());
         tokens.extend_from_slice(&body);
         tokens.push(EOS);
-        let context = stream.as_ref().map_or_else(|| vec![BOS], |s| s.context());
+        let context = [BOS];
         let mut enc = RangeEncoder::new();
         let text = self.prior.text_allowed();
         TokenCoder::encode_all(
@@ -155,6 +150,7 @@ impl<'p> TextCodec<'p> {
             |i| if i == 0 { &self.tags } else { text },
             &mut enc,
             self.threads,
+            stream.as_ref().map(|s| &s.memory),
         )?;
         if let Some(s) = stream {
             s.push(kind.tag(), &body);
@@ -164,8 +160,11 @@ impl<'p> TextCodec<'p> {
 
     /// Inverse of [`TextCodec::encode_payload`], with the same stream state.
     pub fn decode_payload(&self, payload: &[u8], stream: Option<&mut TextStream>) -> Result<Vec<u8>, CodecError> {
-        let context = stream.as_ref().map_or_else(|| vec![BOS], |s| s.context());
+        let context = [BOS];
         let mut coder = TokenCoder::new(self.prior, &context);
+        if let Some(s) = stream.as_ref() {
+            coder = coder.with_memory(&s.memory);
+        }
         let mut dec = RangeDecoder::new(payload);
         let tag = coder.decode(&mut dec, &self.tags)?;
         let mut body = Vec::new();

@@ -292,6 +292,26 @@ impl Batch {
     }
 }
 
+/// The n-gram memory of a corpus's training lines, tokenised with `bpe`: each file's messages
+/// one after another (`BOS tag … EOS`), the way the coders see them, so that both isolated
+/// messages and streams find their contexts. Extra files are left out unless `with_extra`.
+pub fn build_ngram(
+    files: &[TextFile],
+    bpe: &Bpe,
+    with_extra: bool,
+    order: usize,
+    min_count: u32,
+    beta16: u32,
+    gamma16: u32,
+) -> Result<crate::prior::ngram::NGram, CodecError> {
+    let seqs: Vec<Vec<u32>> = files
+        .iter()
+        .filter(|f| with_extra || !f.extra)
+        .map(|f| f.train.iter().flat_map(|l| message(f.tag, &bpe.encode(l))).collect())
+        .collect();
+    crate::prior::ngram::NGram::build(seqs.iter().map(Vec::as_slice), order, min_count, beta16, gamma16)
+}
+
 fn message(tag: u32, body: &[u32]) -> Vec<u32> {
     let mut m = Vec::with_capacity(body.len() + 3);
     m.push(BOS);

@@ -7,14 +7,16 @@
 
 pub mod engine;
 pub mod model;
+pub mod ngram;
 
 use crate::bpe::Bpe;
 use crate::frame::ModelId;
 use crate::rangecoder::{RangeDecoder, RangeEncoder};
 use crate::vocab::{BOS, EOS, FIRST_MERGE, N_BYTES};
 use crate::CodecError;
-use engine::{Engine, State};
+use engine::{exp, Engine, State};
 pub use model::{Config, Model};
+use ngram::{NGram, StreamMemory};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -22,6 +24,10 @@ use std::path::Path;
 const META_KIND: &str = "semcom.kind";
 const META_CONFIG: &str = "semcom.config";
 const META_MERGES: &str = "semcom.merges";
+/// Metadata key of the engine's arithmetic: `int8` (see [`Engine::quantise`]) or absent (f32).
+const META_ENGINE: &str = "semcom.engine";
+/// Name of the (optional) U8 tensor holding the n-gram memory.
+const NGRAM_TENSOR: &str = "ngram.table";
 
 /// A loaded prior: tokenizer, deterministic engine, id.
 #[derive(Debug)]
@@ -31,6 +37,8 @@ pub struct Prior {
     id: ModelId,
     /// Tokens a text coder may emit: bytes, merges and EOS.
     text_allowed: Vec<bool>,
+    /// The n-gram memory of the training text, when the file has one.
+    ngram: Option<NGram>,
 }
 
 impl Prior {
@@ -108,7 +116,17 @@ impl Prior {
             }
             Ok(v)
         };
-        let engine = Engine::from_tensors(cfg.clone(), &get)?;
+        let mut engine = Engine::from_tensors(cfg.clone(), &get)?;
+        match meta.get(META_ENGINE).map(String::as_str) {
+            None | Some("f32") => {}
+            Some("int8") => engine.quantise(),
+            Some(other) => return Err(bad(format!("unknown engine arithmetic `{other}`"))),
+        }
+        let ngram = match st.tensor(NGRAM_TENSOR) {
+            Ok(t) if t.dtype() == safetensors::Dtype::U8 => Some(NGram::from_bytes(t.data(), cfg.vocab_size)?),
+            Ok(t) => return Err(bad(format!("tensor {NGRAM_TENSOR} is {:?}, not U8", t.dtype()))),
+            Err(_) => None,
+        };
         let mut text_allowed = vec![false; cfg.vocab_size];
         for a in text_allowed.iter_mut().take(N_BYTES) {
             *a = true;
@@ -122,7 +140,99 @@ impl Prior {
             bpe: Bpe::from_merges(merges),
             id: ModelId::of_bytes(bytes),
             text_allowed,
+            ngram,
         })
+    }
+
+    /// A model file's bytes with its n-gram memory replaced by `ngram` (removed when `None`)
+    /// and the engine's arithmetic set (8-bit when `int8`): same weights, same other metadata.
+    pub fn file_with_ngram(file: &[u8], ngram: Option<&NGram>, int8: bool) -> Result<Vec<u8>, CodecError> {
+        let bad = |reason: String| CodecError::Model {
+            path: String::new(),
+            reason,
+        };
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(file).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let mut meta = meta.metadata().clone().unwrap_or_default();
+        if int8 {
+            meta.insert(META_ENGINE.to_string(), "int8".to_string());
+        } else {
+            meta.remove(META_ENGINE);
+        }
+        let meta = Some(meta);
+        let st = safetensors::SafeTensors::deserialize(file).map_err(|e| bad(format!("tensors: {e}")))?;
+        let table = ngram.map(NGram::to_bytes).transpose()?;
+        let mut views: Vec<(String, safetensors::tensor::TensorView<'_>)> =
+            st.tensors().into_iter().filter(|(n, _)| n != NGRAM_TENSOR).collect();
+        if let Some(table) = &table {
+            views.push((
+                NGRAM_TENSOR.to_string(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::U8, vec![table.len()], table)
+                    .map_err(|e| CodecError::Backend(e.to_string()))?,
+            ));
+        }
+        views.sort_by(|a, b| a.0.cmp(&b.0));
+        safetensors::serialize(views, meta).map_err(|e| CodecError::Backend(e.to_string()))
+    }
+
+    /// The n-gram memory, if the model has one.
+    pub fn ngram(&self) -> Option<&NGram> {
+        self.ngram.as_ref()
+    }
+
+    /// Integer frequencies (total ≤ 2¹⁶) of the token after `history`, given the transformer's
+    /// `logits` there: [`Engine::frequencies`], with the n-gram memory of the training text and
+    /// then a stream's memory `mem` blended in when there are. A deterministic function of its
+    /// inputs.
+    pub fn frequencies(
+        &self,
+        logits: &[f32],
+        history: &[u32],
+        allowed: &[bool],
+        out: &mut [u32],
+        s: &mut Scratch,
+        mem: Option<&StreamMemory>,
+    ) {
+        if self.ngram.is_none() && mem.is_none() {
+            return Engine::frequencies(logits, allowed, out);
+        }
+        let mx = logits
+            .iter()
+            .zip(allowed)
+            .filter(|(_, &a)| a)
+            .fold(f32::NEG_INFINITY, |m, (&l, _)| if l > m { l } else { m });
+        s.p.clear();
+        let mut sum = 0f32;
+        for (&l, &a) in logits.iter().zip(allowed) {
+            let e = if a { exp(l - mx) } else { 0.0 };
+            s.p.push(f64::from(e));
+            sum += e;
+        }
+        let inv = 1.0 / f64::from(sum);
+        for v in &mut s.p {
+            *v *= inv;
+        }
+        let mut found = false;
+        if let Some(ng) = &self.ngram {
+            found |= ng.blend(history, allowed, &mut s.p, &mut s.hashes, &mut s.extra);
+        }
+        if let Some(m) = mem {
+            found |= m.blend(history, allowed, &mut s.p, &mut s.hashes, &mut s.extra);
+        }
+        if !found {
+            return Engine::frequencies(logits, allowed, out);
+        }
+        let total = crate::rangecoder::MAX_TOTAL;
+        let n_allowed = allowed.iter().filter(|&&a| a).count() as u32;
+        let norm: f64 = s.p.iter().zip(allowed).filter(|(_, &a)| a).map(|(&v, _)| v).sum();
+        let spare = f64::from(total - n_allowed) / norm;
+        for ((o, &v), &a) in out.iter_mut().zip(&s.p).zip(allowed) {
+            *o = if a {
+                1 + ((v * spare) as u32).min(total - n_allowed)
+            } else {
+                0
+            };
+        }
     }
 
     /// Serialises tensors and tokenizer into a model file's bytes.
@@ -196,6 +306,14 @@ pub fn sequence_logits(engine: &Engine, seq: &[u32], threads: usize) -> Result<V
     Ok(out)
 }
 
+/// Scratch space of [`Prior::frequencies`].
+#[derive(Clone, Debug, Default)]
+pub struct Scratch {
+    p: Vec<f64>,
+    hashes: Vec<u64>,
+    extra: Vec<(u32, f64)>,
+}
+
 /// Codes one token sequence with the prior: the shared loop of encoder and decoder, so both
 /// feed the engine the same tokens in the same order.
 #[derive(Debug)]
@@ -206,6 +324,8 @@ pub struct TokenCoder<'p> {
     history: Vec<u32>,
     logits: Vec<f32>,
     freqs: Vec<u32>,
+    scratch: Scratch,
+    mem: Option<&'p StreamMemory>,
 }
 
 impl<'p> TokenCoder<'p> {
@@ -218,11 +338,19 @@ impl<'p> TokenCoder<'p> {
             history: Vec::new(),
             logits: vec![0.0; v],
             freqs: vec![0; v],
+            scratch: Scratch::default(),
+            mem: None,
         };
         for &t in if context.is_empty() { &[BOS][..] } else { context } {
             c.feed(t);
         }
         c
+    }
+
+    /// Blends a stream's memory into every distribution (see [`StreamMemory`]).
+    pub fn with_memory(mut self, mem: &'p StreamMemory) -> Self {
+        self.mem = Some(mem);
+        self
     }
 
     /// Encodes `tokens` after `context` in one pass (the encoder knows them all): the logits of
@@ -235,15 +363,18 @@ impl<'p> TokenCoder<'p> {
         allowed: impl Fn(usize) -> &'a [bool],
         enc: &mut RangeEncoder,
         threads: usize,
+        mem: Option<&StreamMemory>,
     ) -> Result<(), CodecError> {
         let context = if context.is_empty() { &[BOS][..] } else { context };
         let seq: Vec<u32> = context.iter().chain(tokens).copied().collect();
         let v = prior.engine.config().vocab_size;
         let logits = sequence_logits(&prior.engine, &seq[..seq.len() - 1], threads)?;
         let mut freqs = vec![0u32; v];
+        let mut scratch = Scratch::default();
         for (i, &t) in tokens.iter().enumerate() {
-            let row = &logits[(context.len() + i - 1) * v..][..v];
-            Engine::frequencies(row, allowed(i), &mut freqs);
+            let at = context.len() + i;
+            let row = &logits[(at - 1) * v..][..v];
+            prior.frequencies(row, &seq[..at], allowed(i), &mut freqs, &mut scratch, mem);
             code_with(enc, &freqs, t)?;
         }
         Ok(())
@@ -266,7 +397,14 @@ impl<'p> TokenCoder<'p> {
 
     /// Codes `t` (which must be allowed) and feeds it.
     pub fn encode(&mut self, enc: &mut RangeEncoder, t: u32, allowed: &[bool]) -> Result<(), CodecError> {
-        Engine::frequencies(&self.logits, allowed, &mut self.freqs);
+        self.prior.frequencies(
+            &self.logits,
+            &self.history,
+            allowed,
+            &mut self.freqs,
+            &mut self.scratch,
+            self.mem,
+        );
         code_with(enc, &self.freqs, t)?;
         self.feed(t);
         Ok(())
@@ -274,7 +412,14 @@ impl<'p> TokenCoder<'p> {
 
     /// Decodes the next token and feeds it.
     pub fn decode(&mut self, dec: &mut RangeDecoder<'_>, allowed: &[bool]) -> Result<u32, CodecError> {
-        Engine::frequencies(&self.logits, allowed, &mut self.freqs);
+        self.prior.frequencies(
+            &self.logits,
+            &self.history,
+            allowed,
+            &mut self.freqs,
+            &mut self.scratch,
+            self.mem,
+        );
         let total: u32 = self.freqs.iter().sum();
         let target = dec
             .target(total)
@@ -293,7 +438,14 @@ impl<'p> TokenCoder<'p> {
 
     /// Bits the coder spends on token `t` next (for reports).
     pub fn cost_bits(&mut self, t: u32, allowed: &[bool]) -> f64 {
-        Engine::frequencies(&self.logits, allowed, &mut self.freqs);
+        self.prior.frequencies(
+            &self.logits,
+            &self.history,
+            allowed,
+            &mut self.freqs,
+            &mut self.scratch,
+            self.mem,
+        );
         let total: u32 = self.freqs.iter().sum();
         -(f64::from(self.freqs[t as usize]) / f64::from(total)).log2()
     }
