@@ -220,7 +220,7 @@ impl NGram {
             let mut tok = 0u64;
             let mut total = 0u64;
             for _ in 0..len {
-                tok += next()?;
+                tok = tok.saturating_add(next()?);
                 let c = next()?;
                 if tok >= vocab as u64 || c == 0 || c > u64::from(u32::MAX) {
                     return Err(bad("follower token or count out of range"));
@@ -457,14 +457,16 @@ mod tests {
             c[at] ^= (i % 255 + 1) as u8;
             let _ = NGram::from_bytes(&c, 16);
         }
-        // A raw body that claims more contexts than it holds.
-        let mut raw = Vec::new();
-        for v in [4u64, 16, 0, 1 << 40] {
-            put_varint(&mut raw, v);
+        // Raw bodies: more contexts than bytes; token deltas that overflow (a fuzzer finding).
+        for body in [&[4u64, 16, 0, 1 << 40][..], &[1, 16, 0, 1, 5, 2, 3, 1, u64::MAX, 1]] {
+            let mut raw = Vec::new();
+            for &v in body {
+                put_varint(&mut raw, v);
+            }
+            let mut forged = MAGIC.to_vec();
+            forged.push(VERSION);
+            forged.extend(zstd::bulk::compress(&raw, 1).unwrap());
+            assert!(NGram::from_bytes(&forged, 16).is_err());
         }
-        let mut forged = MAGIC.to_vec();
-        forged.push(VERSION);
-        forged.extend(zstd::bulk::compress(&raw, 1).unwrap());
-        assert!(NGram::from_bytes(&forged, 16).is_err());
     }
 }
