@@ -32,10 +32,10 @@ pub struct NgramArgs {
     #[arg(long)]
     with_extra: bool,
     /// Longest context, tokens.
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = 6)]
     order: usize,
     /// Drop contexts of two or more tokens seen fewer times than this.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 2)]
     min_count: u32,
     /// Escape weight β of the blend (larger trusts the memory less).
     #[arg(long, default_value_t = 16.0)]
