@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 pub enum TrainCommand {
     /// Train the text prior (and its BPE tokenizer) on log and text files.
     Text(TextArgs),
+    /// Train the sensor model (event classifier, anomaly detector, reconstruction transforms)
+    /// on a dataset's train split.
+    Sensor(crate::sensor::TrainArgs),
 }
 
 #[derive(Args, Debug)]
@@ -80,6 +83,7 @@ pub struct TextArgs {
 pub fn run(cmd: TrainCommand) -> Result<()> {
     match cmd {
         TrainCommand::Text(a) => text(a),
+        TrainCommand::Sensor(a) => crate::sensor::train(a),
     }
 }
 
