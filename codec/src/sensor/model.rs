@@ -5,10 +5,14 @@
 //!
 //! - `feat.mean`, `feat.std`: standardisation of the [`features`](super::features) vector;
 //! - `mlp.{0,1,2}.{w,b}`: the event classifier, features → 128 → 64 → classes (ReLU);
-//! - `klt.mean` (channels × len), `klt.basis` (channels × len × len, rows strongest first): the
-//!   per-channel Karhunen–Loève transforms of reconstruction mode;
+//! - `klt.mean` (channels × len), `klt.basis` (channels × len × len, rows strongest first),
+//!   `klt.var` (channels × len, the eigenvalues): the per-channel Karhunen–Loève transforms of
+//!   reconstruction mode;
+//! - `ref.index`, `ref.gain` (channels): the earlier channel each channel is predicted from (−1:
+//!   none) and the gain;
 //! - `scale` (channels): each channel's standard deviation over the training split, the unit in
-//!   which reconstruction error targets are set (NRMSE).
+//!   which reconstruction error targets are set (NRMSE);
+//! - `recon.tables`: initial symbol frequencies of the reconstruction coder.
 //!
 //! Inference runs in plain Rust on these weights (no candle on the coding path), so encoding is
 //! deterministic and fast on one core.
@@ -87,8 +91,16 @@ pub struct SensorModel {
     pub klt_mean: Vec<f32>,
     /// Per-channel KLT bases, `channels × len × len`, rows strongest first.
     pub klt_basis: Vec<f32>,
+    /// Per-channel KLT eigenvalues, `channels × len`.
+    pub klt_var: Vec<f32>,
+    /// Reference channel of each channel (−1: none).
+    pub ref_index: Vec<f32>,
+    /// Gain on the reference channel.
+    pub ref_gain: Vec<f32>,
     /// Per-channel standard deviation over the training split.
     pub scale: Vec<f32>,
+    /// Initial frequency tables of the reconstruction coder ([`super::recon::TABLES_LEN`]).
+    pub tables: Vec<f32>,
     extractor: Extractor,
     id: ModelId,
 }
@@ -113,18 +125,43 @@ fn bad(path: &str, reason: impl Into<String>) -> CodecError {
     }
 }
 
+/// The reconstruction-mode tensors of a model.
+#[derive(Clone, Debug, Default)]
+pub struct ReconParts {
+    /// See [`SensorModel::klt_mean`].
+    pub klt_mean: Vec<f32>,
+    /// See [`SensorModel::klt_basis`].
+    pub klt_basis: Vec<f32>,
+    /// See [`SensorModel::klt_var`].
+    pub klt_var: Vec<f32>,
+    /// See [`SensorModel::ref_index`].
+    pub ref_index: Vec<f32>,
+    /// See [`SensorModel::ref_gain`].
+    pub ref_gain: Vec<f32>,
+    /// See [`SensorModel::scale`].
+    pub scale: Vec<f32>,
+    /// See [`SensorModel::tables`].
+    pub tables: Vec<f32>,
+}
+
 impl SensorModel {
     /// Assembles a model and checks that every tensor has the shape the config implies.
-    #[allow(clippy::too_many_arguments)]
     pub fn from_parts(
         config: SensorConfig,
         feat_mean: Vec<f32>,
         feat_std: Vec<f32>,
         mlp: [Dense; 3],
-        klt_mean: Vec<f32>,
-        klt_basis: Vec<f32>,
-        scale: Vec<f32>,
+        recon: ReconParts,
     ) -> Result<Self, CodecError> {
+        let ReconParts {
+            klt_mean,
+            klt_basis,
+            klt_var,
+            ref_index,
+            ref_gain,
+            scale,
+            tables,
+        } = recon;
         let c = &config;
         let f = features::count(c.channels);
         let [h1, h2] = c.hidden;
@@ -140,7 +177,11 @@ impl SensorModel {
             ("mlp.2.b", mlp[2].b.len(), k),
             ("klt.mean", klt_mean.len(), c.channels * c.len),
             ("klt.basis", klt_basis.len(), c.channels * c.len * c.len),
+            ("klt.var", klt_var.len(), c.channels * c.len),
+            ("ref.index", ref_index.len(), c.channels),
+            ("ref.gain", ref_gain.len(), c.channels),
             ("scale", scale.len(), c.channels),
+            ("recon.tables", tables.len(), super::recon::TABLES_LEN),
         ];
         for (name, got, want) in checks {
             if got != want {
@@ -162,9 +203,21 @@ impl SensorModel {
             .chain(mlp.iter().flat_map(|d| d.w.iter().chain(&d.b)))
             .chain(&klt_mean)
             .chain(&klt_basis)
+            .chain(&klt_var)
+            .chain(&ref_gain)
+            .chain(&tables)
             .chain(&scale);
         if all.clone().any(|v| !v.is_finite()) || feat_std.iter().chain(&scale).any(|&s| !(s > 0.0)) {
             return Err(bad("<sensor model>", "non-finite weights or non-positive scales"));
+        }
+        if klt_var.iter().any(|&v| v < 0.0) {
+            return Err(bad("<sensor model>", "negative KLT eigenvalues"));
+        }
+        if let Some(c) = (0..c.channels).find(|&i| {
+            let r = ref_index[i];
+            !(r == -1.0 || (r >= 0.0 && r < i as f32 && r.fract() == 0.0))
+        }) {
+            return Err(bad("<sensor model>", format!("channel {c}: reference {} is not an earlier channel", ref_index[c])));
         }
         let extractor = Extractor::new(c.len);
         let mut m = Self {
@@ -174,7 +227,11 @@ impl SensorModel {
             mlp,
             klt_mean,
             klt_basis,
+            klt_var,
+            ref_index,
+            ref_gain,
             scale,
+            tables,
             extractor,
             id: ModelId(0),
         };
@@ -249,6 +306,31 @@ impl SensorModel {
         &self.klt_basis[c * n * n..(c + 1) * n * n]
     }
 
+    /// The KLT eigenvalues of channel `c`.
+    pub fn variances(&self, c: usize) -> &[f32] {
+        let n = self.config.len;
+        &self.klt_var[c * n..(c + 1) * n]
+    }
+
+    /// The reference channel of channel `c` and its gain.
+    pub fn reference(&self, c: usize) -> Option<(usize, f32)> {
+        let r = self.ref_index[c];
+        (r >= 0.0).then(|| (r as usize, self.ref_gain[c]))
+    }
+
+    /// The reconstruction tensors (a copy).
+    pub fn recon_parts(&self) -> ReconParts {
+        ReconParts {
+            klt_mean: self.klt_mean.clone(),
+            klt_basis: self.klt_basis.clone(),
+            klt_var: self.klt_var.clone(),
+            ref_index: self.ref_index.clone(),
+            ref_gain: self.ref_gain.clone(),
+            scale: self.scale.clone(),
+            tables: self.tables.clone(),
+        }
+    }
+
     /// The mean window of channel `c`.
     pub fn mean(&self, c: usize) -> &[f32] {
         let n = self.config.len;
@@ -271,7 +353,11 @@ impl SensorModel {
             ("mlp.2.b".into(), vec![k], &self.mlp[2].b),
             ("klt.mean".into(), vec![c.channels, c.len], &self.klt_mean),
             ("klt.basis".into(), vec![c.channels, c.len, c.len], &self.klt_basis),
+            ("klt.var".into(), vec![c.channels, c.len], &self.klt_var),
+            ("ref.index".into(), vec![c.channels], &self.ref_index),
+            ("ref.gain".into(), vec![c.channels], &self.ref_gain),
             ("scale".into(), vec![c.channels], &self.scale),
+            ("recon.tables".into(), vec![super::recon::TABLES_LEN], &self.tables),
         ];
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
         let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
@@ -335,9 +421,15 @@ impl SensorModel {
             get("feat.mean")?,
             get("feat.std")?,
             [dense(0)?, dense(1)?, dense(2)?],
-            get("klt.mean")?,
-            get("klt.basis")?,
-            get("scale")?,
+            ReconParts {
+                klt_mean: get("klt.mean")?,
+                klt_basis: get("klt.basis")?,
+                klt_var: get("klt.var")?,
+                ref_index: get("ref.index")?,
+                ref_gain: get("ref.gain")?,
+                scale: get("scale")?,
+                tables: get("recon.tables")?,
+            },
         )
         .map_err(|e| match e {
             CodecError::Model { reason, .. } => bad(path, reason),
