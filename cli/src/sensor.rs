@@ -109,9 +109,20 @@ pub fn train(a: TrainArgs) -> Result<()> {
     writeln!(s, "- **data**: `{}`, train split only: {} windows", a.data.display(), train_set.windows.len())?;
     writeln!(s, "- **training loss**: {:.4} → {:.4} nats (first → last epoch); training accuracy {:.2} %", report.loss_first_last.0, report.loss_first_last.1, 100.0 * report.train_accuracy)?;
     if let (Some(t), Some(acc)) = (&test, acc) {
-        writeln!(s, "- **held-out (test split, {} windows)**: event accuracy {:.2} %", t.windows.len(), 100.0 * acc)?;
+        writeln!(s, "\n## Held-out metrics (test split, {} windows; never used in training)\n", t.windows.len())?;
+        writeln!(s, "- event (1 byte per window): accuracy {:.2} %", 100.0 * acc)?;
+        let ev = eval_event(&model, t, true)?;
+        writeln!(s, "- anomaly flag on clean test windows: {:.2} %", 100.0 * ev["anomaly_rate_clean"].as_f64().unwrap_or(f64::NAN))?;
+        for target in [0.05f32, 0.045] {
+            let r = eval_recon(&model, t, target, true)?;
+            writeln!(s, "- reconstruction at target NRMSE {target}: {:.1} bytes/window mean ({:.4} of raw f32), worst channel NRMSE {:.4} of the test-split std ({:.4} of the training std), classifier accuracy on reconstructions {:.2} % (originals {:.2} %)",
+                r["mean_payload_bytes"].as_f64().unwrap_or(f64::NAN), r["fraction_of_raw"].as_f64().unwrap_or(f64::NAN),
+                r["nrmse_worst_channel"].as_f64().unwrap_or(f64::NAN),
+                r["nrmse_per_channel_train_std"].as_array().map_or(f64::NAN, |v| v.iter().filter_map(|x| x.as_f64()).fold(0.0, f64::max)),
+                100.0 * r["accuracy_reconstructed"].as_f64().unwrap_or(f64::NAN), 100.0 * r["accuracy_original"].as_f64().unwrap_or(f64::NAN))?;
+        }
     }
-    writeln!(s, "\nMore figures (`semcom eval sensor --data {} --model {}`) are in NOTES/README.", a.data.display(), a.output.display())?;
+    writeln!(s, "\nReproduce the held-out figures with `semcom eval sensor --data {} --model {}`.", a.data.display(), a.output.display())?;
     let card = a.output.with_extension("md");
     std::fs::write(&card, s).with_context(|| card.display().to_string())?;
     println!(

@@ -1,7 +1,7 @@
 //! The sensor model file: what `semcom train sensor` learns from a training split and both ends
 //! of a link load.
 //!
-//! One safetensors file (f32 tensors, metadata `semcom.kind = sensor` and `semcom.config` JSON):
+//! One safetensors file (f32 tensors, metadata `semcom.sensor` = the config JSON):
 //!
 //! - `feat.mean`, `feat.std`: standardisation of the [`features`](super::features) vector;
 //! - `mlp.{0,1,2}.{w,b}`: the event classifier, features → 128 → 64 → classes (ReLU);
@@ -26,8 +26,9 @@ use std::collections::HashMap;
 
 /// Metadata value of `semcom.kind` for sensor models.
 pub const KIND: &str = "sensor";
-const META_KIND: &str = "semcom.kind";
-const META_CONFIG: &str = "semcom.config";
+/// The one metadata key (its value: the config JSON). One key, because safetensors writes the
+/// metadata map in hash order: with two, the same model could be written as different bytes.
+const META_CONFIG: &str = "semcom.sensor";
 /// Most classes the one-byte event token can name.
 pub const MAX_CLASSES: usize = 8;
 
@@ -372,13 +373,10 @@ impl SensorModel {
                     .map_err(|e| CodecError::Backend(e.to_string()))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let meta: HashMap<String, String> = [
-            (META_KIND.to_string(), KIND.to_string()),
-            (
-                META_CONFIG.to_string(),
-                serde_json::to_string(&self.config).map_err(|e| CodecError::Backend(e.to_string()))?,
-            ),
-        ]
+        let meta: HashMap<String, String> = [(
+            META_CONFIG.to_string(),
+            serde_json::to_string(&self.config).map_err(|e| CodecError::Backend(e.to_string()))?,
+        )]
         .into();
         safetensors::serialize(views, Some(meta)).map_err(|e| CodecError::Backend(e.to_string()))
     }
@@ -388,16 +386,12 @@ impl SensorModel {
         let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
             .map_err(|e| bad(path, format!("not a safetensors file: {e}")))?;
         let meta = meta.metadata().clone().unwrap_or_default();
-        if meta.get(META_KIND).map(String::as_str) != Some(KIND) {
-            return Err(bad(
+        let config: SensorConfig = serde_json::from_str(meta.get(META_CONFIG).ok_or_else(|| {
+            bad(
                 path,
-                format!("not a semcom sensor model (metadata `{META_KIND}` is {:?})", meta.get(META_KIND)),
-            ));
-        }
-        let config: SensorConfig = serde_json::from_str(
-            meta.get(META_CONFIG)
-                .ok_or_else(|| bad(path, "no config in metadata"))?,
-        )
+                format!("not a semcom {KIND} model (no `{META_CONFIG}` metadata; a text prior or another file?)"),
+            )
+        })?)
         .map_err(|e| bad(path, format!("config: {e}")))?;
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(path, format!("tensors: {e}")))?;
         let get = |name: &str| -> Result<Vec<f32>, CodecError> {
