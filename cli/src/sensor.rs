@@ -37,7 +37,11 @@ pub fn load_split(dir: &Path, split: &str) -> Result<(Labelled, Vec<String>)> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .with_context(|| format!("{}: not a UCI HAR or UCR folder", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(&want)))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.ends_with(&want))
+        })
         .collect();
     files.sort();
     let Some(f) = files.first() else {
@@ -91,7 +95,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
     std::fs::write(&a.output, &bytes).with_context(|| a.output.display().to_string())?;
     // Held-out figures for the card: the test split, never seen in training.
     let test = load_split(&a.data, "test").ok().map(|t| t.0);
-    let acc = test.as_ref().map(|t| accuracy(&model, &t.windows, &t.labels)).transpose()?;
+    let acc = test
+        .as_ref()
+        .map(|t| accuracy(&model, &t.windows, &t.labels))
+        .transpose()?;
     let command = std::env::args().collect::<Vec<_>>().join(" ");
     let sha = sha256_hex(&bytes);
     let c = &model.config;
@@ -101,18 +108,49 @@ pub fn train(a: TrainArgs) -> Result<()> {
     writeln!(s, "The sensor model of semcom: the event classifier and anomaly detector, and the per-channel KLT bases of reconstruction mode (see `codec/src/sensor/model.rs`).\n")?;
     writeln!(s, "- **sha256**: `{sha}` (model id `{}`)", model.id())?;
     writeln!(s, "- **size**: {} bytes", bytes.len())?;
-    writeln!(s, "- **shape**: {} channels × {} samples ({}); classes: {}", c.channels, c.len, c.channel_names.join(", "), c.classes.join(", "))?;
+    writeln!(
+        s,
+        "- **shape**: {} channels × {} samples ({}); classes: {}",
+        c.channels,
+        c.len,
+        c.channel_names.join(", "),
+        c.classes.join(", ")
+    )?;
     writeln!(s, "- **classifier**: {} features → {} → {} → {} (ReLU), AdamW lr {} (cosine to 5 %), weight decay {}, batch {}, {} epochs, {} steps", sensor::features::count(c.channels), c.hidden[0], c.hidden[1], c.classes.len(), opts.lr, opts.weight_decay, opts.batch, opts.epochs, report.steps)?;
-    writeln!(s, "- **anomaly threshold**: RMS of standardised features > {:.3} (the {:.1} % quantile of the training windows)", c.anomaly_threshold, opts.anomaly_quantile * 100.0)?;
+    writeln!(
+        s,
+        "- **anomaly threshold**: RMS of standardised features > {:.3} (the {:.1} % quantile of the training windows)",
+        c.anomaly_threshold,
+        opts.anomaly_quantile * 100.0
+    )?;
     writeln!(s, "- **command**: `{command}`")?;
     writeln!(s, "- **seed**: {}; trained on the CPU in {secs:.1} s", a.seed)?;
-    writeln!(s, "- **data**: `{}`, train split only: {} windows", a.data.display(), train_set.windows.len())?;
-    writeln!(s, "- **training loss**: {:.4} → {:.4} nats (first → last epoch); training accuracy {:.2} %", report.loss_first_last.0, report.loss_first_last.1, 100.0 * report.train_accuracy)?;
+    writeln!(
+        s,
+        "- **data**: `{}`, train split only: {} windows",
+        a.data.display(),
+        train_set.windows.len()
+    )?;
+    writeln!(
+        s,
+        "- **training loss**: {:.4} → {:.4} nats (first → last epoch); training accuracy {:.2} %",
+        report.loss_first_last.0,
+        report.loss_first_last.1,
+        100.0 * report.train_accuracy
+    )?;
     if let (Some(t), Some(acc)) = (&test, acc) {
-        writeln!(s, "\n## Held-out metrics (test split, {} windows; never used in training)\n", t.windows.len())?;
+        writeln!(
+            s,
+            "\n## Held-out metrics (test split, {} windows; never used in training)\n",
+            t.windows.len()
+        )?;
         writeln!(s, "- event (1 byte per window): accuracy {:.2} %", 100.0 * acc)?;
         let ev = eval_event(&model, t, true)?;
-        writeln!(s, "- anomaly flag on clean test windows: {:.2} %", 100.0 * ev["anomaly_rate_clean"].as_f64().unwrap_or(f64::NAN))?;
+        writeln!(
+            s,
+            "- anomaly flag on clean test windows: {:.2} %",
+            100.0 * ev["anomaly_rate_clean"].as_f64().unwrap_or(f64::NAN)
+        )?;
         for target in [0.05f32, 0.045] {
             let r = eval_recon(&model, t, target, true)?;
             writeln!(s, "- reconstruction at target NRMSE {target}: {:.1} bytes/window mean ({:.4} of raw f32), worst channel NRMSE {:.4} of the test-split std ({:.4} of the training std), classifier accuracy on reconstructions {:.2} % (originals {:.2} %)",
@@ -122,7 +160,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
                 100.0 * r["accuracy_reconstructed"].as_f64().unwrap_or(f64::NAN), 100.0 * r["accuracy_original"].as_f64().unwrap_or(f64::NAN))?;
         }
     }
-    writeln!(s, "\nReproduce the held-out figures with `semcom eval sensor --data {} --model {}`.", a.data.display(), a.output.display())?;
+    writeln!(
+        s,
+        "\nReproduce the held-out figures with `semcom eval sensor --data {} --model {}`.",
+        a.data.display(),
+        a.output.display()
+    )?;
     let card = a.output.with_extension("md");
     std::fs::write(&card, s).with_context(|| card.display().to_string())?;
     println!(
@@ -154,6 +197,8 @@ pub enum EvalMode {
     Reconstruct,
     /// One-byte event tokens: accuracy and anomaly flags.
     Event,
+    /// Send on change of meaning over a session built from runs of same-activity test windows.
+    OnChange,
     /// All three.
     All,
 }
@@ -197,8 +242,15 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         let secs = t0.elapsed().as_secs_f64();
         for (w, p) in test.windows.iter().zip(&payloads) {
             let back = sensor::decode(p, None, MAX_SAMPLES)?;
-            let Decoded::Window(back) = back else { bail!("lossless payload decoded to an event") };
-            if back.samples().iter().zip(w.samples()).any(|(x, y)| x.to_bits() != y.to_bits()) {
+            let Decoded::Window(back) = back else {
+                bail!("lossless payload decoded to an event")
+            };
+            if back
+                .samples()
+                .iter()
+                .zip(w.samples())
+                .any(|(x, y)| x.to_bits() != y.to_bits())
+            {
                 bail!("lossless round trip failed: a coder bug");
             }
             let g = gorilla::encode(w);
@@ -218,21 +270,44 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             "gain_over_raw": raw as f64 / ours as f64, "encode_windows_per_s": test.windows.len() as f64 / secs,
             "verified": "every window decoded bit-exactly (f32)"});
         if !a.json {
-            println!("lossless, {} test windows, {samples} samples (each window coded alone, payload incl. its tag byte):", test.windows.len());
-            println!("  semcom   {:>9} bytes  {:>6.2} bits/sample", ours, 8.0 * ours as f64 / samples as f64);
-            println!("  Gorilla  {:>9} bytes  {:>6.2} bits/sample  (semcom is {:.2}× smaller)", gor, 8.0 * gor as f64 / samples as f64, gor as f64 / ours as f64);
-            println!("  zstd -19 {:>9} bytes  {:>6.2} bits/sample  (semcom is {:.2}× smaller)", zs, 8.0 * zs as f64 / samples as f64, zs as f64 / ours as f64);
+            println!(
+                "lossless, {} test windows, {samples} samples (each window coded alone, payload incl. its tag byte):",
+                test.windows.len()
+            );
+            println!(
+                "  semcom   {:>9} bytes  {:>6.2} bits/sample",
+                ours,
+                8.0 * ours as f64 / samples as f64
+            );
+            println!(
+                "  Gorilla  {:>9} bytes  {:>6.2} bits/sample  (semcom is {:.2}× smaller)",
+                gor,
+                8.0 * gor as f64 / samples as f64,
+                gor as f64 / ours as f64
+            );
+            println!(
+                "  zstd -19 {:>9} bytes  {:>6.2} bits/sample  (semcom is {:.2}× smaller)",
+                zs,
+                8.0 * zs as f64 / samples as f64,
+                zs as f64 / ours as f64
+            );
             println!("  raw f32  {:>9} bytes  32.00 bits/sample", raw);
         }
         report.insert("lossless".into(), v);
     }
-    if matches!(a.mode, EvalMode::Reconstruct | EvalMode::Event | EvalMode::All) {
+    if matches!(
+        a.mode,
+        EvalMode::Reconstruct | EvalMode::Event | EvalMode::OnChange | EvalMode::All
+    ) {
         let model = SensorModel::load(&a.model)?;
         if matches!(a.mode, EvalMode::Event | EvalMode::All) {
             report.insert("event".into(), eval_event(&model, &test, a.json)?);
         }
         if matches!(a.mode, EvalMode::Reconstruct | EvalMode::All) {
             report.insert("reconstruct".into(), eval_recon(&model, &test, a.nrmse, a.json)?);
+        }
+        if matches!(a.mode, EvalMode::OnChange | EvalMode::All) {
+            report.insert("on_change".into(), eval_on_change(&model, &test, a.nrmse, a.json)?);
         }
     }
     if a.json {
@@ -276,7 +351,9 @@ fn eval_event(model: &SensorModel, test: &Labelled, quiet: bool) -> Result<serde
         if p.len() != 1 {
             bail!("event payload of {} bytes", p.len());
         }
-        let Decoded::Event(e) = sensor::decode(&p, Some(model), MAX_SAMPLES)? else { bail!("not an event") };
+        let Decoded::Event(e) = sensor::decode(&p, Some(model), MAX_SAMPLES)? else {
+            bail!("not an event")
+        };
         ok += usize::from(e.class == l);
         flagged += usize::from(e.anomaly);
         level_sum += f64::from(e.confidence());
@@ -292,7 +369,12 @@ fn eval_event(model: &SensorModel, test: &Labelled, quiet: bool) -> Result<serde
         detected[kind] += usize::from(model.assess(&corrupt(w, kind, &mut rng)?)?.anomaly);
     }
     let per_kind = n.div_ceil(4) as f64;
-    let names = ["stuck channel", "gain ×8 on a channel", "8 spikes of ±5", "all channels zero"];
+    let names = [
+        "stuck channel",
+        "gain ×8 on a channel",
+        "8 spikes of ±5",
+        "all channels zero",
+    ];
     let det: Vec<_> = names
         .iter()
         .zip(detected)
@@ -302,19 +384,31 @@ fn eval_event(model: &SensorModel, test: &Labelled, quiet: bool) -> Result<serde
     let acc = ok as f64 / n as f64;
     if !quiet {
         println!("event, {n} test windows, 1 byte per window (class · 4-bit confidence · anomaly flag):");
-        println!("  accuracy {:.2} % ({ok}/{n}); mean stated confidence {:.3}", 100.0 * acc, level_sum / n as f64);
-        println!("  anomaly flag on clean test windows: {:.2} % ({flagged}/{n})", 100.0 * flagged as f64 / n as f64);
+        println!(
+            "  accuracy {:.2} % ({ok}/{n}); mean stated confidence {:.3}",
+            100.0 * acc,
+            level_sum / n as f64
+        );
+        println!(
+            "  anomaly flag on clean test windows: {:.2} % ({flagged}/{n})",
+            100.0 * flagged as f64 / n as f64
+        );
         for (nm, d) in names.iter().zip(detected) {
-            println!("  anomaly flag on windows with a {nm}: {:.1} %", 100.0 * d as f64 / per_kind);
+            println!(
+                "  anomaly flag on windows with a {nm}: {:.1} %",
+                100.0 * d as f64 / per_kind
+            );
         }
         println!("  confusion (rows: truth, columns: decoded):");
         for (i, row) in confusion.iter().enumerate() {
             println!("    {:<20} {:?}", model.config.classes[i], row);
         }
     }
-    Ok(json!({"accuracy": acc, "correct": ok, "windows": n, "payload_bytes_per_window": 1,
+    Ok(
+        json!({"accuracy": acc, "correct": ok, "windows": n, "payload_bytes_per_window": 1,
         "mean_confidence": level_sum / n as f64, "anomaly_rate_clean": flagged as f64 / n as f64,
-        "anomaly_detection": det, "confusion": confusion}))
+        "anomaly_detection": det, "confusion": confusion}),
+    )
 }
 
 fn eval_recon(model: &SensorModel, test: &Labelled, target: f32, quiet: bool) -> Result<serde_json::Value> {
@@ -334,7 +428,9 @@ fn eval_recon(model: &SensorModel, test: &Labelled, target: f32, quiet: bool) ->
     }
     let secs = t0.elapsed().as_secs_f64();
     for ((w, &l), p) in test.windows.iter().zip(&test.labels).zip(&payloads) {
-        let Decoded::Window(r) = sensor::decode(p, Some(model), MAX_SAMPLES)? else { bail!("not a window") };
+        let Decoded::Window(r) = sensor::decode(p, Some(model), MAX_SAMPLES)? else {
+            bail!("not a window")
+        };
         bytes += p.len();
         max_bytes = max_bytes.max(p.len());
         for e in nrmse(w, &r, &model.scale) {
@@ -367,18 +463,81 @@ fn eval_recon(model: &SensorModel, test: &Labelled, target: f32, quiet: bool) ->
     if !quiet {
         println!("reconstruct, {n} test windows, target NRMSE {target} per channel and window (of the training std):");
         println!("  payload {mean_bytes:.1} bytes/window mean, {max_bytes} max; raw f32 {raw} bytes ({:.1}× smaller, {:.4} of raw)", raw as f64 / mean_bytes, mean_bytes / raw as f64);
-        println!("  NRMSE per channel over the test split (RMSE / test-split std): worst {:.4}, {}", worst,
-            per_channel.iter().zip(&model.config.channel_names).map(|(e, n)| format!("{n} {e:.4}")).collect::<Vec<_>>().join(", "));
+        println!(
+            "  NRMSE per channel over the test split (RMSE / test-split std): worst {:.4}, {}",
+            worst,
+            per_channel
+                .iter()
+                .zip(&model.config.channel_names)
+                .map(|(e, n)| format!("{n} {e:.4}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         println!("  worst single window and channel (RMSE / training std): {worst_window:.4}");
-        println!("  classifier accuracy: originals {:.2} %, reconstructions {:.2} % (Δ {:+.2} points)", 100.0 * acc_o, 100.0 * acc_r, 100.0 * (acc_r - acc_o));
-        println!("  encode {:.0} windows/s (one core, incl. rate control)", n as f64 / secs);
+        println!(
+            "  classifier accuracy: originals {:.2} %, reconstructions {:.2} % (Δ {:+.2} points)",
+            100.0 * acc_o,
+            100.0 * acc_r,
+            100.0 * (acc_r - acc_o)
+        );
+        println!(
+            "  encode {:.0} windows/s (one core, incl. rate control)",
+            n as f64 / secs
+        );
     }
-    Ok(json!({"target_nrmse": target, "mean_payload_bytes": mean_bytes, "max_payload_bytes": max_bytes,
+    Ok(
+        json!({"target_nrmse": target, "mean_payload_bytes": mean_bytes, "max_payload_bytes": max_bytes,
         "raw_f32_bytes": raw, "fraction_of_raw": mean_bytes / raw as f64,
         "nrmse_per_channel_test_std": per_channel, "nrmse_per_channel_train_std": per_channel_train,
         "nrmse_worst_channel": worst, "nrmse_worst_window_channel": worst_window,
         "accuracy_original": acc_o, "accuracy_reconstructed": acc_r,
-        "encode_windows_per_s": n as f64 / secs}))
+        "encode_windows_per_s": n as f64 / secs}),
+    )
+}
+
+/// Send on change of meaning. The test split is not in time order (and UCI HAR windows overlap
+/// by half), so a session is built from it: runs of 5 … 30 windows of one activity, activities
+/// and run lengths drawn with a fixed seed, every test window used once.
+fn eval_on_change(model: &SensorModel, test: &Labelled, target: f32, quiet: bool) -> Result<serde_json::Value> {
+    let k = model.config.classes.len();
+    let mut queues: Vec<Vec<usize>> = vec![Vec::new(); k.max(1)];
+    for (i, &l) in test.labels.iter().enumerate() {
+        queues[usize::from(l).min(k.max(1) - 1)].push(i);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    let mut order = Vec::with_capacity(test.windows.len());
+    while queues.iter().any(|q| !q.is_empty()) {
+        let live: Vec<usize> = (0..queues.len()).filter(|&c| !queues[c].is_empty()).collect();
+        let c = live[rng.random_range(0..live.len())];
+        let run = rng.random_range(5..=30).min(queues[c].len());
+        order.extend(queues[c].drain(..run));
+    }
+    let mut policy = OnChange::new(0.8, vec![target]);
+    let (mut bytes, mut attached, mut always) = (0usize, 0usize, 0usize);
+    for &i in &order {
+        let w = &test.windows[i];
+        let (p, with) = policy.next(model, w)?;
+        bytes += p.len();
+        attached += usize::from(with);
+        always += 1 + sensor::encode_reconstruct(model, w, &[target])?.len();
+    }
+    let n = order.len();
+    let changes = order
+        .windows(2)
+        .filter(|p| test.labels[p[0]] != test.labels[p[1]])
+        .count()
+        + 1;
+    if !quiet {
+        println!("send on change of meaning, {n} test windows as a session of {changes} same-activity runs (seeded), confidence threshold 0.8, target NRMSE {target}:");
+        println!("  reconstruction attached to {attached} windows ({:.1} %); {:.1} bytes/window on average against {:.1} for event + reconstruction every window ({:.1} % of the airtime payload saved)",
+            100.0 * attached as f64 / n as f64, bytes as f64 / n as f64, always as f64 / n as f64, 100.0 * (1.0 - bytes as f64 / always as f64));
+    }
+    Ok(
+        json!({"windows": n, "activity_runs": changes, "min_confidence": 0.8, "target_nrmse": target,
+        "windows_with_reconstruction": attached, "mean_payload_bytes": bytes as f64 / n as f64,
+        "always_reconstruct_mean_payload_bytes": always as f64 / n as f64,
+        "payload_saved": 1.0 - bytes as f64 / always as f64}),
+    )
 }
 
 // ───────────────────────────── sim ─────────────────────────────
@@ -480,11 +639,15 @@ pub fn sim(a: SimArgs) -> Result<()> {
     let mut raw_ok = Vec::with_capacity(n);
     for (w, &l) in test.windows[..n].iter().zip(&test.labels) {
         let p = sensor::encode_event(&model, w)?;
-        let Decoded::Event(e) = sensor::decode(&p, Some(&model), MAX_SAMPLES)? else { bail!("not an event") };
+        let Decoded::Event(e) = sensor::decode(&p, Some(&model), MAX_SAMPLES)? else {
+            bail!("not an event")
+        };
         event_ok.push(e.class == l);
         event_frames.push(air_frame(p));
         let p = sensor::encode_reconstruct(&model, w, &[a.nrmse])?;
-        let Decoded::Window(r) = sensor::decode(&p, Some(&model), MAX_SAMPLES)? else { bail!("not a window") };
+        let Decoded::Window(r) = sensor::decode(&p, Some(&model), MAX_SAMPLES)? else {
+            bail!("not a window")
+        };
         let e = nrmse(w, &r, &model.scale);
         recon_err.push(e.iter().sum::<f64>() / e.len() as f64);
         recon_frames.push(air_frame(p));
@@ -503,7 +666,8 @@ pub fn sim(a: SimArgs) -> Result<()> {
     );
     let mut points = Vec::new();
     for &snr in &a.snr.0 {
-        let (mut ev_acc, mut ev_lost, mut raw_acc, mut raw_lost, mut rec_lost) = (0usize, 0usize, 0usize, 0usize, 0usize);
+        let (mut ev_acc, mut ev_lost, mut raw_acc, mut raw_lost, mut rec_lost) =
+            (0usize, 0usize, 0usize, 0usize, 0usize);
         let mut rec_err_sum = 0.0;
         for i in 0..n {
             if link.send(&event_frames[i], snr, &mut rng)? {
@@ -536,12 +700,19 @@ pub fn sim(a: SimArgs) -> Result<()> {
     }
     bar.finish_and_clear();
     let mean = |v: &[Vec<u8>]| v.iter().map(Vec::len).sum::<usize>() as f64 / n as f64;
-    let raw_mean = raw_frames.iter().map(|f| f.iter().map(|x| x.len() + 4).sum::<usize>()).sum::<usize>() as f64 / n as f64;
+    let raw_mean = raw_frames
+        .iter()
+        .map(|f| f.iter().map(|x| x.len() + 4).sum::<usize>())
+        .sum::<usize>() as f64
+        / n as f64;
     let raw_frags = raw_frames.iter().map(Vec::len).sum::<usize>() as f64 / n as f64;
     // The SNR at which the raw chain loses half its windows (linear interpolation), and the
     // lowest SNR down to which the event chain stays within 2 points of its clean accuracy.
     let series = |f: &dyn Fn(&serde_json::Value) -> f64| -> Vec<(f64, f64)> {
-        points.iter().map(|p| (p["snr_db"].as_f64().unwrap_or(0.0), f(p))).collect()
+        points
+            .iter()
+            .map(|p| (p["snr_db"].as_f64().unwrap_or(0.0), f(p)))
+            .collect()
     };
     let raw_loss = series(&|p| p["raw_zstd"]["lost"].as_f64().unwrap_or(1.0));
     let half = raw_loss.windows(2).find_map(|w| {
@@ -575,8 +746,15 @@ pub fn sim(a: SimArgs) -> Result<()> {
         raw_mean,
         raw_frags
     );
-    println!("clean accuracy: event {:.2} %, raw window {:.2} %", 100.0 * clean_event, 100.0 * clean_raw);
-    println!("{:>7} {:>10} {:>9} {:>10} {:>9} {:>10} {:>12}", "SNR dB", "event acc", "ev lost", "raw acc", "raw lost", "recon lost", "recon NRMSE");
+    println!(
+        "clean accuracy: event {:.2} %, raw window {:.2} %",
+        100.0 * clean_event,
+        100.0 * clean_raw
+    );
+    println!(
+        "{:>7} {:>10} {:>9} {:>10} {:>9} {:>10} {:>12}",
+        "SNR dB", "event acc", "ev lost", "raw acc", "raw lost", "recon lost", "recon NRMSE"
+    );
     for p in &points {
         println!(
             "{:>7.2} {:>9.2}% {:>8.2}% {:>9.2}% {:>8.2}% {:>9.2}% {:>12}",
@@ -586,7 +764,9 @@ pub fn sim(a: SimArgs) -> Result<()> {
             100.0 * p["raw_zstd"]["accuracy"].as_f64().unwrap_or(0.0),
             100.0 * p["raw_zstd"]["lost"].as_f64().unwrap_or(0.0),
             100.0 * p["reconstruct"]["lost"].as_f64().unwrap_or(0.0),
-            p["reconstruct"]["mean_nrmse_delivered"].as_f64().map_or("-".into(), |v| format!("{v:.4}"))
+            p["reconstruct"]["mean_nrmse_delivered"]
+                .as_f64()
+                .map_or("-".into(), |v| format!("{v:.4}"))
         );
     }
     println!(
@@ -623,7 +803,10 @@ pub fn parse_windows(text: &str) -> Result<Vec<Window>> {
                 .map(|c| {
                     c.split(|ch: char| ch == ',' || ch.is_whitespace())
                         .filter(|t| !t.is_empty())
-                        .map(|t| t.parse::<f32>().with_context(|| format!("line {}: `{t}` is not a number", i + 1)))
+                        .map(|t| {
+                            t.parse::<f32>()
+                                .with_context(|| format!("line {}: `{t}` is not a number", i + 1))
+                        })
                         .collect::<Result<Vec<f32>>>()
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -634,7 +817,13 @@ pub fn parse_windows(text: &str) -> Result<Vec<Window>> {
 
 fn format_window(w: &Window) -> String {
     (0..w.channels())
-        .map(|c| w.channel(c).iter().map(|v| format!("{v}")).collect::<Vec<_>>().join(","))
+        .map(|c| {
+            w.channel(c)
+                .iter()
+                .map(|v| format!("{v}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
         .collect::<Vec<_>>()
         .join(":")
 }
@@ -661,7 +850,11 @@ pub fn encode_file(input: &[u8], model_path: &Path, mode: SensorMode, target: f3
             (None, _) => unreachable!("the model is loaded for every mode but lossless"),
         }
         .with_context(|| format!("window {i}"))?;
-        let mut f = SemanticFrame::new(Modality::Sensor, model.as_ref().map_or(semcom_codec::ModelId(0), |m| m.id()), payload);
+        let mut f = SemanticFrame::new(
+            Modality::Sensor,
+            model.as_ref().map_or(semcom_codec::ModelId(0), |m| m.id()),
+            payload,
+        );
         if i > 0 || model.is_none() {
             f.model = None;
         }
@@ -679,10 +872,18 @@ pub fn encode_file(input: &[u8], model_path: &Path, mode: SensorMode, target: f3
 /// [anomaly]`.
 pub fn decode_frames(frames: &[SemanticFrame], model_path: &Path) -> Result<Vec<u8>> {
     let needs_model = frames.iter().any(|f| !(f.payload.len() >= 2 && f.payload[0] == 0x01));
-    let model = if needs_model { Some(SensorModel::load(model_path)?) } else { None };
+    let model = if needs_model {
+        Some(SensorModel::load(model_path)?)
+    } else {
+        None
+    };
     if let (Some(m), Some(id)) = (&model, frames.first().and_then(|f| f.model)) {
         if m.id() != id {
-            bail!("frames were encoded with sensor model {id} but {} is {}", model_path.display(), m.id());
+            bail!(
+                "frames were encoded with sensor model {id} but {} is {}",
+                model_path.display(),
+                m.id()
+            );
         }
     }
     let mut out = String::new();
@@ -699,7 +900,12 @@ pub fn decode_frames(frames: &[SemanticFrame], model_path: &Path) -> Result<Vec<
                 .as_ref()
                 .and_then(|m| m.config.classes.get(usize::from(e.class)))
                 .map_or_else(|| format!("class{}", e.class), Clone::clone);
-            let _ = writeln!(out, "event {name} {:.3}{}", e.confidence(), if e.anomaly { " anomaly" } else { "" });
+            let _ = writeln!(
+                out,
+                "event {name} {:.3}{}",
+                e.confidence(),
+                if e.anomaly { " anomaly" } else { "" }
+            );
         };
         match sensor::decode(&f.payload, model.as_ref(), MAX_SAMPLES).with_context(|| format!("frame {i}"))? {
             Decoded::Event(e) => event(e, &mut out),
@@ -725,9 +931,15 @@ mod tests {
         let bytes = encode_file(text.as_bytes(), Path::new("none"), SensorMode::Lossless, 0.05).unwrap();
         let frames = crate::codec::frames(&bytes).unwrap();
         let back = decode_frames(&frames, Path::new("none")).unwrap();
-        assert_eq!(String::from_utf8(back).unwrap(), "0.9946,0.00001,-3.2:0.5,0.25,0.125\n1,2,3\n");
+        assert_eq!(
+            String::from_utf8(back).unwrap(),
+            "0.9946,0.00001,-3.2:0.5,0.25,0.125\n1,2,3\n"
+        );
         for bad in ["1,NaN,2\n", "1,inf\n", "1,2:3\n", ":\n", "1,x\n"] {
-            assert!(encode_file(bad.as_bytes(), Path::new("none"), SensorMode::Lossless, 0.05).is_err(), "{bad}");
+            assert!(
+                encode_file(bad.as_bytes(), Path::new("none"), SensorMode::Lossless, 0.05).is_err(),
+                "{bad}"
+            );
         }
         // Cut short: the last frame is missing.
         let frames = crate::codec::frames(&bytes).unwrap();

@@ -57,13 +57,19 @@ pub fn load_har(dir: &Path, split: &str) -> Result<Labelled, CodecError> {
     })?;
     let mut per_channel: Vec<Vec<Vec<f32>>> = Vec::new();
     for name in HAR_CHANNELS {
-        let path = root.join(split).join("Inertial Signals").join(format!("{name}_{split}.txt"));
+        let path = root
+            .join(split)
+            .join("Inertial Signals")
+            .join(format!("{name}_{split}.txt"));
         let text = std::fs::read_to_string(&path).map_err(io(&path))?;
         let mut rows = Vec::new();
         for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             let row = line
                 .split_whitespace()
-                .map(|t| t.parse::<f32>().map_err(|_| bad(&path, i, format!("`{t}` is not a number"))))
+                .map(|t| {
+                    t.parse::<f32>()
+                        .map_err(|_| bad(&path, i, format!("`{t}` is not a number")))
+                })
                 .collect::<Result<Vec<f32>, _>>()?;
             rows.push(row);
         }
@@ -94,9 +100,16 @@ pub fn load_har(dir: &Path, split: &str) -> Result<Labelled, CodecError> {
             Window::from_channels(&chans).map_err(|e| CodecError::Input(format!("UCI HAR {split} window {w}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let classes = ["WALKING", "WALKING_UPSTAIRS", "WALKING_DOWNSTAIRS", "SITTING", "STANDING", "LAYING"]
-        .map(String::from)
-        .to_vec();
+    let classes = [
+        "WALKING",
+        "WALKING_UPSTAIRS",
+        "WALKING_DOWNSTAIRS",
+        "SITTING",
+        "STANDING",
+        "LAYING",
+    ]
+    .map(String::from)
+    .to_vec();
     Ok(Labelled {
         windows,
         labels,

@@ -43,7 +43,12 @@ impl Extractor {
                 sin.push(a.sin() as f32);
             }
             let f = k as f64 / half.max(1) as f64;
-            band_of.push(BAND_EDGES.iter().position(|&e| f <= e + 1e-9).unwrap_or(BAND_EDGES.len() - 1));
+            band_of.push(
+                BAND_EDGES
+                    .iter()
+                    .position(|&e| f <= e + 1e-9)
+                    .unwrap_or(BAND_EDGES.len() - 1),
+            );
         }
         Self { len, cos, sin, band_of }
     }
@@ -71,7 +76,10 @@ impl Extractor {
         out.extend([mean, (var + 1e-10).ln(), lo, hi, (jerk + 1e-6).ln()]);
         let mut bands = [0f32; BAND_EDGES.len()];
         for (b, &band) in self.band_of.iter().enumerate() {
-            let (c, s) = (&self.cos[b * self.len..][..self.len], &self.sin[b * self.len..][..self.len]);
+            let (c, s) = (
+                &self.cos[b * self.len..][..self.len],
+                &self.sin[b * self.len..][..self.len],
+            );
             let (mut re, mut im) = (0f32, 0f32);
             for i in 0..self.len {
                 let v = x[i] - mean;

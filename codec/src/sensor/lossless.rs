@@ -35,8 +35,8 @@ const PREDICTORS: usize = 4;
 const LIMIT: i64 = 1 << 53;
 
 const POW10: [f64; 23] = [
-    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19,
-    1e20, 1e21, 1e22,
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
 ];
 
 fn pow10i(k: usize) -> i64 {
@@ -287,8 +287,8 @@ fn corrupt() -> CodecError {
 
 /// Decodes [`encode`]'s bytes; `max_samples` bounds what a hostile header may ask for.
 pub fn decode(bytes: &[u8], max_samples: usize) -> Result<Window, CodecError> {
-    let (channels, a) =
-        crate::frame::get_varint(bytes).ok_or_else(|| CodecError::Payload("lossless sensor payload: channels".into()))?;
+    let (channels, a) = crate::frame::get_varint(bytes)
+        .ok_or_else(|| CodecError::Payload("lossless sensor payload: channels".into()))?;
     let (len, b) = crate::frame::get_varint(&bytes[a..])
         .ok_or_else(|| CodecError::Payload("lossless sensor payload: length".into()))?;
     let (channels, len) = (channels as usize, len as usize);
@@ -330,7 +330,9 @@ pub fn decode(bytes: &[u8], max_samples: usize) -> Result<Window, CodecError> {
                 dec.consume(hi, 1, 1 << 16);
                 let x = f32::from_bits(lo | hi << 16);
                 if !x.is_finite() {
-                    return Err(CodecError::Payload("lossless sensor payload: non-finite raw sample".into()));
+                    return Err(CodecError::Payload(
+                        "lossless sensor payload: non-finite raw sample".into(),
+                    ));
                 }
                 x
             } else {

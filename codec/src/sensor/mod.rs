@@ -116,9 +116,7 @@ pub fn encode_reconstruct(model: &SensorModel, w: &Window, targets: &[f32]) -> R
 /// Decodes a sensor payload. `model` is needed for everything but lossless payloads;
 /// `max_samples` bounds the window a lossless header may declare.
 pub fn decode(payload: &[u8], model: Option<&SensorModel>, max_samples: usize) -> Result<Decoded, CodecError> {
-    let need = || {
-        model.ok_or_else(|| CodecError::Input("this sensor payload needs the sensor model (--model)".into()))
-    };
+    let need = || model.ok_or_else(|| CodecError::Input("this sensor payload needs the sensor model (--model)".into()));
     match payload {
         [] => Err(CodecError::Payload("empty sensor payload".into())),
         [b] => Ok(Decoded::Event(Event::from_byte(*b))),

@@ -186,7 +186,10 @@ impl SensorModel {
         ];
         for (name, got, want) in checks {
             if got != want {
-                return Err(bad("<sensor model>", format!("{name} has {got} values, expected {want}")));
+                return Err(bad(
+                    "<sensor model>",
+                    format!("{name} has {got} values, expected {want}"),
+                ));
             }
         }
         if c.channels == 0 || c.len < 2 || k == 0 || k > MAX_CLASSES || h1 == 0 || h2 == 0 {
@@ -218,7 +221,10 @@ impl SensorModel {
             let r = ref_index[i];
             !(r == -1.0 || (r >= 0.0 && r < i as f32 && r.fract() == 0.0))
         }) {
-            return Err(bad("<sensor model>", format!("channel {c}: reference {} is not an earlier channel", ref_index[c])));
+            return Err(bad(
+                "<sensor model>",
+                format!("channel {c}: reference {} is not an earlier channel", ref_index[c]),
+            ));
         }
         let extractor = Extractor::new(c.len);
         let mut m = Self {
@@ -395,7 +401,9 @@ impl SensorModel {
         .map_err(|e| bad(path, format!("config: {e}")))?;
         let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(path, format!("tensors: {e}")))?;
         let get = |name: &str| -> Result<Vec<f32>, CodecError> {
-            let t = st.tensor(name).map_err(|_| bad(path, format!("tensor {name} missing")))?;
+            let t = st
+                .tensor(name)
+                .map_err(|_| bad(path, format!("tensor {name} missing")))?;
             if t.dtype() != safetensors::Dtype::F32 {
                 return Err(bad(path, format!("tensor {name} is not f32")));
             }

@@ -179,7 +179,10 @@ impl Models {
         Self {
             step: Adaptive::with(&w(steps), INC),
             count: Adaptive::with(&w(count), INC),
-            coef: coef.chunks(RESIDUAL_SYMBOLS).map(|c| Adaptive::with(&w(c), INC)).collect(),
+            coef: coef
+                .chunks(RESIDUAL_SYMBOLS)
+                .map(|c| Adaptive::with(&w(c), INC))
+                .collect(),
         }
     }
 }
@@ -241,7 +244,9 @@ pub fn decode(model: &SensorModel, bytes: &[u8]) -> Result<Window, CodecError> {
         let mut b = base(model, c, &decoded, len);
         synthesize(model, c, &ChannelTokens { step, coefs }, &mut b);
         if b.iter().any(|v| !v.is_finite()) {
-            return Err(CodecError::Payload("sensor reconstruction payload decodes to non-finite samples".into()));
+            return Err(CodecError::Payload(
+                "sensor reconstruction payload decodes to non-finite samples".into(),
+            ));
         }
         decoded[c * len..(c + 1) * len].copy_from_slice(&b);
     }

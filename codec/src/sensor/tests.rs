@@ -49,12 +49,16 @@ fn every_mode_round_trips_and_meets_its_promise() {
         // Event: one byte, decodes to the same class the encoder saw.
         let p = encode_event(&model, w).unwrap();
         assert_eq!(p.len(), 1);
-        let Decoded::Event(e) = decode(&p, Some(&model), 1 << 20).unwrap() else { panic!() };
+        let Decoded::Event(e) = decode(&p, Some(&model), 1 << 20).unwrap() else {
+            panic!()
+        };
         assert_eq!(e.class, model.assess(w).unwrap().class);
         correct += usize::from(e.class == l);
         // Reconstruction: each channel within its target.
         let p = encode_reconstruct(&model, w, &[0.05]).unwrap();
-        let Decoded::Window(r) = decode(&p, Some(&model), 1 << 20).unwrap() else { panic!() };
+        let Decoded::Window(r) = decode(&p, Some(&model), 1 << 20).unwrap() else {
+            panic!()
+        };
         for e in nrmse(w, &r, &model.scale) {
             assert!(e <= 0.05, "NRMSE {e}");
         }
@@ -72,7 +76,9 @@ fn model_files_round_trip_and_bad_ones_are_refused() {
     let back = SensorModel::from_bytes(&bytes, "m").unwrap();
     assert_eq!(back.id(), model.id());
     assert_eq!(back.config, model.config);
-    let e = SensorModel::from_bytes(&bytes[..bytes.len() - 10], "m").unwrap_err().to_string();
+    let e = SensorModel::from_bytes(&bytes[..bytes.len() - 10], "m")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("model file m"), "{e}");
     assert!(SensorModel::from_bytes(b"not a model", "m").is_err());
 }
@@ -82,13 +88,19 @@ fn bad_input_gives_clear_errors() {
     let model = small_model();
     let w = Window::new(2, 64, vec![0.0; 128]).unwrap();
     let e = encode_event(&model, &w).unwrap_err().to_string();
-    assert!(e.contains("2 channel(s) × 64 samples but the sensor model expects 3 × 64"), "{e}");
+    assert!(
+        e.contains("2 channel(s) × 64 samples but the sensor model expects 3 × 64"),
+        "{e}"
+    );
     assert!(encode_reconstruct(&model, &w, &[0.05]).is_err());
     let w = Window::new(3, 64, vec![0.0; 192]).unwrap();
     assert!(encode_reconstruct(&model, &w, &[0.0]).is_err());
     assert!(encode_reconstruct(&model, &w, &[0.1, 0.1]).is_err());
     assert!(matches!(decode(&[], Some(&model), 10), Err(CodecError::Payload(_))));
-    assert!(matches!(decode(&[0x09, 1, 2], Some(&model), 10), Err(CodecError::Payload(_))));
+    assert!(matches!(
+        decode(&[0x09, 1, 2], Some(&model), 10),
+        Err(CodecError::Payload(_))
+    ));
     assert!(matches!(decode(&[0x02, 1, 2], None, 10), Err(CodecError::Input(_))));
 }
 
@@ -101,7 +113,14 @@ fn on_change_attaches_the_window_only_when_the_meaning_changes() {
     // (the classifier is confident on this easy task).
     let mut order: Vec<usize> = Vec::new();
     for c in 0..3 {
-        order.extend(test.labels.iter().enumerate().filter(|(_, &l)| l == c).map(|(i, _)| i).take(2));
+        order.extend(
+            test.labels
+                .iter()
+                .enumerate()
+                .filter(|(_, &l)| l == c)
+                .map(|(i, _)| i)
+                .take(2),
+        );
     }
     let sent: Vec<bool> = order
         .iter()

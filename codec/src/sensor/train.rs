@@ -75,7 +75,11 @@ pub fn train(
         .first()
         .ok_or_else(|| CodecError::Input("no training windows".into()))?;
     let (channels, len) = (first.channels(), first.len());
-    if let Some(i) = data.windows.iter().position(|w| w.channels() != channels || w.len() != len) {
+    if let Some(i) = data
+        .windows
+        .iter()
+        .position(|w| w.channels() != channels || w.len() != len)
+    {
         return Err(CodecError::Input(format!(
             "training window {i} is {} × {}, the first is {channels} × {len}: one shape per model",
             data.windows[i].channels(),
@@ -87,7 +91,9 @@ pub fn train(
     }
     let k = data.classes.len();
     if k == 0 || k > MAX_CLASSES {
-        return Err(CodecError::Input(format!("{k} classes: the event token names 1 … {MAX_CLASSES}")));
+        return Err(CodecError::Input(format!(
+            "{k} classes: the event token names 1 … {MAX_CLASSES}"
+        )));
     }
     let n = data.windows.len();
     let ex = Extractor::new(len);
@@ -159,12 +165,22 @@ pub fn train(
     let mut vars = Vec::new();
     for &(o, i) in &shapes {
         let bound = (6.0 / i as f32).sqrt() * 0.5;
-        vars.push(Var::from_tensor(&Tensor::from_vec(uniform(&mut rng, o * i, bound), (o, i), &dev)?)?);
+        vars.push(Var::from_tensor(&Tensor::from_vec(
+            uniform(&mut rng, o * i, bound),
+            (o, i),
+            &dev,
+        )?)?);
         vars.push(Var::from_tensor(&Tensor::zeros(o, DType::F32, &dev)?)?);
     }
     let forward = |x: &Tensor| -> candle_core::Result<Tensor> {
-        let a = x.matmul(&vars[0].as_tensor().t()?)?.broadcast_add(vars[1].as_tensor())?.relu()?;
-        let a = a.matmul(&vars[2].as_tensor().t()?)?.broadcast_add(vars[3].as_tensor())?.relu()?;
+        let a = x
+            .matmul(&vars[0].as_tensor().t()?)?
+            .broadcast_add(vars[1].as_tensor())?
+            .relu()?;
+        let a = a
+            .matmul(&vars[2].as_tensor().t()?)?
+            .broadcast_add(vars[3].as_tensor())?
+            .relu()?;
         a.matmul(&vars[4].as_tensor().t()?)?.broadcast_add(vars[5].as_tensor())
     };
     let mut opt = AdamW::new(

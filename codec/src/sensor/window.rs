@@ -137,7 +137,9 @@ mod tests {
         v[4] = f32::NEG_INFINITY;
         let e = Window::new(2, 3, v).unwrap_err().to_string();
         assert!(e.contains("-inf"), "{e}");
-        let e = Window::from_channels(&[vec![1.0, 2.0], vec![1.0]]).unwrap_err().to_string();
+        let e = Window::from_channels(&[vec![1.0, 2.0], vec![1.0]])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("channel 1 has 1"), "{e}");
         let w = Window::from_channels(&[vec![1.0, 2.0], vec![3.0, 4.0]]).unwrap();
         assert_eq!((w.channels(), w.len(), w.channel(1)), (2, 2, &[3.0f32, 4.0][..]));
