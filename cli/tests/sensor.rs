@@ -58,7 +58,7 @@ fn encode_decode_round_trips_and_bad_windows_are_named() {
     let out = semcom(&["decode", s(&frames), "-o", s(&back)]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let parse = |t: &str| -> Vec<f32> {
-        t.split(|c| c == ',' || c == ':' || c == '\n')
+        t.split([',', ':', '\n'])
             .filter(|x| !x.is_empty())
             .map(|x| x.parse().unwrap())
             .collect()

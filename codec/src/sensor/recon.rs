@@ -232,8 +232,8 @@ pub fn decode(model: &SensorModel, bytes: &[u8]) -> Result<Window, CodecError> {
         let var = model.variances(c);
         let mut coefs = Vec::with_capacity(n as usize);
         let mut prev = 0i64;
-        for k in 0..n as usize {
-            let v = residual(&mut io, &mut m.coef[ctx(var[k].sqrt() / d, prev)], 0)?;
+        for &lambda in &var[..n as usize] {
+            let v = residual(&mut io, &mut m.coef[ctx(lambda.sqrt() / d, prev)], 0)?;
             let v = i64::try_from(v)
                 .ok()
                 .filter(|v| v.unsigned_abs() < 1 << 40)

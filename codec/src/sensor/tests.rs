@@ -16,7 +16,7 @@ fn synthetic(n: usize, seed: u64) -> Labelled {
     for i in 0..n {
         let class = (i % 3) as u8;
         let f = [0.0, 2.0, 9.0][class as usize];
-        let ph: f32 = rng.random_range(0.0..6.28);
+        let ph: f32 = rng.random_range(0.0..std::f32::consts::TAU);
         let samples: Vec<f32> = (0..3 * len)
             .map(|k| {
                 let t = (k % len) as f32 / len as f32;
