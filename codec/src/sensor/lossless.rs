@@ -14,7 +14,8 @@
 //! values carry more decimals (4 significant digits of 0.0003 vs 0.3) pays almost nothing for it.
 //!
 //! **Prediction.** Per channel, the best of four fixed polynomial predictors of `q0` (none,
-//! previous, linear, quadratic extrapolation; chosen on the window, 2 bits) and the residual is
+//! previous, linear, quadratic extrapolation) or the sample one period back (lag 2 … 65: mains
+//! cycles, gait), chosen on the window, and the residual is
 //! range-coded with an adaptive magnitude class (context: the size of the last two residuals) and
 //! raw low bits.
 
@@ -31,7 +32,11 @@ const D_MAX: usize = 12;
 const RAW: usize = D_MAX + 1;
 const MAG_CTX: usize = 8;
 const RES_CTX: usize = 18;
-const PREDICTORS: usize = 4;
+const PREDICTORS: usize = 5;
+/// The periodic predictor: `q0[n − lag]`.
+const LAG: usize = 4;
+const MIN_LAG: usize = 2;
+const LAGS: usize = 64;
 const LIMIT: i64 = 1 << 53;
 
 const POW10: [f64; 23] = [
@@ -125,14 +130,24 @@ fn bitlen(v: u64) -> u32 {
     64 - v.leading_zeros()
 }
 
-fn predict(order: usize, h: &[i64; 3], n: usize) -> i128 {
-    let o = order.min(n);
-    let [p1, p2, p3] = h.map(i128::from);
-    match o {
+/// Prediction of the next `q0` after `hist` (this channel's values so far).
+fn predict(pred: usize, lag: usize, hist: &[i64]) -> i128 {
+    let n = hist.len();
+    let at = |k: usize| i128::from(hist[n - k]);
+    if pred == LAG {
+        return if n >= lag {
+            at(lag)
+        } else if n > 0 {
+            at(1)
+        } else {
+            0
+        };
+    }
+    match pred.min(n) {
         0 => 0,
-        1 => p1,
-        2 => 2 * p1 - p2,
-        _ => 3 * p1 - 3 * p2 + p3,
+        1 => at(1),
+        2 => 2 * at(1) - at(2),
+        _ => 3 * at(1) - 3 * at(2) + at(3),
     }
 }
 
@@ -153,6 +168,7 @@ fn res_ctx(a: u64, b: u64) -> usize {
 struct Models {
     exp: Adaptive,
     pred: Adaptive,
+    lag: Adaptive,
     res: Vec<Adaptive>,
     digits: Vec<Adaptive>,
 }
@@ -164,6 +180,7 @@ impl Models {
         Self {
             exp: Adaptive::new(N_EXP, 24),
             pred: Adaptive::new(PREDICTORS, 24),
+            lag: Adaptive::new(LAGS, 24),
             res: vec![Adaptive::with(&residual_weights(), 24); RES_CTX],
             digits: vec![Adaptive::with(&dw, 24); MAG_CTX],
         }
@@ -171,7 +188,7 @@ impl Models {
 }
 
 /// The plan of one channel: base exponent, predictor and its samples split at that exponent.
-fn plan(x: &[f32]) -> (i32, usize, Vec<Split>) {
+fn plan(x: &[f32]) -> (i32, usize, usize, Vec<Split>) {
     let decs: Vec<Option<(i64, i32)>> = x.iter().map(|&v| decimal(v)).collect();
     let mut exps: Vec<i32> = decs.iter().flatten().filter(|d| d.0 != 0).map(|d| d.1).collect();
     exps.sort_unstable();
@@ -208,16 +225,44 @@ fn plan(x: &[f32]) -> (i32, usize, Vec<Split>) {
         (0.0, 0, vec![Split { q0: 0, d: RAW, r: 0 }; x.len()])
     });
     // Predictor: least total residual magnitude (bits) on this window.
-    let mut cost = [0u64; PREDICTORS];
-    let mut h = [0i64; 3];
-    for (n, s) in splits.iter().enumerate() {
-        for (o, c) in cost.iter_mut().enumerate() {
-            *c += u64::from(bitlen((i128::from(s.q0) - predict(o, &h, n)).unsigned_abs() as u64));
+    let q0: Vec<i64> = splits.iter().map(|s| s.q0).collect();
+    let cost_of = |pred: usize, lag: usize| -> u64 {
+        (0..q0.len())
+            .map(|n| {
+                u64::from(bitlen(
+                    (i128::from(q0[n]) - predict(pred, lag, &q0[..n])).unsigned_abs() as u64,
+                ))
+            })
+            .sum()
+    };
+    let mut best = (u64::MAX, 1, MIN_LAG);
+    for pred in 0..LAG {
+        let c = cost_of(pred, MIN_LAG);
+        if c < best.0 {
+            best = (c, pred, MIN_LAG);
         }
-        h = [s.q0, h[0], h[1]];
     }
-    let pred = (0..PREDICTORS).min_by_key(|&o| cost[o]).unwrap_or(1);
-    (e0, pred, splits)
+    // Periodic predictor: the first `lag` samples fall back to the previous one (prefix sums of
+    // that cost), the rest are differences `lag` apart; a lag is dropped as soon as it costs more
+    // than the best so far.
+    let bits = |a: i64, b: i64| u64::from(bitlen(a.wrapping_sub(b).unsigned_abs()));
+    let mut prefix = Vec::with_capacity(q0.len() + 1);
+    prefix.push(0u64);
+    for n in 0..q0.len() {
+        let prev = if n > 0 { q0[n - 1] } else { 0 };
+        prefix.push(prefix[n] + bits(q0[n], prev));
+    }
+    'lags: for lag in MIN_LAG..(MIN_LAG + LAGS).min(q0.len() / 2 + 1) {
+        let mut c = prefix[lag];
+        for (chunk_a, chunk_b) in q0[lag..].chunks(16).zip(q0.chunks(16)) {
+            c += chunk_a.iter().zip(chunk_b).map(|(&a, &b)| bits(a, b)).sum::<u64>();
+            if c >= best.0 {
+                continue 'lags;
+            }
+        }
+        best = (c, LAG, lag);
+    }
+    (e0, best.1, best.2, splits)
 }
 
 /// Codes `window` losslessly; the bytes hold channel count and length.
@@ -229,15 +274,18 @@ pub fn encode(window: &Window) -> Vec<u8> {
     let mut m = Models::new();
     for c in 0..window.channels() {
         let x = window.channel(c);
-        let (e0, pred, splits) = plan(x);
+        let (e0, pred, lag, splits) = plan(x);
         let mut io = Enc(&mut enc);
         // Infallible on the encoder side: every symbol is inside its table.
         let _ = io.symbol(&mut m.exp, (e0 - E_MIN) as usize);
         let _ = io.symbol(&mut m.pred, pred);
-        let mut h = [0i64; 3];
+        if pred == LAG {
+            let _ = io.symbol(&mut m.lag, lag - MIN_LAG);
+        }
+        let mut hist: Vec<i64> = Vec::with_capacity(splits.len());
         let (mut r1, mut r2) = (0u64, 0u64);
-        for (n, (s, &v)) in splits.iter().zip(x).enumerate() {
-            let res = i128::from(s.q0) - predict(pred, &h, n);
+        for (s, &v) in splits.iter().zip(x) {
+            let res = i128::from(s.q0) - predict(pred, lag, &hist);
             let ctx = res_ctx(r1, r2);
             let _ = residual(&mut Enc(&mut enc), &mut m.res[ctx], res);
             r2 = r1;
@@ -250,7 +298,7 @@ pub fn encode(window: &Window) -> Vec<u8> {
             } else {
                 put_digits(&mut enc, s.r, s.d);
             }
-            h = [s.q0, h[0], h[1]];
+            hist.push(s.q0);
         }
     }
     out.extend(enc.finish());
@@ -310,14 +358,19 @@ pub fn decode(bytes: &[u8], max_samples: usize) -> Result<Window, CodecError> {
         let mut io = Dec(&mut dec);
         let e0 = io.symbol(&mut m.exp, 0)? as i32 + E_MIN;
         let pred = io.symbol(&mut m.pred, 0)?;
-        let mut h = [0i64; 3];
+        let lag = if pred == LAG {
+            io.symbol(&mut m.lag, 0)? + MIN_LAG
+        } else {
+            MIN_LAG
+        };
+        let mut hist: Vec<i64> = Vec::with_capacity(len);
         let (mut r1, mut r2) = (0u64, 0u64);
-        for n in 0..len {
+        for _ in 0..len {
             let ctx = res_ctx(r1, r2);
             let res = residual(&mut Dec(&mut dec), &mut m.res[ctx], 0)?;
             r2 = r1;
             r1 = res.unsigned_abs().min(u128::from(u32::MAX)) as u64;
-            let q0 = predict(pred, &h, n) + res;
+            let q0 = predict(pred, lag, &hist) + res;
             if q0.abs() > i128::from(LIMIT) {
                 return Err(corrupt());
             }
@@ -349,7 +402,7 @@ pub fn decode(bytes: &[u8], max_samples: usize) -> Result<Window, CodecError> {
                 to_f32(q, e)
             };
             samples.push(x);
-            h = [q0, h[0], h[1]];
+            hist.push(q0);
         }
     }
     if dec.overran() {
