@@ -196,48 +196,56 @@ fn plan(x: &[f32]) -> (i32, usize, usize, Vec<Split>) {
     if exps.is_empty() {
         exps.push(0);
     }
-    let mut best: Option<(f64, i32, Vec<Split>)> = None;
+    // Estimated cost in hundredths of a bit: the size of the first difference, plus the
+    // refinement digits (log2 10 ≈ 3.32 bits each) or a raw sample.
+    let mut best: Option<(u64, i32, Vec<Split>)> = None;
     for &e0 in &exps {
         let mut splits = Vec::with_capacity(x.len());
         let mut prev = 0i64;
         let mut ok = true;
-        let mut cost = 0.0;
+        let (mut diff_bits, mut extra) = (0u64, 0u64);
         for d in &decs {
             let Some(s) = split_at(*d, e0, prev) else {
                 ok = false;
                 break;
             };
-            cost += f64::from(bitlen((s.q0 - prev).unsigned_abs()));
-            cost += match s.d {
-                0 => 0.0,
-                RAW => 36.0,
-                d => 1.0 + 3.33 * d as f64,
+            diff_bits += u64::from(bitlen(s.q0.wrapping_sub(prev).unsigned_abs()));
+            extra += match s.d {
+                0 => 0,
+                RAW => 3600,
+                d => 100 + 332 * d as u64,
             };
             prev = s.q0;
             splits.push(s);
         }
+        let cost = 100 * diff_bits + extra;
         if ok && best.as_ref().is_none_or(|b| cost < b.0) {
             best = Some((cost, e0, splits));
         }
     }
     let (_, e0, splits) = best.unwrap_or_else(|| {
         // Every exponent overflowed (huge values mixed with tiny ones): all raw.
-        (0.0, 0, vec![Split { q0: 0, d: RAW, r: 0 }; x.len()])
+        (0, 0, vec![Split { q0: 0, d: RAW, r: 0 }; x.len()])
     });
     // Predictor: least total residual magnitude (bits) on this window.
     let q0: Vec<i64> = splits.iter().map(|s| s.q0).collect();
-    let cost_of = |pred: usize, lag: usize| -> u64 {
+    // |q0| ≤ 2^53, so every polynomial prediction fits in i64.
+    let cost_of = |pred: usize| -> u64 {
         (0..q0.len())
             .map(|n| {
-                u64::from(bitlen(
-                    (i128::from(q0[n]) - predict(pred, lag, &q0[..n])).unsigned_abs() as u64,
-                ))
+                let p = match pred.min(n) {
+                    0 => 0,
+                    1 => q0[n - 1],
+                    2 => 2 * q0[n - 1] - q0[n - 2],
+                    _ => 3 * q0[n - 1] - 3 * q0[n - 2] + q0[n - 3],
+                };
+                u64::from(bitlen(q0[n].wrapping_sub(p).unsigned_abs()))
             })
             .sum()
     };
     let mut best = (u64::MAX, 1, MIN_LAG);
     for pred in 0..LAG {
-        let c = cost_of(pred, MIN_LAG);
+        let c = cost_of(pred);
         if c < best.0 {
             best = (c, pred, MIN_LAG);
         }
