@@ -29,6 +29,10 @@ pub const KIND: &str = "sensor";
 /// The one metadata key (its value: the config JSON). One key, because safetensors writes the
 /// metadata map in hash order: with two, the same model could be written as different bytes.
 const META_CONFIG: &str = "semcom.sensor";
+/// Longest window a model may be trained for (its KLT basis is len × len per channel).
+pub const MAX_MODEL_LEN: usize = 4096;
+/// Widest hidden layer a model file may declare.
+pub const MAX_HIDDEN: usize = 4096;
 /// Most classes the one-byte event token can name.
 pub const MAX_CLASSES: usize = 8;
 
@@ -164,6 +168,19 @@ impl SensorModel {
             tables,
         } = recon;
         let c = &config;
+        // Bounds first, so that the sizes below cannot overflow whatever a file declares.
+        if c.channels > super::MAX_CHANNELS || c.len > MAX_MODEL_LEN || c.hidden.iter().any(|&h| h > MAX_HIDDEN) {
+            return Err(bad(
+                "<sensor model>",
+                format!(
+                    "shape {} channels × {} samples, hidden {:?} exceeds {} × {MAX_MODEL_LEN}, {MAX_HIDDEN}",
+                    c.channels,
+                    c.len,
+                    c.hidden,
+                    super::MAX_CHANNELS
+                ),
+            ));
+        }
         let f = features::count(c.channels);
         let [h1, h2] = c.hidden;
         let k = c.classes.len();

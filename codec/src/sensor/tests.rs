@@ -81,6 +81,13 @@ fn model_files_round_trip_and_bad_ones_are_refused() {
         .to_string();
     assert!(e.contains("model file m"), "{e}");
     assert!(SensorModel::from_bytes(b"not a model", "m").is_err());
+    // A config declaring an absurd shape is refused before any size is computed from it.
+    let mut cfg = model.config.clone();
+    cfg.len = usize::MAX / 2;
+    let e = SensorModel::from_parts(cfg, vec![], vec![], model.mlp.clone(), model.recon_parts())
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("exceeds"), "{e}");
 }
 
 #[test]
