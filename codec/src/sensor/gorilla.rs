@@ -129,6 +129,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn bits_match_a_hand_coded_stream() {
+        // 12.0 = 0x41400000, 24.0 = 0x41C00000: XOR 0x00800000 (8 leading, 23 trailing zeros).
+        // 12.0 → 32 bits; 24.0 → `11` 01000 00000 `1`; 24.0 → `0`; 12.0 → `10` `1` (same window).
+        let w = Window::new(1, 4, vec![12.0, 24.0, 24.0, 12.0]).unwrap();
+        assert_eq!(
+            encode(&w),
+            [0x41, 0x40, 0x00, 0x00, 0b1101_0000, 0b0000_1010, 0b1000_0000]
+        );
+    }
+
+    #[test]
     fn round_trips_and_matches_the_papers_cases() {
         // Equal values cost one bit each after the first 32.
         let w = Window::new(1, 9, vec![2.5; 9]).unwrap();

@@ -444,6 +444,26 @@ mod tests {
     }
 
     #[test]
+    fn decimal_forms_have_the_digits_of_the_shortest_round_trip_printing() {
+        // Reference: the standard library's shortest round-trip formatting of f32.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(12);
+        let digits = |s: &str| -> String {
+            let d: String = s.chars().filter(char::is_ascii_digit).collect();
+            d.trim_start_matches('0').trim_end_matches('0').to_string()
+        };
+        for _ in 0..20_000 {
+            let x = f32::from_bits(rng.random::<u32>()).abs();
+            let x = if x.is_finite() && (1e-5..1e6).contains(&x) {
+                x
+            } else {
+                rng.random_range(-1e3f32..1e3)
+            };
+            let (q, _) = decimal(x).unwrap();
+            assert_eq!(digits(&q.unsigned_abs().to_string()), digits(&format!("{x}")), "{x}");
+        }
+    }
+
+    #[test]
     fn any_finite_samples_round_trip_bit_exactly() {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
         for trial in 0..40 {
