@@ -571,6 +571,9 @@ pub struct SimArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Write a plot of error and loss rates against SNR (PNG, or SVG when the name ends in .svg).
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 /// One PSDU through TX → fractional timing offset → AWGN → RX; true if it arrives intact.
@@ -735,6 +738,46 @@ pub fn sim(a: SimArgs) -> Result<()> {
         "clean_event_accuracy": clean_event, "clean_raw_accuracy": clean_raw,
         "raw_half_loss_snr_db": half, "event_within_2_points_down_to_snr_db": holds_down_to,
         "points": points});
+    if let Some(path) = &a.plot {
+        let curve = |name: &str, f: &dyn Fn(&serde_json::Value) -> f64, dashed: bool| crate::plot::Series {
+            name: name.into(),
+            points: series(f),
+            dashed,
+        };
+        crate::plot::log_curves(
+            path,
+            &format!("sensor windows over 802.11a {rate}, AWGN ({n} UCI-HAR test windows per point)"),
+            "SNR (dB, per sample)",
+            "rate",
+            &[
+                curve(
+                    "event: 1 − accuracy (1-byte payload)",
+                    &|p| 1.0 - p["event"]["accuracy"].as_f64().unwrap_or(0.0),
+                    false,
+                ),
+                curve(
+                    "raw f32 + zstd: 1 − accuracy",
+                    &|p| 1.0 - p["raw_zstd"]["accuracy"].as_f64().unwrap_or(0.0),
+                    false,
+                ),
+                curve(
+                    "event frames lost",
+                    &|p| p["event"]["lost"].as_f64().unwrap_or(1.0),
+                    true,
+                ),
+                curve(
+                    "raw windows lost (any fragment)",
+                    &|p| p["raw_zstd"]["lost"].as_f64().unwrap_or(1.0),
+                    true,
+                ),
+                curve(
+                    "reconstruction frames lost",
+                    &|p| p["reconstruct"]["lost"].as_f64().unwrap_or(1.0),
+                    true,
+                ),
+            ],
+        )?;
+    }
     if a.json {
         println!("{summary}");
         return Ok(());
