@@ -20,6 +20,9 @@ pub enum CodecModality {
     Text,
     /// JSON objects or CSV rows (the first CSV line is the header).
     Telemetry,
+    /// Sensor windows, one per line: channels separated by `:`, samples by `,` (give the sensor
+    /// model with --model for every mode but lossless).
+    Sensor,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -60,6 +63,12 @@ pub struct EncodeArgs {
     /// Encoder threads (the output does not depend on it).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Sensor: what each window is sent as.
+    #[arg(long, value_enum, default_value_t = crate::sensor::SensorMode::Lossless)]
+    sensor_mode: crate::sensor::SensorMode,
+    /// Sensor: target NRMSE per channel of reconstruction tokens.
+    #[arg(long, default_value_t = 0.05)]
+    nrmse: f32,
 }
 
 #[derive(Args, Debug)]
@@ -137,6 +146,10 @@ fn split_items(input: &[u8]) -> (Vec<&[u8]>, bool) {
 }
 
 pub fn encode(a: EncodeArgs) -> Result<()> {
+    if let CodecModality::Sensor = a.modality {
+        let out = crate::sensor::encode_file(&read_input(&a.input)?, &a.model, a.sensor_mode, a.nrmse)?;
+        return write_output(&a.output, &out);
+    }
     let prior = load_prior(&a.model)?;
     let input = read_input(&a.input)?;
     let (items, final_newline) = split_items(&input);
@@ -191,6 +204,7 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
                 push(f, i == 0);
             }
         }
+        CodecModality::Sensor => unreachable!("sensor input is coded by crate::sensor above"),
     }
     write_output(&a.output, &out)?;
     tracing::info!(
@@ -232,6 +246,9 @@ pub fn frames(bytes: &[u8]) -> Result<Vec<SemanticFrame>> {
 pub fn decode(a: DecodeArgs) -> Result<()> {
     let input = read_input(&a.input)?;
     let frames = frames(&input)?;
+    if frames.first().is_some_and(|f| f.modality == Modality::Sensor) {
+        return write_output(&a.output, &crate::sensor::decode_frames(&frames, &a.model)?);
+    }
     let prior = load_prior(&a.model)?;
     let mut out = Vec::new();
     let Some(first) = frames.first() else {

@@ -24,6 +24,8 @@ pub enum EvalCommand {
     Text(TextArgs),
     /// Bytes per record of telemetry (last 20 % of each trace in time order).
     Telemetry(TelemetryArgs),
+    /// Sensor windows (test split): lossless against Gorilla, reconstruction, events.
+    Sensor(crate::sensor::EvalArgs),
 }
 
 #[derive(Args, Debug)]
@@ -71,6 +73,7 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
     match cmd {
         EvalCommand::Text(a) => text(a),
         EvalCommand::Telemetry(a) => telemetry(a),
+        EvalCommand::Sensor(a) => crate::sensor::eval(a),
     }
 }
 

@@ -8,6 +8,7 @@ mod plot;
 mod probe;
 mod radio;
 mod rx;
+mod sensor;
 mod sim;
 mod train;
 mod tx;

@@ -28,6 +28,9 @@ pub enum SimCommand {
     /// The link-adaptation table: per semcom MCS, the lowest SNR at which the whole PHY meets a
     /// target PER (bisection over simulated frames).
     Rates(RatesArgs),
+    /// Sensor windows over the PHY: event accuracy and reconstruction NRMSE against SNR, next to
+    /// the raw window with zstd over the same PHY.
+    Sensor(crate::sensor::SimArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -108,6 +111,7 @@ pub fn run(c: SimCommand) -> Result<()> {
         SimCommand::Phy(a) => phy(a),
         SimCommand::Code(a) => code(a),
         SimCommand::Rates(a) => rates(a),
+        SimCommand::Sensor(a) => crate::sensor::sim(a),
     }
 }
 

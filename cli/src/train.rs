@@ -15,6 +15,9 @@ pub enum TrainCommand {
     Text(TextArgs),
     /// Add the n-gram memory of the training text to a trained prior (same weights, new id).
     Ngram(NgramArgs),
+    /// Train the sensor model (event classifier, anomaly detector, reconstruction transforms)
+    /// on a dataset's train split.
+    Sensor(crate::sensor::TrainArgs),
 }
 
 #[derive(Args, Debug)]
@@ -117,6 +120,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
     match cmd {
         TrainCommand::Text(a) => text(a),
         TrainCommand::Ngram(a) => ngram(a),
+        TrainCommand::Sensor(a) => crate::sensor::train(a),
     }
 }
 

@@ -10,12 +10,14 @@
 //! - [`vocab`] and [`bpe`]: the shared token space and the text tokenizer.
 //! - [`text`]: lossless text (log lines, messages, sentences).
 //! - [`telemetry`]: JSON/CSV records, lossless or within per-field tolerances.
+//! - [`sensor`]: multichannel sensor windows: lossless, reconstruction tokens, or events.
 
 pub mod bpe;
 pub mod error;
 pub mod frame;
 pub mod prior;
 pub mod rangecoder;
+pub mod sensor;
 pub mod telemetry;
 pub mod text;
 pub mod train;
