@@ -3,12 +3,14 @@
 mod bench;
 mod channel;
 mod codec;
+mod demo;
 mod eval;
 mod plot;
 mod probe;
 mod radio;
 mod rx;
 mod sim;
+mod simlink;
 mod train;
 mod tx;
 mod units;
@@ -54,6 +56,8 @@ enum Command {
     /// Train the codec's models (CPU, or a GPU when built with `--features cuda`).
     #[command(subcommand)]
     Train(train::TrainCommand),
+    /// The semantic link against the classical one on built-in samples (about a minute).
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Eval(c) => eval::run(c),
         Command::Encode(a) => codec::encode(a),
         Command::Decode(a) => codec::decode(a),
+        Command::Demo(a) => demo::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

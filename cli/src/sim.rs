@@ -28,6 +28,9 @@ pub enum SimCommand {
     /// The link-adaptation table: per semcom MCS, the lowest SNR at which the whole PHY meets a
     /// target PER (bisection over simulated frames).
     Rates(RatesArgs),
+    /// Items through the whole stack (codec, link, PHY, channel): the semantic path against
+    /// zstd over 802.11a at equal airtime per item, per modality, channel and SNR.
+    Link(crate::simlink::SimLinkArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -108,6 +111,7 @@ pub fn run(c: SimCommand) -> Result<()> {
         SimCommand::Phy(a) => phy(a),
         SimCommand::Code(a) => code(a),
         SimCommand::Rates(a) => rates(a),
+        SimCommand::Link(a) => crate::simlink::run(a),
     }
 }
 
