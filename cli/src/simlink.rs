@@ -119,7 +119,7 @@ pub struct SimLinkArgs {
     #[arg(long, default_value_t = 2.0)]
     delay_spread: f64,
     /// MCS of the semantic path's importance class 0 (semcom profile, LDPC).
-    #[arg(long, default_value = "bpsk-1/2")]
+    #[arg(long, default_value = "qpsk-2/3")]
     semantic_mcs: String,
     /// Largest fragment, bytes.
     #[arg(long, default_value_t = 512)]
@@ -159,7 +159,7 @@ impl SimLinkArgs {
             snr: units::Points((-5..=25).map(f64::from).collect()),
             channels: vec![LinkChannel::Awgn, LinkChannel::Rayleigh],
             delay_spread: 2.0,
-            semantic_mcs: "bpsk-1/2".into(),
+            semantic_mcs: "qpsk-2/3".into(),
             max_fragment: 512,
             limit: 0,
             resync: 8,
@@ -722,7 +722,7 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                 None => ("none".to_string(), 0.0),
             };
             summary += &format!(
-                "| {m} | {} | {} | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.0} / {:.0} | {} | {} | {} | {:.0} dB |\n",
+                "| {m} | {} | {} | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.0} / {:.0} | {} | {} | {} | {:.1} dB |\n",
                 ch.name(),
                 s0.items,
                 s0.payload_bytes,
