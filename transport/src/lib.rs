@@ -19,9 +19,11 @@
 //! The `soapy` feature (off by default) links the system's SoapySDR library; everything else
 //! is plain Rust.
 
+pub mod emulator;
 mod error;
 pub mod iqfile;
 pub mod link;
+pub mod quic;
 pub mod radio;
 pub mod sigmf;
 

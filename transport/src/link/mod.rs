@@ -247,6 +247,9 @@ pub enum LinkError {
     /// A key that cannot be read or derived.
     #[error("link key: {0}")]
     Key(String),
+    /// QUIC: connection, handshake (e.g. a certificate other than the pinned one), stream.
+    #[error("quic: {0}")]
+    Quic(String),
     /// The carrier failed.
     #[error(transparent)]
     Transport(#[from] crate::TransportError),

@@ -133,6 +133,7 @@ pub struct RadioItemLink<R: Radio> {
     expected: HashMap<u64, u16>,
     reports: VecDeque<ItemReport>,
     stats: ItemLinkStats,
+    scratch_tx: semcom_phy::Transmitter,
 }
 
 impl<R: Radio> RadioItemLink<R> {
@@ -156,6 +157,7 @@ impl<R: Radio> RadioItemLink<R> {
             expected: HashMap::new(),
             reports: VecDeque::new(),
             stats: ItemLinkStats::default(),
+            scratch_tx: semcom_phy::Transmitter::new(),
         }
     }
 
@@ -179,6 +181,47 @@ impl<R: Radio> RadioItemLink<R> {
     pub fn wire_bytes(&self, len: usize) -> usize {
         let frags = len.div_ceil(self.cfg.max_fragment).max(1);
         len + frags * (super::frame::INNER_HEADER + self.sealer.overhead())
+    }
+
+    /// Time on the air of `item` sent with `phy`, µs (PPDUs only, not the silence after them):
+    /// what [`Link::send`] would report, computed without sending.
+    pub fn airtime_us(&mut self, item: &Item, phy: PhyMode) -> Result<f64, LinkError> {
+        let frags = fragment(item, 0, self.cfg.max_fragment)?;
+        let lens: Vec<(u8, usize)> = frags
+            .iter()
+            .map(|f| {
+                (
+                    f.class,
+                    super::frame::INNER_HEADER + f.data.len() + self.sealer.overhead() + 4,
+                )
+            })
+            .collect();
+        let fs = self.sample_rate();
+        let mut samples = 0usize;
+        let mut buf = Vec::new();
+        match phy {
+            PhyMode::Legacy(rate) => {
+                for &(_, len) in &lens {
+                    samples += semcom_phy::Transmitter::packet_len(rate, len);
+                }
+            }
+            PhyMode::Semcom(mcs) => {
+                let zeros = vec![0u8; self.cfg.max_fragment + 64];
+                for group in lens.chunks(MAX_SEGMENTS) {
+                    let segs: Vec<Segment<'_>> = group
+                        .iter()
+                        .map(|&(class, len)| Segment {
+                            payload: &zeros[..len],
+                            mcs: mcs[usize::from(class).min(3)],
+                            class,
+                        })
+                        .collect();
+                    buf.clear();
+                    samples += self.scratch_tx.transmit_semcom(&segs, 1, &mut buf)?;
+                }
+            }
+        }
+        Ok(samples as f64 * 1e6 / fs)
     }
 
     fn sample_rate(&self) -> f64 {
@@ -459,8 +502,10 @@ mod tests {
             let sent = items(12, 2);
             let mut got = Vec::new();
             for it in &sent {
+                let want = link.airtime_us(it, phy).unwrap();
                 let r = link.send(it).unwrap();
                 assert!(r.airtime_us > 0.0 && r.wire_bytes > it.bytes.len());
+                assert!((r.airtime_us - want).abs() < 1e-9, "{} vs {want}", r.airtime_us);
                 got.extend(link.poll().unwrap());
             }
             got.extend(link.finish().unwrap());
