@@ -10,8 +10,12 @@
 //! - [`frame`]: the link frame format, fragmentation and reassembly.
 //! - [`crypto`]: ChaCha20-Poly1305 under a pre-shared key, nonces, the replay window, counters.
 //! - [`radio`]: [`RadioItemLink`], the [`Link`] over a [`crate::RadioLink`] and any radio.
+//! - [`fallback`]: [`fallback::FallbackLink`], radio first, QUIC when the radio fails.
+//!
+//! The QUIC link is [`crate::quic::QuicClient`] (sender) and [`crate::quic::QuicServer`].
 
 pub mod crypto;
+pub mod fallback;
 pub mod frame;
 pub mod radio;
 
