@@ -5,8 +5,10 @@ mod channel;
 mod codec;
 mod demo;
 mod eval;
+mod link;
 mod plot;
 mod probe;
+mod quic;
 mod radio;
 mod rx;
 mod sim;
@@ -58,6 +60,14 @@ enum Command {
     Train(train::TrainCommand),
     /// The semantic link against the classical one on built-in samples (about a minute).
     Demo(demo::DemoArgs),
+    /// QUIC: certificates, a server that receives items, a sender.
+    #[command(subcommand)]
+    Quic(quic::QuicCommand),
+    /// A lossy UDP link between a QUIC sender and server: loss, delay, jitter, rate limit, or
+    /// loss that follows the PHY at an SNR.
+    Emulate(quic::EmulateArgs),
+    /// Send files as items over the radio link, QUIC, or the radio with fallback to QUIC.
+    Send(link::SendDirArgs),
 }
 
 fn main() -> ExitCode {
@@ -87,6 +97,9 @@ fn main() -> ExitCode {
         Command::Encode(a) => codec::encode(a),
         Command::Decode(a) => codec::decode(a),
         Command::Demo(a) => demo::run(a),
+        Command::Quic(c) => quic::run(c),
+        Command::Emulate(a) => quic::emulate(a),
+        Command::Send(a) => link::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
