@@ -149,6 +149,16 @@ mod tests {
             "semcom channel --in udp:127.0.0.1:5000 --out udp:127.0.0.1:5001 --snr 15 --cfo 2k --fading rayleigh",
             "semcom probe",
             "semcom probe -a driver=rtlsdr --json",
+            "semcom sim link --snr -5:1:25 --channels awgn,rayleigh --semantic-mcs qpsk-1/2 -o out",
+            "semcom sim link --text a.txt --telemetry t.ndjson --dict-from train.txt --insecure --limit 10",
+            "semcom demo",
+            "semcom quic cert --cert c.der --key k.der --name gw.local",
+            "semcom quic serve --listen 127.0.0.1:4433 --cert c.der --key k.der --out got --count 5",
+            "semcom quic send --connect 127.0.0.1:4434 --cert c.der items --zstd --item-timeout 2s",
+            "semcom emulate --listen 127.0.0.1:4434 --forward 127.0.0.1:4433 --loss 0.1 --delay 20ms --jitter 5ms --rate 1M",
+            "semcom emulate --snr -2 --phy-rate 12 --channel rayleigh --duration 10s",
+            "semcom send items --link auto --passphrase secret-words --snr 5 --connect 127.0.0.1:4433 --cert c.der",
+            "semcom send items --link radio --key k.bin",
         ] {
             let args: Vec<&str> = line.split_whitespace().collect();
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -163,6 +173,9 @@ mod tests {
             "semcom sim code --decoders viterbi",
             "semcom sim phy --mcs qpsk-1/2 --segments qpsk-1/2:0:10",
             "semcom tx --random 10",
+            "semcom sim link --channels fog",
+            "semcom send items --link radio --key k --insecure",
+            "semcom emulate --phy-rate x",
             "semcom tx --random 10 -o x.cf32 --udp 127.0.0.1:1",
             "semcom tx --items - -n 3 -o x.cf32",
             "semcom tx --random 10 -o x --gap 3 --interval 1ms",

@@ -446,7 +446,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
     let stats = link.stats();
     let n = items.len();
     let mut got: Vec<Option<Vec<u8>>> = vec![None; n];
-    let (mut partial, mut lost_reported, mut lat, mut lat_n) = (0, 0, 0.0, 0usize);
+    let (mut partial, mut lat, mut lat_n) = (0, 0.0, 0usize);
     for r in reports {
         let i = usize::from(r.id);
         if i >= n {
@@ -461,11 +461,10 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
                 }
             }
             Outcome::Partial(_) => partial += 1,
-            Outcome::Lost => lost_reported += 1,
+            Outcome::Lost => {}
         }
     }
     let delivered = got.iter().filter(|g| g.is_some()).count();
-    let _ = lost_reported;
     let meaning = if job.semantic {
         decode_semantic(p, &got, prior, cache)?
     } else {

@@ -13,7 +13,7 @@ fn items(n: usize, seed: u64) -> Vec<Item> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     (0..n)
         .map(|_| {
-            let len = rng.random_range(0..3000);
+            let len = rng.random_range(0..1200);
             Item::new(ItemKind::Zstd, (0..len).map(|_| rng.random()).collect())
         })
         .collect()
@@ -43,7 +43,7 @@ fn ten_thousand_items_through_0_to_30_percent_loss_are_delivered_or_reported() {
             &cert.cert_der,
             QuicClientConfig {
                 connect_timeout: Duration::from_secs(20),
-                item_timeout: Duration::from_secs(20),
+                item_timeout: Duration::from_secs(10),
                 ..Default::default()
             },
         )
@@ -86,8 +86,9 @@ fn ten_thousand_items_through_0_to_30_percent_loss_are_delivered_or_reported() {
         client.close();
     }
     assert_eq!(total.0 + total.1, 10_000);
-    // QUIC retransmits: at these losses nearly everything arrives.
-    assert!(total.0 >= 9_900, "{total:?}");
+    // QUIC retransmits: at these losses nearly everything arrives in time (what does not is
+    // the tail of the 30 % run on a loaded machine, reported failed).
+    assert!(total.0 >= 9_500, "{total:?}");
     // The server may hold items whose acknowledgement was lost (reported failed, not lost);
     // it never saw altered bytes.
     let c = server.counters();

@@ -133,6 +133,7 @@ pub struct RadioItemLink<R: Radio> {
     expected: HashMap<u64, u16>,
     reports: VecDeque<ItemReport>,
     stats: ItemLinkStats,
+    inner_malformed: u64,
     scratch_tx: semcom_phy::Transmitter,
 }
 
@@ -157,6 +158,7 @@ impl<R: Radio> RadioItemLink<R> {
             expected: HashMap::new(),
             reports: VecDeque::new(),
             stats: ItemLinkStats::default(),
+            inner_malformed: 0,
             scratch_tx: semcom_phy::Transmitter::new(),
         }
     }
@@ -266,7 +268,7 @@ impl<R: Radio> RadioItemLink<R> {
             let frag = match Fragment::parse(&opened.inner) {
                 Ok(f) => f,
                 Err(_) => {
-                    self.stats.security.malformed += 1;
+                    self.inner_malformed += 1;
                     continue;
                 }
             };
@@ -276,13 +278,11 @@ impl<R: Radio> RadioItemLink<R> {
                 q.evm += f64::from(evm);
                 q.n += 1;
             }
-            match self.reasm.push(opened.session, frag, now) {
-                Ok(done) => {
-                    for it in done {
-                        self.report(it);
-                    }
+            // Refused fragments (contradictions, oversized items) are counted by the reassembler.
+            if let Ok(done) = self.reasm.push(opened.session, frag, now) {
+                for it in done {
+                    self.report(it);
                 }
-                Err(_) => {} // counted by the reassembler
             }
         }
     }
@@ -351,10 +351,6 @@ impl<R: Radio> RadioItemLink<R> {
     }
 
     fn collect(&mut self) -> Vec<ItemReport> {
-        let s = self.reasm.counters();
-        self.stats.reassembly = s;
-        self.stats.security = self.opener.counters();
-        // Fragments that did not parse were counted here, not by the opener.
         self.reports.drain(..).collect()
     }
 }
@@ -451,13 +447,9 @@ impl<R: Radio> Link for RadioItemLink<R> {
 
     fn stats(&self) -> ItemLinkStats {
         let mut s = self.stats;
-        s.security.accepted = self.opener.counters().accepted;
-        let o = self.opener.counters();
-        s.security.wrong_key = o.wrong_key;
-        s.security.tampered = o.tampered;
-        s.security.replayed = o.replayed;
-        s.security.unauthenticated = o.unauthenticated;
-        s.security.malformed = o.malformed + self.stats.security.malformed.saturating_sub(o.malformed);
+        s.security = self.opener.counters();
+        // Authenticated frames whose inner fragment header is malformed count as malformed too.
+        s.security.malformed += self.inner_malformed;
         s.reassembly = self.reasm.counters();
         s
     }
