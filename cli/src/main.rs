@@ -150,7 +150,7 @@ mod tests {
             "semcom probe",
             "semcom probe -a driver=rtlsdr --json",
             "semcom sim link --snr -5:1:25 --channels awgn,rayleigh --semantic-mcs qpsk-1/2 -o out",
-            "semcom sim link --text a.txt --telemetry t.ndjson --dict-from train.txt --insecure --limit 10",
+            "semcom sim link --text a.txt --telemetry t.ndjson --held-out 0.2 --zstd-dict --insecure --limit 10",
             "semcom demo",
             "semcom quic cert --cert c.der --key k.der --name gw.local",
             "semcom quic serve --listen 127.0.0.1:4433 --cert c.der --key k.der --out got --count 5",

@@ -102,10 +102,14 @@ pub struct SimLinkArgs {
     /// Modalities to compare.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "text,telemetry")]
     modalities: Vec<LinkModality>,
-    /// Train the classical path's zstd dictionary on the lines of these files (default: no
-    /// dictionary, as a device without one sends). Use the training part, never the items.
+    /// Take only the last FRACTION of each file's lines as items (e.g. 0.2: the held-out part
+    /// of ../shared/datasets files, whose first 80 % trained the prior); 0: every line.
+    #[arg(long, default_value_t = 0.0)]
+    held_out: f64,
+    /// Give the classical path a zstd dictionary per modality, trained on the lines before the
+    /// held-out part (needs --held-out and files).
     #[arg(long)]
-    dict_from: Vec<PathBuf>,
+    zstd_dict: bool,
     /// The prior.
     #[arg(long, default_value = "models/text-prior.safetensors")]
     model: PathBuf,
@@ -124,7 +128,8 @@ pub struct SimLinkArgs {
     /// Largest fragment, bytes.
     #[arg(long, default_value_t = 512)]
     max_fragment: usize,
-    /// Items per modality, from the start of each file (0: all).
+    /// Items per modality (0: all): text messages evenly spaced over the files, telemetry
+    /// records from the start (a stream).
     #[arg(long, default_value_t = 0)]
     limit: usize,
     /// Telemetry records between resync points.
@@ -154,7 +159,8 @@ impl SimLinkArgs {
             text: Vec::new(),
             telemetry: Vec::new(),
             modalities: vec![LinkModality::Text, LinkModality::Telemetry],
-            dict_from: Vec::new(),
+            held_out: 0.0,
+            zstd_dict: false,
             model: PathBuf::from("models/text-prior.safetensors"),
             snr: units::Points((-5..=25).map(f64::from).collect()),
             channels: vec![LinkChannel::Awgn, LinkChannel::Rayleigh],
@@ -181,6 +187,8 @@ struct Prepared {
     /// Slowest legacy rate fitting the semantic item's airtime.
     classical_rate: Vec<Rate>,
     telemetry_opts: Option<TelemetryOptions>,
+    /// zstd dictionary of the classical path (empty: none).
+    dict: Vec<u8>,
 }
 
 /// One operating point of one path.
@@ -226,22 +234,42 @@ fn model_path(p: &Path) -> PathBuf {
     }
 }
 
-fn lines_of(files: &[PathBuf], builtin: &str) -> Result<Vec<Vec<u8>>> {
-    let mut out = Vec::new();
+/// The items (the held-out part of each file) and the lines before them (training part).
+fn lines_of(files: &[PathBuf], builtin: &str, held_out: f64) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+    let (mut items, mut train) = (Vec::new(), Vec::new());
     if files.is_empty() {
-        out.extend(builtin.lines().filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()));
-        return Ok(out);
+        items.extend(builtin.lines().filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()));
+        return Ok((items, train));
     }
     for f in files {
         let b = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
-        out.extend(
-            b.split(|&c| c == b'\n')
-                .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
-                .filter(|l| !l.is_empty())
-                .map(<[u8]>::to_vec),
-        );
+        let lines: Vec<Vec<u8>> = b
+            .split(|&c| c == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+            .filter(|l| !l.is_empty())
+            .map(<[u8]>::to_vec)
+            .collect();
+        let cut = if held_out > 0.0 {
+            ((lines.len() as f64) * (1.0 - held_out)).round() as usize
+        } else {
+            0
+        };
+        let cut = cut.min(lines.len());
+        train.extend_from_slice(&lines[..cut]);
+        items.extend_from_slice(&lines[cut..]);
     }
-    Ok(out)
+    Ok((items, train))
+}
+
+fn train_dict(a: &SimLinkArgs, train: &[Vec<u8>]) -> Result<Vec<u8>> {
+    if !a.zstd_dict {
+        return Ok(Vec::new());
+    }
+    if train.is_empty() {
+        bail!("--zstd-dict needs training lines: give files and --held-out (e.g. 0.2)");
+    }
+    let total: usize = train.iter().map(Vec::len).sum();
+    zstd::dict::from_samples(train, (total / 8).clamp(256, 112_640)).context("training the zstd dictionary")
 }
 
 /// zstd -19 of one item without header fields.
@@ -308,17 +336,19 @@ fn semantic_phy(a: &SimLinkArgs) -> Result<PhyMode> {
     Ok(PhyMode::Semcom(m))
 }
 
-fn prepare(a: &SimLinkArgs, prior: &Prior, dict: &[u8]) -> Result<Vec<Prepared>> {
+fn prepare(a: &SimLinkArgs, prior: &Prior) -> Result<Vec<Prepared>> {
     let mut out = Vec::new();
-    let mut zc = zstd_compressor(dict)?;
     let sem_phy = semantic_phy(a)?;
     let mut scratch = RadioItemLink::new(SimRadio::new(Chain::new(), 20e6), key(a), link_config(a, sem_phy));
     for &m in &a.modalities {
-        let (originals, semantic, telemetry_opts) = match m {
+        let (originals, semantic, telemetry_opts, dict) = match m {
             LinkModality::Text => {
-                let mut items = lines_of(&a.text, SAMPLE_TEXT)?;
-                if a.limit > 0 {
-                    items.truncate(a.limit);
+                let (mut items, train) = lines_of(&a.text, SAMPLE_TEXT, a.held_out)?;
+                let dict = train_dict(a, &train)?;
+                if a.limit > 0 && items.len() > a.limit {
+                    // Evenly spaced, so that every file is represented.
+                    let n = items.len();
+                    items = (0..a.limit).map(|i| items[i * n / a.limit].clone()).collect();
                 }
                 let codec = TextCodec::new(prior).with_threads(a.threads);
                 let sem = items
@@ -331,10 +361,11 @@ fn prepare(a: &SimLinkArgs, prior: &Prior, dict: &[u8]) -> Result<Vec<Prepared>>
                         Ok(semantic_item(Modality::Text, Vec::new(), p))
                     })
                     .collect::<Result<Vec<_>>>()?;
-                (items, sem, None)
+                (items, sem, None, dict)
             }
             LinkModality::Telemetry => {
-                let mut items = lines_of(&a.telemetry, SAMPLE_TELEMETRY)?;
+                let (mut items, train) = lines_of(&a.telemetry, SAMPLE_TELEMETRY, a.held_out)?;
+                let dict = train_dict(a, &train)?;
                 if a.limit > 0 {
                     items.truncate(a.limit);
                 }
@@ -350,12 +381,13 @@ fn prepare(a: &SimLinkArgs, prior: &Prior, dict: &[u8]) -> Result<Vec<Prepared>>
                     put_varint(&mut params, seq);
                     sem.push(semantic_item(Modality::Telemetry, params, p));
                 }
-                (items, sem, Some(opts))
+                (items, sem, Some(opts), dict)
             }
         };
         if originals.is_empty() {
             bail!("no {m:?} items");
         }
+        let mut zc = zstd_compressor(&dict)?;
         let classical = originals
             .iter()
             .map(|o| classical_item(&mut zc, o))
@@ -379,6 +411,7 @@ fn prepare(a: &SimLinkArgs, prior: &Prior, dict: &[u8]) -> Result<Vec<Prepared>>
             classical,
             classical_rate,
             telemetry_opts,
+            dict,
         });
     }
     Ok(out)
@@ -409,7 +442,7 @@ fn channel_for(a: &SimLinkArgs, ch: LinkChannel, snr_db: f64, power: f64, seed: 
     Ok(c)
 }
 
-fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextCache, dict: &[u8]) -> Result<Row> {
+fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextCache) -> Result<Row> {
     let sem_phy = semantic_phy(a)?;
     let power = burst_power(PhyMode::Legacy(Rate::R6))?;
     let first = channel_for(a, job.channel, job.snr_db, power, frame_seed(a.seed, job.index, 0))?;
@@ -468,7 +501,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
     let meaning = if job.semantic {
         decode_semantic(p, &got, prior, cache)?
     } else {
-        let mut d = zstd_decompressor(dict)?;
+        let mut d = zstd_decompressor(&p.dict)?;
         got.iter()
             .zip(items)
             .zip(&p.originals)
@@ -601,14 +634,10 @@ pub fn run(a: SimLinkArgs) -> Result<()> {
         bail!("model file {} does not exist (pass --model)", a.model.display());
     }
     let prior = Prior::load(&model)?;
-    let dict = if a.dict_from.is_empty() {
-        Vec::new()
-    } else {
-        let samples = lines_of(&a.dict_from, "")?;
-        let total: usize = samples.iter().map(Vec::len).sum();
-        zstd::dict::from_samples(&samples, (total / 8).clamp(256, 112_640)).context("training the zstd dictionary")?
-    };
-    let preps = prepare(&a, &prior, &dict)?;
+    if !(0.0..1.0).contains(&a.held_out) {
+        bail!("--held-out {}: a fraction, 0 … 1", a.held_out);
+    }
+    let preps = prepare(&a, &prior)?;
     eprintln!(
         "coded {} items in {:.1} s; simulating {} operating points",
         preps.iter().map(|p| p.originals.len()).sum::<usize>(),
@@ -640,7 +669,7 @@ pub fn run(a: SimLinkArgs) -> Result<()> {
             s.spawn(|| loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some(&job) = jobs.get(i) else { break };
-                let r = run_job(&a, &preps[job.prep], job, &prior, &cache, &dict);
+                let r = run_job(&a, &preps[job.prep], job, &prior, &cache);
                 if let Ok(mut v) = results.lock() {
                     v.push((i, r));
                 }
@@ -689,7 +718,7 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
     summary += &format!(
         "Semantic vs classical at equal airtime per item: semantic = semcom profile {} (LDPC), classical = zstd -19{} at the slowest 802.11a rate that fits the same airtime; {} link frames; SNR {} … {} dB.\n\n",
         a.semantic_mcs,
-        if a.dict_from.is_empty() { "" } else { " with a dictionary" },
+        if a.zstd_dict { " with a dictionary trained on the files' training part" } else { "" },
         if a.insecure { "unsealed" } else { "ChaCha20-Poly1305-sealed" },
         a.snr.0.first().copied().unwrap_or(0.0),
         a.snr.0.last().copied().unwrap_or(0.0),
@@ -765,7 +794,8 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
             "insecure": a.insecure,
             "seed": a.seed,
             "resync": a.resync,
-            "zstd_dictionary": !a.dict_from.is_empty(),
+            "zstd_dictionary": a.zstd_dict,
+            "held_out": a.held_out,
             "delay_spread_samples": a.delay_spread,
         },
         "summary": json_summary,
