@@ -94,10 +94,10 @@ pub enum LinkModality {
 #[derive(Args, Debug, Clone)]
 pub struct SimLinkArgs {
     /// Text files, one message per line (default: the built-in samples).
-    #[arg(long)]
+    #[arg(long, num_args = 1..)]
     text: Vec<PathBuf>,
     /// Telemetry files, one JSON record per line, in time order (default: the built-in samples).
-    #[arg(long)]
+    #[arg(long, num_args = 1..)]
     telemetry: Vec<PathBuf>,
     /// Modalities to compare.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "text,telemetry")]
