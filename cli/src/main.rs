@@ -13,6 +13,7 @@ mod radio;
 mod rx;
 mod sim;
 mod simlink;
+mod simlink_quic;
 mod train;
 mod tx;
 mod units;

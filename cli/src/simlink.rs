@@ -74,7 +74,7 @@ pub enum LinkChannel {
 }
 
 impl LinkChannel {
-    fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Self::Awgn => "awgn",
             Self::Rayleigh => "rayleigh",
@@ -121,7 +121,7 @@ pub struct SimLinkArgs {
     channels: Vec<LinkChannel>,
     /// RMS delay spread of the Rayleigh channel, samples (50 ns each).
     #[arg(long, default_value_t = 2.0)]
-    delay_spread: f64,
+    pub(crate) delay_spread: f64,
     /// MCS of the semantic path's importance class 0 (semcom profile, LDPC).
     #[arg(long, default_value = "qpsk-2/3")]
     semantic_mcs: String,
@@ -135,12 +135,19 @@ pub struct SimLinkArgs {
     /// Telemetry records between resync points.
     #[arg(long, default_value_t = 8)]
     resync: u32,
+    /// SNRs at which the classical items also go over QUIC through the lossy-link emulator,
+    /// whose loss follows the PHY (real sockets on 127.0.0.1; seconds per point). None by default.
+    #[arg(long, value_parser = units::points, allow_hyphen_values = true)]
+    quic_snr: Option<units::Points>,
+    /// Per-item deadline of the QUIC path (e.g. 2s).
+    #[arg(long, default_value = "2s", value_parser = units::duration)]
+    pub(crate) quic_timeout: std::time::Duration,
     /// Send link frames unsealed (no ChaCha20-Poly1305): 31 bytes less per frame.
     #[arg(long)]
     insecure: bool,
     /// Base seed of the channels.
     #[arg(long, default_value_t = 1)]
-    seed: u64,
+    pub(crate) seed: u64,
     /// Simulation threads.
     #[arg(long, default_value_t = 2)]
     threads: usize,
@@ -161,6 +168,8 @@ impl SimLinkArgs {
             modalities: vec![LinkModality::Text, LinkModality::Telemetry],
             held_out: 0.0,
             zstd_dict: false,
+            quic_snr: None,
+            quic_timeout: std::time::Duration::from_secs(2),
             model: PathBuf::from("models/text-prior.safetensors"),
             snr: units::Points((-5..=25).map(f64::from).collect()),
             channels: vec![LinkChannel::Awgn, LinkChannel::Rayleigh],
@@ -179,46 +188,47 @@ impl SimLinkArgs {
 }
 
 /// One modality's items, coded both ways.
-struct Prepared {
-    modality: LinkModality,
-    originals: Vec<Vec<u8>>,
-    semantic: Vec<Item>,
-    classical: Vec<Item>,
+pub(crate) struct Prepared {
+    pub(crate) modality: LinkModality,
+    pub(crate) originals: Vec<Vec<u8>>,
+    pub(crate) semantic: Vec<Item>,
+    pub(crate) classical: Vec<Item>,
     /// Slowest legacy rate fitting the semantic item's airtime.
-    classical_rate: Vec<Rate>,
+    pub(crate) classical_rate: Vec<Rate>,
     telemetry_opts: Option<TelemetryOptions>,
     /// zstd dictionary of the classical path (empty: none).
-    dict: Vec<u8>,
+    pub(crate) dict: Vec<u8>,
 }
 
 /// One operating point of one path.
 #[derive(Clone, Debug, Serialize)]
 pub struct Row {
-    modality: &'static str,
-    channel: &'static str,
-    snr_db: f64,
-    path: &'static str,
-    phy: String,
-    items: usize,
+    pub(crate) modality: &'static str,
+    pub(crate) channel: &'static str,
+    pub(crate) snr_db: f64,
+    pub(crate) path: &'static str,
+    pub(crate) phy: String,
+    pub(crate) items: usize,
     /// Items the link delivered whole.
-    link_delivered: usize,
+    pub(crate) link_delivered: usize,
     /// Items with fragments missing.
-    link_partial: usize,
+    pub(crate) link_partial: usize,
     /// Items of which nothing arrived.
-    link_lost: usize,
+    pub(crate) link_lost: usize,
     /// Items whose meaning arrived (decoded and equal to the original).
-    meaning: usize,
-    meaning_share: f64,
+    pub(crate) meaning: usize,
+    pub(crate) meaning_share: f64,
     /// Mean item size before the link (codec output), bytes.
-    payload_bytes: f64,
-    /// Mean bytes on the air per item (link frames with headers, tags and FCS).
-    wire_bytes: f64,
+    pub(crate) payload_bytes: f64,
+    /// Mean bytes on the air per item (link frames with headers, tags and FCS; QUIC: every
+    /// datagram both ways, retransmissions included).
+    pub(crate) wire_bytes: f64,
     /// Mean airtime per item, µs.
-    airtime_us: f64,
+    pub(crate) airtime_us: f64,
     /// Mean latency of delivered items (start of transmission to completion), µs.
-    latency_us: f64,
+    pub(crate) latency_us: f64,
     /// Frames the receiver refused (security), all causes.
-    refused_frames: u64,
+    pub(crate) refused_frames: u64,
 }
 
 fn model_path(p: &Path) -> PathBuf {
@@ -283,7 +293,7 @@ fn zstd_compressor(dict: &[u8]) -> Result<zstd::bulk::Compressor<'static>> {
     Ok(c)
 }
 
-fn zstd_decompressor(dict: &[u8]) -> Result<zstd::bulk::Decompressor<'static>> {
+pub(crate) fn zstd_decompressor(dict: &[u8]) -> Result<zstd::bulk::Decompressor<'static>> {
     use zstd::zstd_safe::{DParameter, FrameFormat};
     let mut d = zstd::bulk::Decompressor::with_dictionary(dict).context("zstd")?;
     d.set_parameter(DParameter::Format(FrameFormat::Magicless))?;
@@ -661,6 +671,7 @@ pub fn run(a: SimLinkArgs) -> Result<()> {
             }
         }
     }
+    let n_radio = jobs.len();
     let cache: TextCache = Mutex::new(HashMap::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, Result<Row>)>> = Mutex::new(Vec::new());
@@ -680,7 +691,19 @@ pub fn run(a: SimLinkArgs) -> Result<()> {
         .into_inner()
         .map_err(|_| anyhow::anyhow!("a simulation thread panicked"))?;
     results.sort_by_key(|r| r.0);
-    let rows: Vec<Row> = results.into_iter().map(|(_, r)| r).collect::<Result<_>>()?;
+    let _ = n_radio;
+    let mut rows: Vec<Row> = results.into_iter().map(|(_, r)| r).collect::<Result<_>>()?;
+    if let Some(q) = &a.quic_snr {
+        // One point at a time: each runs a QUIC server, an emulator and a client.
+        for (pi, p) in preps.iter().enumerate() {
+            for &channel in &a.channels {
+                for &snr_db in &q.0 {
+                    rows.push(crate::simlink_quic::run_quic_point(&a, p, pi, channel, snr_db)?);
+                    eprintln!("QUIC {:?} {} {snr_db} dB done", p.modality, channel.name());
+                }
+            }
+        }
+    }
     write_outputs(&a, &preps, &rows, started.elapsed().as_secs_f64())
 }
 
@@ -782,6 +805,28 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
             }));
         }
     }
+    let quic: Vec<&Row> = rows.iter().filter(|r| r.path == "classical-quic").collect();
+    if !quic.is_empty() {
+        summary += "\nClassical path over QUIC through the emulator (loss = the PHY's at the SNR, per datagram; retransmissions included):\n\n";
+        summary += "| modality | channel | SNR | phy | delivered | airtime per item, µs | × the semantic airtime | latency, ms |\n|---|---|---:|---|---:|---:|---:|---:|\n";
+        for q in &quic {
+            let sem = rows
+                .iter()
+                .find(|r| r.path == "semantic" && r.modality == q.modality && r.channel == q.channel)
+                .map_or(f64::NAN, |r| r.airtime_us);
+            summary += &format!(
+                "| {} | {} | {} dB | {} | {:.0} % | {:.0} | {:.1} | {:.1} |\n",
+                q.modality,
+                q.channel,
+                q.snr_db,
+                q.phy,
+                q.meaning_share * 100.0,
+                q.airtime_us,
+                q.airtime_us / sem,
+                q.latency_us / 1e3
+            );
+        }
+    }
     summary += &format!(
         "\nMeaning delivered = decoded item identical to the original (text exact; telemetry lossless, so inside any tolerance). Computed in {secs:.0} s.\n"
     );
@@ -813,7 +858,10 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                 LinkModality::Text => "text",
                 LinkModality::Telemetry => "telemetry",
             };
-            for path in ["semantic", "classical"] {
+            for path in ["semantic", "classical", "classical-quic"] {
+                if !rows.iter().any(|r| r.path == path) {
+                    continue;
+                }
                 series.push(Series {
                     name: format!("{m}, {path}"),
                     points: rows
@@ -821,7 +869,7 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                         .filter(|r| r.modality == m && r.channel == ch.name() && r.path == path)
                         .map(|r| (r.snr_db, 1.0 - r.meaning_share))
                         .collect(),
-                    dashed: path == "classical",
+                    dashed: path != "semantic",
                 });
             }
         }

@@ -68,6 +68,47 @@ fn sim_link_delivers_everything_at_high_snr_and_nothing_far_below_the_preamble_l
     let _ = std::fs::remove_dir_all(&out);
 }
 
+#[test]
+fn sim_link_over_quic_delivers_at_high_snr_and_not_below_the_preamble_limit() {
+    let out = out_dir("quic");
+    let st = semcom()
+        .args([
+            "sim",
+            "link",
+            "--snr",
+            "25",
+            "--quic-snr",
+            "-5:30:25",
+            "--limit",
+            "4",
+            "--channels",
+            "awgn",
+            "--json",
+            "-o",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let stdout = String::from_utf8_lossy(&st.stdout);
+    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let quic: Vec<&serde_json::Value> = json["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "classical-quic")
+        .collect();
+    assert_eq!(quic.len(), 4);
+    for r in quic {
+        let want = if r["snr_db"].as_f64().unwrap() > 0.0 { 1.0 } else { 0.0 };
+        assert_eq!(r["meaning_share"].as_f64().unwrap(), want, "{r}");
+    }
+    assert!(std::fs::read_to_string(out.join("summary.md"))
+        .unwrap()
+        .contains("over QUIC"));
+    let _ = std::fs::remove_dir_all(&out);
+}
+
 /// Acceptance 1: the demo produces the table and the plots from the built-in samples.
 #[test]
 fn demo_produces_the_table_and_plots() {

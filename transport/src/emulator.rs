@@ -72,6 +72,10 @@ impl Default for EmulatorConfig {
 pub struct DirectionCounters {
     /// Datagrams received.
     pub received: u64,
+    /// Bytes of the datagrams received.
+    pub received_bytes: u64,
+    /// With PHY loss: time on the air of every datagram received (sent over the PHY), ns.
+    pub airtime_ns: u64,
     /// Datagrams forwarded.
     pub forwarded: u64,
     /// Dropped by the loss probability.
@@ -233,7 +237,16 @@ impl Direction {
                     *c = Some(from);
                 }
             }
-            self.count(|c| c.received += 1);
+            let airtime_ns = self.cfg.phy.as_ref().map_or(0, |p| {
+                let samples =
+                    semcom_phy::Transmitter::packet_len(p.rate, (n + 4).min(semcom_phy::signal::MAX_PSDU_LEN));
+                (samples as f64 * 1e9 / semcom_phy::ofdm::SAMPLE_RATE_HZ) as u64
+            });
+            self.count(|c| {
+                c.received += 1;
+                c.received_bytes += n as u64;
+                c.airtime_ns += airtime_ns;
+            });
             if self.rng.random::<f64>() < self.cfg.loss {
                 self.count(|c| c.dropped_loss += 1);
                 continue;
