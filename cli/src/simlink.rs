@@ -244,8 +244,11 @@ fn model_path(p: &Path) -> PathBuf {
     }
 }
 
+/// Lines of text or records.
+type Lines = Vec<Vec<u8>>;
+
 /// The items (the held-out part of each file) and the lines before them (training part).
-fn lines_of(files: &[PathBuf], builtin: &str, held_out: f64) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+fn lines_of(files: &[PathBuf], builtin: &str, held_out: f64) -> Result<(Lines, Lines)> {
     let (mut items, mut train) = (Vec::new(), Vec::new());
     if files.is_empty() {
         items.extend(builtin.lines().filter(|l| !l.is_empty()).map(|l| l.as_bytes().to_vec()));
