@@ -19,7 +19,8 @@ pub fn run(a: DemoArgs) -> Result<()> {
     eprintln!(
         "semcom demo: 40 text messages and 96 telemetry records (built-in samples, held out from training)\n\
          sent over a simulated radio, semantic codec + semcom PHY against zstd + 802.11a at the same airtime per item,\n\
-         AWGN and Rayleigh fading, SNR -5 … 25 dB. Same as `semcom sim link` with its defaults."
+         and zstd over QUIC through the lossy-link emulator, AWGN and Rayleigh fading, SNR -5 … 25 dB.\n\
+         Same as `semcom sim link --quic-snr 0:6:18`."
     );
     simlink::run(SimLinkArgs::demo(a.out, a.threads))
 }

@@ -160,7 +160,8 @@ pub struct SimLinkArgs {
 }
 
 impl SimLinkArgs {
-    /// The demo's settings: built-in samples, both channels, −5 … 25 dB.
+    /// The demo's settings: built-in samples, both channels, −5 … 25 dB, and the QUIC path at
+    /// 0, 6, 12 and 18 dB.
     pub fn demo(out: PathBuf, threads: usize) -> Self {
         Self {
             text: Vec::new(),
@@ -168,7 +169,7 @@ impl SimLinkArgs {
             modalities: vec![LinkModality::Text, LinkModality::Telemetry],
             held_out: 0.0,
             zstd_dict: false,
-            quic_snr: None,
+            quic_snr: Some(units::Points(vec![0.0, 6.0, 12.0, 18.0])),
             quic_timeout: std::time::Duration::from_secs(2),
             model: PathBuf::from("models/text-prior.safetensors"),
             snr: units::Points((-5..=25).map(f64::from).collect()),
@@ -817,8 +818,13 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                 .iter()
                 .find(|r| r.path == "semantic" && r.modality == q.modality && r.channel == q.channel)
                 .map_or(f64::NAN, |r| r.airtime_us);
+            let latency = if q.latency_us.is_finite() {
+                format!("{:.1}", q.latency_us / 1e3)
+            } else {
+                "—".to_string()
+            };
             summary += &format!(
-                "| {} | {} | {} dB | {} | {:.0} % | {:.0} | {:.1} | {:.1} |\n",
+                "| {} | {} | {} dB | {} | {:.0} % | {:.0} | {:.1} | {latency} |\n",
                 q.modality,
                 q.channel,
                 q.snr_db,
@@ -826,7 +832,6 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                 q.meaning_share * 100.0,
                 q.airtime_us,
                 q.airtime_us / sem,
-                q.latency_us / 1e3
             );
         }
     }
