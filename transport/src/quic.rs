@@ -457,12 +457,20 @@ async fn send_one(conn: &quinn::Connection, it: &Item, id: u32, timeout: Duratio
         h.extend_from_slice(&(it.bytes.len() as u32).to_be_bytes());
         h.extend_from_slice(&hash);
         h.extend_from_slice(&it.bytes);
-        send.write_all(&h).await.map_err(|e| format!("sending: {e}"))?;
-        send.finish().map_err(|e| format!("finishing: {e}"))?;
-        let reply = recv
-            .read_to_end(33)
-            .await
-            .map_err(|e| format!("awaiting the acknowledgement: {e}"))?;
+        // A server that refuses the item stops our stream and says why on its half: read the
+        // answer even when the write was cut short.
+        let written = match send.write_all(&h).await {
+            Ok(()) => send.finish().map_err(|e| format!("finishing: {e}")),
+            Err(e) => Err(format!("sending: {e}")),
+        };
+        let reply = match recv.read_to_end(33).await {
+            Ok(r) => r,
+            Err(e) => {
+                return Err(written
+                    .err()
+                    .unwrap_or_else(|| format!("awaiting the acknowledgement: {e}")))
+            }
+        };
         match reply.first() {
             Some(&ST_OK) if reply.len() == 33 && reply[1..] == hash => Ok(()),
             Some(&ST_OK) => Err("acknowledged with another hash".to_string()),
