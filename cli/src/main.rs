@@ -3,13 +3,18 @@
 mod bench;
 mod channel;
 mod codec;
+mod demo;
 mod eval;
+mod link;
 mod plot;
 mod probe;
+mod quic;
 mod radio;
 mod rx;
 mod sensor;
 mod sim;
+mod simlink;
+mod simlink_quic;
 mod train;
 mod tx;
 mod units;
@@ -55,6 +60,16 @@ enum Command {
     /// Train the codec's models (CPU, or a GPU when built with `--features cuda`).
     #[command(subcommand)]
     Train(train::TrainCommand),
+    /// The semantic link against the classical one on built-in samples (about a minute).
+    Demo(demo::DemoArgs),
+    /// QUIC: certificates, a server that receives items, a sender.
+    #[command(subcommand)]
+    Quic(quic::QuicCommand),
+    /// A lossy UDP link between a QUIC sender and server: loss, delay, jitter, rate limit, or
+    /// loss that follows the PHY at an SNR.
+    Emulate(quic::EmulateArgs),
+    /// Send files as items over the radio link, QUIC, or the radio with fallback to QUIC.
+    Send(link::SendDirArgs),
 }
 
 fn main() -> ExitCode {
@@ -83,6 +98,10 @@ fn main() -> ExitCode {
         Command::Eval(c) => eval::run(c),
         Command::Encode(a) => codec::encode(a),
         Command::Decode(a) => codec::decode(a),
+        Command::Demo(a) => demo::run(a),
+        Command::Quic(c) => quic::run(c),
+        Command::Emulate(a) => quic::emulate(a),
+        Command::Send(a) => link::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,6 +151,16 @@ mod tests {
             "semcom channel --in udp:127.0.0.1:5000 --out udp:127.0.0.1:5001 --snr 15 --cfo 2k --fading rayleigh",
             "semcom probe",
             "semcom probe -a driver=rtlsdr --json",
+            "semcom sim link --snr -5:1:25 --channels awgn,rayleigh --semantic-mcs qpsk-1/2 -o out",
+            "semcom sim link --text a.txt --telemetry t.ndjson --held-out 0.2 --zstd-dict --insecure --limit 10",
+            "semcom demo",
+            "semcom quic cert --cert c.der --key k.der --name gw.local",
+            "semcom quic serve --listen 127.0.0.1:4433 --cert c.der --key k.der --out got --count 5",
+            "semcom quic send --connect 127.0.0.1:4434 --cert c.der items --zstd --item-timeout 2s",
+            "semcom emulate --listen 127.0.0.1:4434 --forward 127.0.0.1:4433 --loss 0.1 --delay 20ms --jitter 5ms --rate 1M",
+            "semcom emulate --snr -2 --phy-rate 12 --channel rayleigh --duration 10s",
+            "semcom send items --link auto --passphrase secret-words --snr 5 --connect 127.0.0.1:4433 --cert c.der",
+            "semcom send items --link radio --key k.bin",
         ] {
             let args: Vec<&str> = line.split_whitespace().collect();
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -146,6 +175,9 @@ mod tests {
             "semcom sim code --decoders viterbi",
             "semcom sim phy --mcs qpsk-1/2 --segments qpsk-1/2:0:10",
             "semcom tx --random 10",
+            "semcom sim link --channels fog",
+            "semcom send items --link radio --key k --insecure",
+            "semcom emulate --phy-rate x",
             "semcom tx --random 10 -o x.cf32 --udp 127.0.0.1:1",
             "semcom tx --items - -n 3 -o x.cf32",
             "semcom tx --random 10 -o x --gap 3 --interval 1ms",

@@ -31,6 +31,9 @@ pub enum SimCommand {
     /// Sensor windows over the PHY: event accuracy and reconstruction NRMSE against SNR, next to
     /// the raw window with zstd over the same PHY.
     Sensor(crate::sensor::SimArgs),
+    /// Items through the whole stack (codec, link, PHY, channel): the semantic path against
+    /// zstd over 802.11a at equal airtime per item, per modality, channel and SNR.
+    Link(crate::simlink::SimLinkArgs),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -112,6 +115,7 @@ pub fn run(c: SimCommand) -> Result<()> {
         SimCommand::Code(a) => code(a),
         SimCommand::Rates(a) => rates(a),
         SimCommand::Sensor(a) => crate::sensor::sim(a),
+        SimCommand::Link(a) => crate::simlink::run(a),
     }
 }
 

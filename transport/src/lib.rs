@@ -13,14 +13,21 @@
 //!                                                                                 per frame)
 //! ```
 //!
+//! On top of the PHY, [`link`] carries whole items (semantic frames or classical payloads):
+//! fragmentation, ChaCha20-Poly1305 with a replay window, reassembly, per-item outcomes.
+//!
 //! The `soapy` feature (off by default) links the system's SoapySDR library; everything else
 //! is plain Rust.
 
+pub mod emulator;
 mod error;
 pub mod iqfile;
+pub mod link;
+pub mod quic;
 pub mod radio;
 pub mod sigmf;
 
 pub use error::TransportError;
 pub use iqfile::{IqFormat, IqReader, IqWriter};
+pub use link::{Item, ItemKind, ItemReport, Link, LinkError, LinkKey, Outcome};
 pub use radio::{Radio, RadioLink};

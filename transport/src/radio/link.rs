@@ -146,6 +146,39 @@ impl<R: Radio> RadioLink<R> {
         Ok(SentFrame { start, samples: n })
     }
 
+    /// Modulates one semcom-profile PPDU of `segments` (see `semcom_phy::semcom`) and
+    /// transmits it.
+    pub fn send_semcom(
+        &mut self,
+        segments: &[semcom_phy::semcom::Segment<'_>],
+        scrambler_seed: u8,
+    ) -> Result<SentFrame, TransportError> {
+        self.tx_buf.clear();
+        let n = self.tx.transmit_semcom(segments, scrambler_seed, &mut self.tx_buf)?;
+        if self.tx_scale != 1.0 {
+            for s in &mut self.tx_buf {
+                *s *= self.tx_scale;
+            }
+        }
+        let start = self.tx_samples;
+        self.radio.write(&self.tx_buf)?;
+        self.tx_samples += n as u64;
+        let octets: usize = segments.iter().map(|s| s.payload.len()).sum();
+        self.radio.annotate(Annotation {
+            sample_start: start,
+            sample_count: n as u64,
+            label: format!("semcom, {} segments, {octets} octets", segments.len()),
+            comment: Some(
+                segments
+                    .iter()
+                    .map(|s| format!("{} class {} {} octets", s.mcs, s.class, s.payload.len()))
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+        });
+        Ok(SentFrame { start, samples: n })
+    }
+
     /// Transmits `samples` zeros (the idle time between frames of a continuous stream).
     pub fn send_silence(&mut self, samples: u64) -> Result<(), TransportError> {
         let mut left = samples;

@@ -40,6 +40,13 @@ impl SimRadio {
         }
     }
 
+    /// Replaces the channel from now on (e.g. a fresh fading realisation per item: block
+    /// fading). Samples already transmitted keep the old channel.
+    pub fn set_channel(&mut self, channel: Chain) {
+        self.info.name = format!("sim {}", channel.describe());
+        self.channel = channel;
+    }
+
     /// Samples transmitted but not yet read.
     pub fn pending(&self) -> usize {
         self.queue.len()
