@@ -196,6 +196,9 @@ struct Field {
     str_class: Adaptive,
     mtf: Vec<Vec<u8>>,
     bytes_prev: Vec<u8>,
+    /// The last value of each other recent length (a field that alternates between layouts, like
+    /// a LoRaWAN frame with and without FOpts, is predicted from the last one of its length).
+    bytes_by_len: Vec<Vec<u8>>,
     same: Vec<Bit>,
     /// Per byte position: the numeric field whose change this byte follows.
     byte_partner: Vec<Option<usize>>,
@@ -226,9 +229,10 @@ impl Field {
             str_class: Adaptive::with(&STR_CLASS_WEIGHTS, 32),
             mtf: Vec::new(),
             bytes_prev: Vec::new(),
+            bytes_by_len: Vec::new(),
             same: Vec::new(),
             byte_partner: Vec::new(),
-            delta: Adaptive::new(256, 24),
+            delta: Adaptive::new(256, 2),
             len: Adaptive::with(&residual_weights(), 24),
             same_len: Bit::new(3500),
             time_fmt: Adaptive::new(TIME_FORMATS, 64),
@@ -852,11 +856,16 @@ impl<'p> Core<'p> {
         } else {
             length(io, &mut fld.len, raw.len(), MAX_STRING)?
         };
+        // The reference: the last value of this length (the last value when none).
+        let by_len = fld.bytes_by_len.iter().position(|v| v.len() == n);
+        let reference = match by_len {
+            Some(k) if fld.bytes_prev.len() != n => fld.bytes_by_len[k].clone(),
+            _ => fld.bytes_prev.clone(),
+        };
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let b = raw.get(i).copied().unwrap_or(0);
-            let prev = fld
-                .bytes_prev
+            let prev = reference
                 .get(i)
                 .map(|&pb| pb.wrapping_add(partners.get(i).copied().flatten().unwrap_or(0)));
             if let Some(pb) = prev {
@@ -874,8 +883,8 @@ impl<'p> Core<'p> {
             out.push(pb.wrapping_add(d));
         }
         // Learn which numeric field each changed byte follows (both ends see the same values).
-        let n_prev = fld.bytes_prev.len().min(out.len()).min(BYTE_POSITIONS);
-        let old = std::mem::take(&mut fld.bytes_prev);
+        let n_prev = reference.len().min(out.len()).min(BYTE_POSITIONS);
+        let old = reference;
         let mut bp = std::mem::take(&mut fld.byte_partner);
         bp.resize(n_prev.max(bp.len()), None);
         for i in 0..n_prev {
@@ -887,6 +896,10 @@ impl<'p> Core<'p> {
         }
         let fld = &mut self.fields[f];
         fld.byte_partner = bp;
+        let at = fld.bytes_by_len.iter().position(|v| v.len() == out.len());
+        move_to_front(&mut fld.bytes_by_len, at, || out.clone());
+        fld.bytes_by_len[0].clone_from(&out);
+        fld.bytes_by_len.truncate(4);
         fld.bytes_prev.clone_from(&out);
         Ok(out)
     }
