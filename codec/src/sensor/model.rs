@@ -3,7 +3,7 @@
 //!
 //! One safetensors file (f32 tensors, metadata `semcom.sensor` = the config JSON):
 //!
-//! - `feat.mean`, `feat.std`: standardisation of the [`features`](super::features) vector;
+//! - `feat.mean`, `feat.std`: standardisation of the [`super::features`] vector;
 //! - `mlp.{0,1,2}.{w,b}`: the event classifier, features → 128 → 64 → classes (ReLU);
 //! - `klt.mean` (channels × len), `klt.basis` (channels × len × len, rows strongest first),
 //!   `klt.var` (channels × len, the eigenvalues): the per-channel Karhunen–Loève transforms of

@@ -41,8 +41,8 @@ pub struct LinkStats {
 
 /// The PHY transmitter and streaming receiver on a radio.
 ///
-/// Transmit: [`send`](Self::send) modulates a PSDU and writes it, [`send_silence`]
-/// (Self::send_silence) keeps a continuous stream going between frames, [`end_tx`](Self::end_tx)
+/// Transmit: [`send`](Self::send) modulates a PSDU and writes it,
+/// [`send_silence`](Self::send_silence) keeps a continuous stream going between frames, [`end_tx`](Self::end_tx)
 /// ends the burst. Receive: [`poll`](Self::poll) reads one chunk from the radio and runs the
 /// receiver over it; [`next_event`](Self::next_event) hands out what it found. With
 /// [`record`](Self::record), every received sample is also written to a recording that gets one

@@ -8,7 +8,7 @@
 //!              └────────────────────────────────────┘
 //! ```
 //!
-//! Backends: [`soapy`] (SoapySDR devices, cargo feature `soapy`), [`file`] (SigMF recordings and
+//! Backends: `soapy` (SoapySDR devices, cargo feature `soapy`), [`file`](mod@file) (SigMF recordings and
 //! raw IQ files), [`udp`] (IQ over UDP between processes: a virtual radio) and [`sim`] (an
 //! in-process channel from `semcom_phy::channel`).
 //!
