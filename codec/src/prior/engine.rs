@@ -199,6 +199,30 @@ impl Engine {
             return false;
         }
         assert_eq!(logits.len(), tokens.len() * c.vocab_size, "logits buffer size");
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU reports AVX2. Same source, same IEEE operations in the same
+                // order (no FMA, no re-association), so the same bits; only wider registers and
+                // inline rounding instructions instead of libm calls.
+                unsafe { self.prefill_avx2(st, tokens, threads, logits) };
+                return true;
+            }
+        }
+        self.prefill_checked(st, tokens, threads, logits);
+        true
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn prefill_avx2(&self, st: &mut State, tokens: &[u32], threads: usize, logits: &mut [f32]) {
+        self.prefill_checked(st, tokens, threads, logits);
+    }
+
+    /// [`Engine::prefill`] after its checks.
+    #[inline(always)]
+    fn prefill_checked(&self, st: &mut State, tokens: &[u32], threads: usize, logits: &mut [f32]) {
+        let c = &self.cfg;
         let n = tokens.len();
         let (d, hd) = (c.d_model, c.d_model / c.n_heads);
         let mut xq = Vec::new();
@@ -256,7 +280,6 @@ impl Engine {
         st.len += n;
         layer_norm_rows(&x, &self.ln_f.0, &self.ln_f.1, &mut h);
         mm(&self.head, None, &h, logits);
-        true
     }
 
     /// Integer frequencies (total ≤ 2¹⁶) for the next token, over `allowed` (true = may be
@@ -614,12 +637,24 @@ pub fn exp(x: f32) -> f32 {
     }
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
-    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let n = floor_small(x * std::f32::consts::LOG2_E + 0.5);
     let r = (x - n * LN2_HI) - n * LN2_LO;
     let p = 1.0
         + r * (1.0 + r * (0.5 + r * (0.166_666_67 + r * (0.041_666_668 + r * (0.008_333_334 + r * 0.001_388_889)))));
     let bits = ((n as i32 + 127) as u32) << 23;
     p * f32::from_bits(bits)
+}
+
+/// `y.floor()` without a libm call (baseline x86-64 has no rounding instruction): exact for
+/// |y| < 2³¹.
+#[inline(always)]
+fn floor_small(y: f32) -> f32 {
+    let t = y as i32 as f32;
+    if t > y {
+        t - 1.0
+    } else {
+        t
+    }
 }
 
 /// GELU, tanh form (what candle's `gelu` computes).
@@ -658,6 +693,19 @@ mod tests {
         assert!(worst < 5e-7, "worst relative error {worst}");
         assert_eq!(exp(-100.0), 0.0);
         assert_eq!(exp(f32::NAN), 0.0);
+        // Its floor is f32::floor over the range exp uses (and integers, halves, values next to
+        // integers); only the sign of a zero may differ, which exp's arithmetic does not see.
+        for i in -2_000_000..=2_000_000 {
+            for y in [i as f32 * 7.3e-5, i as f32 * 6.4e-5 + 0.5, (i / 16_000) as f32] {
+                let (up, down) = (
+                    f32::from_bits(y.to_bits() + 1),
+                    f32::from_bits(y.to_bits().wrapping_sub(1)),
+                );
+                for z in [y, up, down].into_iter().filter(|z| z.is_finite()) {
+                    assert_eq!(floor_small(z), z.floor(), "{z}");
+                }
+            }
+        }
     }
 
     #[test]
