@@ -156,6 +156,11 @@ pub struct SimLinkArgs {
     /// MCS of the semantic path's importance class 0 (semcom profile, LDPC).
     #[arg(long, default_value = "qpsk-2/3")]
     semantic_mcs: String,
+    /// Send every classical item at this 802.11a rate (Mbit/s) instead of the equal-airtime
+    /// rule: a reference point for how much airtime the classical path would need; the summary
+    /// marks the comparison as not at equal airtime.
+    #[arg(long)]
+    classical_rate: Option<u32>,
     /// Largest fragment, bytes.
     #[arg(long, default_value_t = 512)]
     max_fragment: usize,
@@ -209,6 +214,7 @@ impl SimLinkArgs {
             channels: vec![LinkChannel::Awgn, LinkChannel::Rayleigh],
             delay_spread: 2.0,
             semantic_mcs: "qpsk-2/3".into(),
+            classical_rate: None,
             max_fragment: 512,
             limit: 0,
             resync: 8,
@@ -515,8 +521,16 @@ fn prepare(a: &SimLinkArgs, prior: &Prior) -> Result<Vec<Prepared>> {
             .iter()
             .map(|o| classical_item(&mut zc, o))
             .collect::<Result<Vec<_>>>()?;
+        let forced = a
+            .classical_rate
+            .map(|m| Rate::from_mbps(m).with_context(|| format!("--classical-rate {m}: not an 802.11a rate")))
+            .transpose()?;
         let mut classical_rate = Vec::with_capacity(originals.len());
         for (s, c) in semantic.iter().zip(&classical) {
+            if let Some(r) = forced {
+                classical_rate.push(r);
+                continue;
+            }
             let budget = scratch.airtime_us(s, sem_phy)?;
             let mut pick = Rate::R54;
             for r in LEGACY {
@@ -860,8 +874,13 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
     std::fs::write(&csv_path, csv).with_context(|| format!("writing {}", csv_path.display()))?;
     // Summary
     let mut summary = String::new();
+    let rule = match a.classical_rate {
+        Some(m) => format!("at {m} Mbit/s (--classical-rate: NOT at equal airtime)"),
+        None => "at the slowest 802.11a rate that fits the same airtime".to_string(),
+    };
     summary += &format!(
-        "Semantic vs classical at equal airtime per item: semantic = semcom profile {} (LDPC), classical = zstd -19{} at the slowest 802.11a rate that fits the same airtime; {} link frames; SNR {} … {} dB.\n\n",
+        "Semantic vs classical {}: semantic = semcom profile {} (LDPC), classical = zstd -19{} {rule}; {} link frames; SNR {} … {} dB.\n\n",
+        if a.classical_rate.is_some() { "per item" } else { "at equal airtime per item" },
         a.semantic_mcs,
         if a.zstd_dict { " with a dictionary trained on the files' training part" } else { "" },
         if a.insecure { "unsealed" } else { "ChaCha20-Poly1305-sealed" },
@@ -907,7 +926,13 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                 range_s,
                 width
             );
-            if c0.airtime_us > s0.airtime_us * 1.001 {
+            if let Some(r) = a.classical_rate {
+                notes += &format!(
+                    "- {m}, {}: the classical items go at {r} Mbit/s (--classical-rate) with {:.1}× the semantic airtime.\n",
+                    ch.name(),
+                    c0.airtime_us / s0.airtime_us
+                );
+            } else if c0.airtime_us > s0.airtime_us * 1.001 {
                 notes += &format!(
                     "- {m}, {}: the classical items do not fit the semantic airtime even at 54 Mbit/s; they use the fastest rate and {:.1}× the semantic airtime (not equal airtime: the comparison favours the classical path).\n",
                     ch.name(),
@@ -980,6 +1005,7 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
     let json = serde_json::json!({
         "settings": {
             "semantic_mcs": a.semantic_mcs,
+            "classical_rate_mbps": a.classical_rate,
             "insecure": a.insecure,
             "seed": a.seed,
             "resync": a.resync,

@@ -206,6 +206,7 @@ fn bad_arguments_are_refused() {
         vec!["sim", "link", "--text", "/nonexistent/file"],
         vec!["sim", "link", "--model", "/nonexistent/model"],
         vec!["sim", "link", "--snr", "5:1:1"],
+        vec!["sim", "link", "--classical-rate", "7"],
         vec!["sim", "link", "--modalities", "sensor", "--sensor", "/nonexistent/dir"],
         vec![
             "sim",
