@@ -71,7 +71,19 @@ where
         .y_label_formatter(&|v| format!("{v:.0e}"))
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    let colors = [RED, BLUE, BLACK, GREEN, MAGENTA, CYAN];
+    // Distinct colours for up to 10 series (the first six as before).
+    let colors = [
+        RED,
+        BLUE,
+        BLACK,
+        GREEN,
+        MAGENTA,
+        CYAN,
+        RGBColor(255, 140, 0),
+        RGBColor(128, 0, 128),
+        RGBColor(0, 120, 0),
+        RGBColor(139, 69, 19),
+    ];
     for (i, s) in series.iter().enumerate() {
         let color = colors[i % colors.len()];
         let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(pos).collect();

@@ -67,12 +67,14 @@ pub fn run_quic_point(a: &SimLinkArgs, p: &Prepared, pi: usize, channel: LinkCha
     let mut meaning = 0;
     while let Some(it) = server.recv_timeout(Duration::from_millis(50)) {
         let i = it.id as usize;
-        let (Some(orig), Some(sent)) = (p.originals.get(i), p.classical.get(i)) else {
+        let Some(sent) = p.classical.get(i) else {
             continue;
         };
         let ok = match sent.kind {
-            ItemKind::Zstd => d.decompress(&it.bytes, 1 << 20).is_ok_and(|x| &x == orig),
-            _ => &it.bytes == orig,
+            ItemKind::Zstd => d
+                .decompress(&it.bytes, 1 << 20)
+                .is_ok_and(|x| p.classical_meaning(i, &x)),
+            _ => p.classical_meaning(i, &it.bytes),
         };
         meaning += usize::from(ok);
     }
@@ -82,10 +84,7 @@ pub fn run_quic_point(a: &SimLinkArgs, p: &Prepared, pi: usize, channel: LinkCha
     let airtime_ns = c.upstream.airtime_ns + c.downstream.airtime_ns;
     let wire = c.upstream.received_bytes + c.downstream.received_bytes;
     Ok(Row {
-        modality: match p.modality {
-            crate::simlink::LinkModality::Text => "text",
-            crate::simlink::LinkModality::Telemetry => "telemetry",
-        },
+        modality: p.modality.name(),
         channel: channel.name(),
         snr_db,
         path: "classical-quic",
