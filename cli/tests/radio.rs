@@ -4,7 +4,7 @@
 //!
 //! The streams run in real time at 2 MS/s rather than 20 MS/s: the PHY does not depend on the
 //! rate, and a 2-core CI machine then has room for three processes at once. The 20 MS/s
-//! figures are measured by hand (NOTES-issue4.md), not asserted in tests.
+//! figures are measured by hand (docs/radios.md), not asserted in tests.
 
 mod common;
 

@@ -6,7 +6,7 @@
 //! SOAPY_SDR_ROOT points at an empty place, so only the loopback module is loaded: the tests
 //! do not depend on (or wait for) whatever other SoapySDR modules the machine has. Every test
 //! uses its own cable name, so they run in parallel without meeting. Streams run at 2 MS/s
-//! (see tests/radio.rs); the 20 MS/s measurements are in NOTES-issue4.md.
+//! (see tests/radio.rs); the 20 MS/s measurements are in docs/radios.md.
 
 #![cfg(feature = "soapy")]
 
