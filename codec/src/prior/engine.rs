@@ -45,12 +45,19 @@ impl Mat {
     fn quantised(w: &[f32], cols: usize) -> Self {
         let mut q = Vec::with_capacity(w.len());
         let mut scale = Vec::with_capacity(w.len() / cols);
-        for row in w.chunks_exact(cols) {
-            let (s, inv) = row_scale(row);
-            scale.push(s);
-            q.extend(row.iter().map(|&v| (v * inv).round() as i8));
-        }
+        quantise_rows(w, cols, &mut q, &mut scale);
         Self::I8 { q, scale }
+    }
+}
+
+/// Appends every row of `cols` values of `x`, quantised to ±127 with its own scale, to `q`, and
+/// the scales to `scale` (weights once at load, activations at every step: the same rule).
+#[inline(always)]
+fn quantise_rows(x: &[f32], cols: usize, q: &mut Vec<i8>, scale: &mut Vec<f32>) {
+    for row in x.chunks_exact(cols) {
+        let (s, inv) = row_scale(row);
+        scale.push(s);
+        q.extend(row.iter().map(|&v| (v * inv).round() as i8));
     }
 }
 
@@ -365,11 +372,7 @@ fn matmul_i8(
     let m = scale.len();
     xq.clear();
     let mut sx = Vec::with_capacity(n);
-    for row in x.chunks_exact(k) {
-        let (s, inv) = row_scale(row);
-        sx.push(s);
-        xq.extend(row.iter().map(|&v| (v * inv).round() as i8));
-    }
+    quantise_rows(x, k, xq, &mut sx);
     let xq: &[i8] = xq;
     split_rows(m, n, n * m * k / 4, out, threads, |rows, part, width| {
         matmul_i8_rows(q, scale, bias, xq, &sx, rows, part, width)

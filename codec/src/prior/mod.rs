@@ -397,21 +397,14 @@ impl<'p> TokenCoder<'p> {
 
     /// Codes `t` (which must be allowed) and feeds it.
     pub fn encode(&mut self, enc: &mut RangeEncoder, t: u32, allowed: &[bool]) -> Result<(), CodecError> {
-        self.prior.frequencies(
-            &self.logits,
-            &self.history,
-            allowed,
-            &mut self.freqs,
-            &mut self.scratch,
-            self.mem,
-        );
+        self.next_frequencies(allowed);
         code_with(enc, &self.freqs, t)?;
         self.feed(t);
         Ok(())
     }
 
-    /// Decodes the next token and feeds it.
-    pub fn decode(&mut self, dec: &mut RangeDecoder<'_>, allowed: &[bool]) -> Result<u32, CodecError> {
+    /// The frequencies of the next token into `self.freqs`.
+    fn next_frequencies(&mut self, allowed: &[bool]) {
         self.prior.frequencies(
             &self.logits,
             &self.history,
@@ -420,6 +413,11 @@ impl<'p> TokenCoder<'p> {
             &mut self.scratch,
             self.mem,
         );
+    }
+
+    /// Decodes the next token and feeds it.
+    pub fn decode(&mut self, dec: &mut RangeDecoder<'_>, allowed: &[bool]) -> Result<u32, CodecError> {
+        self.next_frequencies(allowed);
         let total: u32 = self.freqs.iter().sum();
         let target = dec
             .target(total)
@@ -438,14 +436,7 @@ impl<'p> TokenCoder<'p> {
 
     /// Bits the coder spends on token `t` next (for reports).
     pub fn cost_bits(&mut self, t: u32, allowed: &[bool]) -> f64 {
-        self.prior.frequencies(
-            &self.logits,
-            &self.history,
-            allowed,
-            &mut self.freqs,
-            &mut self.scratch,
-            self.mem,
-        );
+        self.next_frequencies(allowed);
         let total: u32 = self.freqs.iter().sum();
         -(f64::from(self.freqs[t as usize]) / f64::from(total)).log2()
     }
