@@ -195,9 +195,9 @@ struct Field {
     pred: Pred,
     str_class: Adaptive,
     mtf: Vec<Vec<u8>>,
-    bytes_prev: Vec<u8>,
-    /// The last value of each other recent length (a field that alternates between layouts, like
-    /// a LoRaWAN frame with and without FOpts, is predicted from the last one of its length).
+    /// Recent byte-string values of distinct lengths, the last one first (a field that
+    /// alternates between layouts, like a LoRaWAN frame with and without FOpts, is predicted from
+    /// the last one of its length).
     bytes_by_len: Vec<Vec<u8>>,
     same: Vec<Bit>,
     /// Per byte position: the numeric field whose change this byte follows.
@@ -228,7 +228,6 @@ impl Field {
             pred: Pred::Prev,
             str_class: Adaptive::with(&STR_CLASS_WEIGHTS, 32),
             mtf: Vec::new(),
-            bytes_prev: Vec::new(),
             bytes_by_len: Vec::new(),
             same: Vec::new(),
             byte_partner: Vec::new(),
@@ -850,18 +849,17 @@ impl<'p> Core<'p> {
         let change = |g: usize| changes.get(&g).copied();
         let partners: Vec<Option<u8>> = self.fields[f].byte_partner.iter().map(|p| p.and_then(change)).collect();
         let fld = &mut self.fields[f];
-        let same_len = io.bit(&mut fld.same_len, raw.len() == fld.bytes_prev.len())?;
+        let mut recent = std::mem::take(&mut fld.bytes_by_len);
+        let last_len = recent.first().map_or(0, Vec::len);
+        let same_len = io.bit(&mut fld.same_len, raw.len() == last_len)?;
         let n = if same_len {
-            fld.bytes_prev.len()
+            last_len
         } else {
             length(io, &mut fld.len, raw.len(), MAX_STRING)?
         };
         // The reference: the last value of this length (the last value when none).
-        let by_len = fld.bytes_by_len.iter().position(|v| v.len() == n);
-        let reference = match by_len {
-            Some(k) if fld.bytes_prev.len() != n => fld.bytes_by_len[k].clone(),
-            _ => fld.bytes_prev.clone(),
-        };
+        let by_len = recent.iter().position(|v| v.len() == n);
+        let reference: &[u8] = recent.get(by_len.unwrap_or(0)).map_or(&[], Vec::as_slice);
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let b = raw.get(i).copied().unwrap_or(0);
@@ -896,11 +894,10 @@ impl<'p> Core<'p> {
         }
         let fld = &mut self.fields[f];
         fld.byte_partner = bp;
-        let at = fld.bytes_by_len.iter().position(|v| v.len() == out.len());
-        move_to_front(&mut fld.bytes_by_len, at, || out.clone());
-        fld.bytes_by_len[0].clone_from(&out);
-        fld.bytes_by_len.truncate(4);
-        fld.bytes_prev.clone_from(&out);
+        move_to_front(&mut recent, by_len, || out.clone());
+        recent[0].clone_from(&out);
+        recent.truncate(4);
+        fld.bytes_by_len = recent;
         Ok(out)
     }
 
