@@ -316,7 +316,6 @@ fn blend_contexts<'a>(
 /// everything when it reaches [`StreamMemory::MAX_CONTEXTS`] contexts.
 #[derive(Clone, Debug)]
 pub struct StreamMemory {
-    order: usize,
     map: KeyMap<(Vec<(u32, u32)>, u32)>,
     hashes: Vec<u64>,
 }
@@ -338,7 +337,6 @@ impl StreamMemory {
     /// An empty memory.
     pub fn new() -> Self {
         Self {
-            order: Self::ORDER,
             map: KeyMap::default(),
             hashes: Vec::new(),
         }
@@ -350,7 +348,7 @@ impl StreamMemory {
             self.map.clear();
         }
         for i in from.max(1)..seq.len() {
-            context_hashes(&seq[..i], self.order, &mut self.hashes);
+            context_hashes(&seq[..i], Self::ORDER, &mut self.hashes);
             for &h in &self.hashes {
                 let (fol, total) = self.map.entry(h).or_default();
                 *total += 1;
@@ -371,7 +369,7 @@ impl StreamMemory {
         hashes: &mut Vec<u64>,
         extra: &mut Vec<(u32, f64)>,
     ) -> bool {
-        context_hashes(history, self.order, hashes);
+        context_hashes(history, Self::ORDER, hashes);
         let found = hashes
             .iter()
             .filter_map(|h| self.map.get(h).map(|(f, t)| (f.as_slice(), *t)));
