@@ -26,6 +26,8 @@ pub enum EvalCommand {
     Telemetry(TelemetryArgs),
     /// Sensor windows (test split): lossless against Gorilla, reconstruction, events.
     Sensor(crate::sensor::EvalArgs),
+    /// Images: PSNR of the analog JSCC model against SNR (simulated channel on the symbols).
+    Image(crate::image::EvalArgs),
 }
 
 #[derive(Args, Debug)]
@@ -74,6 +76,7 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
         EvalCommand::Text(a) => text(a),
         EvalCommand::Telemetry(a) => telemetry(a),
         EvalCommand::Sensor(a) => crate::sensor::eval(a),
+        EvalCommand::Image(a) => crate::image::eval(a),
     }
 }
 

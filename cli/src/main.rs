@@ -5,6 +5,7 @@ mod channel;
 mod codec;
 mod demo;
 mod eval;
+mod image;
 mod link;
 mod plot;
 mod probe;

@@ -18,6 +18,8 @@ pub enum TrainCommand {
     /// Train the sensor model (event classifier, anomaly detector, reconstruction transforms)
     /// on a dataset's train split.
     Sensor(crate::sensor::TrainArgs),
+    /// Train the analog JSCC image model (KLT basis + refinement network) on photos.
+    Image(crate::image::TrainArgs),
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +123,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         TrainCommand::Text(a) => text(a),
         TrainCommand::Ngram(a) => ngram(a),
         TrainCommand::Sensor(a) => crate::sensor::train(a),
+        TrainCommand::Image(a) => crate::image::train(a),
     }
 }
 

@@ -10,12 +10,14 @@
 //! - [`vocab`] and [`bpe`]: the shared token space and the text tokenizer.
 //! - [`text`]: lossless text (log lines, messages, sentences).
 //! - [`telemetry`]: JSON/CSV records, lossless or within per-field tolerances.
+//! - [`image`]: images as analog JSCC channel symbols (learned transform + refinement network).
 //! - [`picture`]: images in and out (PNG/JPEG files, planar floats) and their quality metrics.
 //! - [`sensor`]: multichannel sensor windows: lossless, reconstruction tokens, or events.
 
 pub mod bpe;
 pub mod error;
 pub mod frame;
+pub mod image;
 pub mod picture;
 pub mod prior;
 pub mod rangecoder;

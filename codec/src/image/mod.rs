@@ -1,0 +1,473 @@
+//! Images: the analog deep joint source–channel code (JSCC).
+//!
+//! **Analog mode.** The encoder cuts the image (RGB; grey is sent as three equal planes) into
+//! 16 × 16 blocks and projects each block on a learned basis: the 48 strongest eigenvectors of the
+//! covariance of training blocks (a Karhunen–Loève transform fitted by `semcom train image`). Each
+//! coefficient is scaled by a power-allocation gain (`λ^-1/4`, the MSE-optimal allocation for a
+//! linear receiver), the image is normalised to unit average power, pairs of coefficients become
+//! complex channel symbols and a fixed interleaver spreads them over the frame, so a faded
+//! subcarrier hits different coefficients of different blocks. 48 real values per 768 gives
+//! k/n = 1/16 (n = real pixel values / 2, k = complex symbols).
+//!
+//! The decoder takes the equalized noisy symbols and the per-symbol SNR (from the PHY's channel
+//! and noise estimates, or the simulated channel), makes the linear MMSE estimate of every
+//! coefficient, and then a learned convolutional network ([`net::Refiner`]), trained through
+//! the noisy channel with SNRs from −3 to 23 dB and both flat and fading per-symbol SNRs, adds
+//! the correction that the linear estimate cannot make (image structure across blocks, noise
+//! removal, detail). One model serves every SNR; quality degrades smoothly as the SNR falls.
+//!
+//! The per-image power normalisation gain is quantised to 1/256 of an octave (`gain_q`) and
+//! travels with the symbols (in the analog frame's header on the PHY).
+
+pub mod net;
+pub mod train;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use num_complex::Complex32;
+use serde::{Deserialize, Serialize};
+
+use crate::frame::ModelId;
+use crate::picture::Picture;
+use crate::CodecError;
+use net::{NetConfig, Refiner};
+
+/// Block side in pixels.
+pub const BLOCK: usize = 16;
+/// Real values per RGB block.
+pub const BLOCK_DIM: usize = 3 * BLOCK * BLOCK;
+/// The one metadata key of an image model file (its value: the config JSON).
+const META_CONFIG: &str = "semcom.image";
+
+/// Shape of an analog image model (stored as JSON metadata in the model file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnalogConfig {
+    /// Real coefficients sent per 16 × 16 RGB block (48 → k/n = 1/16).
+    pub components: usize,
+    /// The refinement network.
+    pub net: NetConfig,
+}
+
+impl AnalogConfig {
+    /// The configuration `semcom train image` uses by default.
+    pub fn default_1_16() -> Self {
+        AnalogConfig {
+            components: 48,
+            net: NetConfig {
+                input: 48 + 24,
+                coarse: 192,
+                mid: 128,
+                fine: 48,
+            },
+        }
+    }
+
+    /// Bandwidth ratio k/n as (numerator, denominator) in lowest terms.
+    pub fn ratio(&self) -> (usize, usize) {
+        let (a, b) = (self.components, BLOCK_DIM);
+        let g = gcd(a, b);
+        (a / g, b / g)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let c = self.components;
+        if c == 0 || !c.is_multiple_of(2) || c > BLOCK_DIM {
+            return Err(format!("components = {c}: must be even and in 2..={BLOCK_DIM}"));
+        }
+        if self.net.input != c + c / 2 {
+            return Err(format!("net input {} does not match {c} components", self.net.input));
+        }
+        if [self.net.coarse, self.net.mid, self.net.fine].contains(&0) {
+            return Err("zero network width".into());
+        }
+        Ok(())
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+/// What the analog encoder emits for one image: its shape, the power-normalisation gain and
+/// the complex channel symbols (unit average power).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalogCode {
+    /// Image width in pixels.
+    pub width: usize,
+    /// Image height in pixels.
+    pub height: usize,
+    /// 1 (grey) or 3 (RGB).
+    pub channels: usize,
+    /// Power normalisation gain, `2^(gain_q / 256)`.
+    pub gain_q: i16,
+    /// The channel symbols in transmit order.
+    pub symbols: Vec<Complex32>,
+}
+
+/// The learned analog JSCC model: KLT basis, power allocation, refinement network.
+#[derive(Debug)]
+pub struct AnalogJscc {
+    config: AnalogConfig,
+    /// Block mean (768).
+    mean: Vec<f32>,
+    /// Basis, `components × 768`, row per component.
+    basis: Vec<f32>,
+    /// Variance of each coefficient over the training blocks.
+    var: Vec<f32>,
+    /// Power-allocation gain of each coefficient.
+    gain: Vec<f32>,
+    net: Refiner,
+    tensors: HashMap<String, Tensor>,
+    id: ModelId,
+}
+
+/// Number of 16-pixel blocks that cover `len` pixels.
+fn blocks_for(len: usize) -> usize {
+    len.div_ceil(BLOCK)
+}
+
+/// The blocks of a picture (grey replicated to RGB; edges replicated to whole blocks), row-major
+/// over blocks, each block laid out channel, row, column.
+pub fn picture_blocks(pic: &Picture) -> Vec<f32> {
+    let (w, h) = (pic.width(), pic.height());
+    let (bw, bh) = (blocks_for(w), blocks_for(h));
+    let mut out = vec![0f32; bw * bh * BLOCK_DIM];
+    for c in 0..3 {
+        let plane = pic.plane(if pic.channels() == 1 { 0 } else { c });
+        for by in 0..bh {
+            for bx in 0..bw {
+                let base = (by * bw + bx) * BLOCK_DIM + c * BLOCK * BLOCK;
+                for y in 0..BLOCK {
+                    let sy = (by * BLOCK + y).min(h - 1);
+                    for x in 0..BLOCK {
+                        let sx = (bx * BLOCK + x).min(w - 1);
+                        out[base + y * BLOCK + x] = plane[sy * w + sx];
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// A channels-last `(1, H, W, 3)` image tensor (H, W whole blocks) back to a picture of the
+/// given size and channel count (grey: mean of the three planes), clamped to `[0, 1]`.
+fn picture_from_hwc(t: &[f32], pw: usize, width: usize, height: usize, channels: usize) -> Result<Picture, CodecError> {
+    let mut data = vec![0f32; width * height * channels];
+    for y in 0..height {
+        for x in 0..width {
+            let px = &t[(y * pw + x) * 3..(y * pw + x) * 3 + 3];
+            if channels == 1 {
+                data[y * width + x] = ((px[0] + px[1] + px[2]) / 3.0).clamp(0.0, 1.0);
+            } else {
+                for c in 0..3 {
+                    data[c * width * height + y * width + x] = px[c].clamp(0.0, 1.0);
+                }
+            }
+        }
+    }
+    Picture::new(width, height, channels, data)
+}
+
+/// Blocks `(B, Hb, Wb, 768)` → channels-last pixels `(B, 16·Hb, 16·Wb, 3)`.
+pub fn unblock(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, hb, wb, _) = x.dims4()?;
+    x.reshape(vec![b, hb, wb, 3, BLOCK, BLOCK])?
+        .permute(vec![0, 1, 4, 2, 5, 3])?
+        .contiguous()?
+        .reshape((b, hb * BLOCK, wb * BLOCK, 3))
+}
+
+/// The interleaver: symbol `i` of the block-ordered stream goes out at position `perm(i)`, a
+/// multiplicative permutation with a stride near the golden section of the length.
+pub fn interleave_stride(k: usize) -> usize {
+    if k <= 2 {
+        return 1;
+    }
+    let mut s = ((k as f64) * 0.618_034).round() as usize | 1;
+    while gcd(s, k) != 1 {
+        s += 2;
+    }
+    s
+}
+
+impl AnalogJscc {
+    /// The configuration.
+    pub fn config(&self) -> &AnalogConfig {
+        &self.config
+    }
+
+    /// The model id (first 4 bytes of SHA-256 of the file).
+    pub fn id(&self) -> ModelId {
+        self.id
+    }
+
+    /// Bandwidth ratio k/n.
+    pub fn ratio(&self) -> (usize, usize) {
+        self.config.ratio()
+    }
+
+    /// Complex symbols this model sends for an image of this size.
+    pub fn symbols_for(&self, width: usize, height: usize) -> usize {
+        blocks_for(width) * blocks_for(height) * self.config.components / 2
+    }
+
+    /// Coefficients of each block, `blocks × components`.
+    fn coefficients(&self, blocks: &[f32]) -> Vec<f32> {
+        let k = self.config.components;
+        let n = blocks.len() / BLOCK_DIM;
+        let mut out = vec![0f32; n * k];
+        for b in 0..n {
+            let x = &blocks[b * BLOCK_DIM..(b + 1) * BLOCK_DIM];
+            for i in 0..k {
+                let row = &self.basis[i * BLOCK_DIM..(i + 1) * BLOCK_DIM];
+                out[b * k + i] = x
+                    .iter()
+                    .zip(row)
+                    .zip(&self.mean)
+                    .map(|((&v, &r), &m)| (v - m) * r)
+                    .sum();
+            }
+        }
+        out
+    }
+
+    /// Encodes a picture into channel symbols.
+    pub fn encode(&self, pic: &Picture) -> Result<AnalogCode, CodecError> {
+        let k = self.config.components;
+        let coef = self.coefficients(&picture_blocks(pic));
+        let mut reals: Vec<f32> = coef.iter().enumerate().map(|(j, &c)| c * self.gain[j % k]).collect();
+        let power = reals.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / reals.len() as f64;
+        let gain_q = if power > 0.0 {
+            (-0.5 * power.log2() * 256.0).round().clamp(-32768.0, 32767.0) as i16
+        } else {
+            0
+        };
+        let scale = 2f32.powf(gain_q as f32 / 256.0);
+        for v in &mut reals {
+            *v *= scale;
+        }
+        let n = reals.len() / 2;
+        let stride = interleave_stride(n);
+        let mut symbols = vec![Complex32::new(0.0, 0.0); n];
+        let r = std::f32::consts::FRAC_1_SQRT_2;
+        for i in 0..n {
+            symbols[(i * stride) % n] = Complex32::new(reals[2 * i] * r, reals[2 * i + 1] * r);
+        }
+        Ok(AnalogCode {
+            width: pic.width(),
+            height: pic.height(),
+            channels: pic.channels(),
+            gain_q,
+            symbols,
+        })
+    }
+
+    /// Decodes received symbols (equalized, in transmit order) with their SNR estimates in dB
+    /// (one per symbol, or a single value for all).
+    pub fn decode(&self, code: &AnalogCode, snr_db: &[f32]) -> Result<Picture, CodecError> {
+        let (w, h) = (code.width, code.height);
+        if w == 0 || h == 0 || !(code.channels == 1 || code.channels == 3) {
+            return Err(CodecError::Input(format!("bad image shape {w}×{h}×{}", code.channels)));
+        }
+        let n = self.symbols_for(w, h);
+        if code.symbols.len() != n {
+            return Err(CodecError::Input(format!(
+                "{w}×{h} image needs {n} symbols with this model, got {}",
+                code.symbols.len()
+            )));
+        }
+        if !(snr_db.len() == 1 || snr_db.len() == n) {
+            return Err(CodecError::Input(format!(
+                "{} SNR values for {n} symbols (give 1 or {n})",
+                snr_db.len()
+            )));
+        }
+        if snr_db.iter().any(|s| !s.is_finite()) || code.symbols.iter().any(|s| !s.re.is_finite() || !s.im.is_finite())
+        {
+            return Err(CodecError::Input("received symbols or SNRs are not finite".into()));
+        }
+        let stride = interleave_stride(n);
+        let k = self.config.components;
+        let (bw, bh) = (blocks_for(w), blocks_for(h));
+        let nb = bw * bh;
+        let scale = 2f32.powf(code.gain_q as f32 / 256.0);
+        let mut coef = vec![0f32; nb * k];
+        let mut feat = vec![0f32; nb * self.config.net.input];
+        let fi = self.config.net.input;
+        for i in 0..n {
+            let at = (i * stride) % n;
+            let y = code.symbols[at] * std::f32::consts::SQRT_2;
+            let snr = if snr_db.len() == 1 { snr_db[0] } else { snr_db[at] };
+            let nv = 10f32.powf(-snr.clamp(-30.0, 60.0) / 10.0);
+            let (b, m) = (i * 2 / k, (i * 2) % k);
+            for (j, v) in [(m, y.re), (m + 1, y.im)] {
+                let a = self.gain[j] * scale;
+                let l = self.var[j];
+                let c = a * l / (a * a * l + nv) * v;
+                coef[b * k + j] = c;
+                feat[b * fi + j] = c / l.sqrt();
+            }
+            feat[b * fi + k + m / 2] = snr_feature(snr);
+        }
+        let dev = Device::Cpu;
+        let lin = self.linear_blocks(&coef);
+        let lin = Tensor::from_vec(lin, (1, bh, bw, BLOCK_DIM), &dev)?;
+        let base = unblock(&lin)?;
+        let feat = Tensor::from_vec(feat, (1, bh, bw, fi), &dev)?;
+        let out = (base + self.net.forward(&feat)?)?;
+        let v = out.flatten_all()?.to_vec1::<f32>()?;
+        picture_from_hwc(&v, bw * BLOCK, w, h, code.channels)
+    }
+
+    /// Linear reconstruction of blocks from coefficients: mean + coefficients × basis.
+    fn linear_blocks(&self, coef: &[f32]) -> Vec<f32> {
+        let k = self.config.components;
+        let nb = coef.len() / k;
+        let mut out = Vec::with_capacity(nb * BLOCK_DIM);
+        for b in 0..nb {
+            let mut x = self.mean.clone();
+            for (i, &c) in coef[b * k..(b + 1) * k].iter().enumerate() {
+                for (o, &r) in x.iter_mut().zip(&self.basis[i * BLOCK_DIM..(i + 1) * BLOCK_DIM]) {
+                    *o += c * r;
+                }
+            }
+            out.extend_from_slice(&x);
+        }
+        out
+    }
+
+    /// Builds a model from its parts (used by training and loading).
+    pub(crate) fn from_tensors(
+        config: AnalogConfig,
+        tensors: HashMap<String, Tensor>,
+        id: ModelId,
+    ) -> Result<Self, CodecError> {
+        config.validate().map_err(CodecError::Input)?;
+        let k = config.components;
+        let get = |name: &str, len: usize| -> Result<Vec<f32>, CodecError> {
+            let t = tensors
+                .get(name)
+                .ok_or_else(|| CodecError::Input(format!("tensor {name} missing")))?;
+            let v = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            if v.len() != len {
+                return Err(CodecError::Input(format!(
+                    "tensor {name} has {} values, expected {len}",
+                    v.len()
+                )));
+            }
+            if v.iter().any(|x| !x.is_finite()) {
+                return Err(CodecError::Input(format!("tensor {name} holds non-finite values")));
+            }
+            Ok(v)
+        };
+        let mean = get("pca.mean", BLOCK_DIM)?;
+        let basis = get("pca.basis", k * BLOCK_DIM)?;
+        let var = get("pca.var", k)?;
+        let gain = get("pca.gain", k)?;
+        if var.iter().chain(&gain).any(|&v| v <= 0.0) {
+            return Err(CodecError::Input(
+                "coefficient variances and gains must be positive".into(),
+            ));
+        }
+        let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
+        let net = Refiner::new(&config.net, vb.pp("net"))
+            .map_err(|e| CodecError::Input(format!("refinement network: {e}")))?;
+        Ok(AnalogJscc {
+            config,
+            mean,
+            basis,
+            var,
+            gain,
+            net,
+            tensors,
+            id,
+        })
+    }
+
+    /// Serialises the model (safetensors, f32, config JSON in metadata).
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CodecError> {
+        let mut names: Vec<&String> = self.tensors.keys().collect();
+        names.sort();
+        let mut data = Vec::new();
+        for n in names {
+            let t = &self.tensors[n];
+            let v = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
+            data.push((
+                n.clone(),
+                t.dims().to_vec(),
+                v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+            ));
+        }
+        let views = data
+            .iter()
+            .map(|(n, s, b)| {
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| CodecError::Backend(e.to_string()))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let meta: HashMap<String, String> = [(
+            META_CONFIG.to_string(),
+            serde_json::to_string(&self.config).map_err(|e| CodecError::Backend(e.to_string()))?,
+        )]
+        .into();
+        safetensors::serialize(views, Some(meta)).map_err(|e| CodecError::Backend(e.to_string()))
+    }
+
+    /// Loads a model from a file's bytes (`path` names it in errors).
+    pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Self, CodecError> {
+        let bad = |reason: String| CodecError::Model {
+            path: path.to_string(),
+            reason,
+        };
+        let (_, meta) =
+            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+        let meta = meta.metadata().clone().unwrap_or_default();
+        let config: AnalogConfig = serde_json::from_str(meta.get(META_CONFIG).ok_or_else(|| {
+            bad(format!(
+                "not a semcom image model (no `{META_CONFIG}` metadata; a text prior or another file?)"
+            ))
+        })?)
+        .map_err(|e| bad(format!("config: {e}")))?;
+        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("tensors: {e}")))?;
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != safetensors::Dtype::F32 {
+                return Err(bad(format!("tensor {name} is not f32")));
+            }
+            let v: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let t = Tensor::from_vec(v, view.shape(), &Device::Cpu).map_err(|e| bad(e.to_string()))?;
+            tensors.insert(name, t);
+        }
+        Self::from_tensors(config, tensors, ModelId::of_bytes(bytes)).map_err(|e| match e {
+            CodecError::Input(r) | CodecError::Backend(r) => bad(r),
+            e => e,
+        })
+    }
+
+    /// Loads a model file.
+    pub fn load(path: &Path) -> Result<Self, CodecError> {
+        let bytes = std::fs::read(path).map_err(|source| CodecError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_bytes(&bytes, &path.display().to_string())
+    }
+}
+
+/// The network's view of a symbol's SNR (dB, centred and scaled, clamped).
+pub fn snr_feature(snr_db: f32) -> f32 {
+    ((snr_db - 10.0) / 10.0).clamp(-3.0, 3.0)
+}
