@@ -31,7 +31,7 @@ pub struct TrainArgs {
     /// Peak learning rate.
     #[arg(long, default_value_t = 1e-3)]
     lr: f64,
-    /// Width of the network at 1/16 resolution.
+    /// Width of the network at block resolution.
     #[arg(long, default_value_t = 192)]
     coarse: usize,
     /// Seed of initialisation, crops and channel noise.
@@ -104,7 +104,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
     let mut s = String::new();
     let name = a.output.file_name().and_then(|n| n.to_str()).unwrap_or("model");
     writeln!(s, "# Model card: {name}\n")?;
-    writeln!(s, "The analog JSCC image model of semcom (`codec/src/image/`): a Karhunen–Loève transform of 16 × 16 RGB blocks keeping {} coefficients (k/n = {rn}/{rd}), power allocation λ^-1/4, linear MMSE estimate at the receiver, then a convolutional refinement network conditioned on the per-symbol SNR.\n", c.components)?;
+    writeln!(s, "The analog JSCC image model of semcom (`codec/src/image/`): a Karhunen–Loève transform of 32 × 32 RGB blocks keeping {} coefficients (k/n = {rn}/{rd}), power allocation λ^-1/4, linear MMSE estimate at the receiver, then a convolutional refinement network conditioned on the per-symbol SNR.\n", c.components)?;
     writeln!(
         s,
         "- **sha256**: `{}` (model id `{}`)",
@@ -112,7 +112,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         model.id()
     )?;
     writeln!(s, "- **size**: {} bytes", bytes.len())?;
-    writeln!(s, "- **network**: widths {} (1/16) → {} (1/8) → {} (1/4), 3 × 3 convolutions with residuals, GELU, pixel shuffle; input {} features per block", c.net.coarse, c.net.mid, c.net.fine, c.net.input)?;
+    writeln!(s, "- **network**: widths {} (1/32) → {} (1/16) → {} (1/8), a pointwise input layer then 3 × 3 convolutions with residuals, GELU, pixel shuffle; input {} features per block", c.net.coarse, c.net.mid, c.net.fine, c.net.input)?;
     writeln!(s, "- **training**: {} steps × {} crops of {}², AdamW lr {} (warm-up, cosine to 2 %), weight decay 1e-4, SNR uniform in {:?} dB per crop, half of the crops with per-symbol Rayleigh SNRs; MSE loss", opts.steps, opts.batch, opts.crop, opts.lr, opts.snr_range)?;
     writeln!(s, "- **command**: `{}`", std::env::args().collect::<Vec<_>>().join(" "))?;
     writeln!(s, "- **seed**: {}; trained on the CPU in {secs:.0} s", a.seed)?;

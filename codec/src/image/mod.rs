@@ -1,12 +1,12 @@
 //! Images: the analog deep joint source–channel code (JSCC).
 //!
 //! **Analog mode.** The encoder cuts the image (RGB; grey is sent as three equal planes) into
-//! 16 × 16 blocks and projects each block on a learned basis: the 48 strongest eigenvectors of the
+//! 32 × 32 blocks and projects each block on a learned basis: the 192 strongest eigenvectors of the
 //! covariance of training blocks (a Karhunen–Loève transform fitted by `semcom train image`). Each
 //! coefficient is scaled by a power-allocation gain (`λ^-1/4`, the MSE-optimal allocation for a
 //! linear receiver), the image is normalised to unit average power, pairs of coefficients become
 //! complex channel symbols and a fixed interleaver spreads them over the frame, so a faded
-//! subcarrier hits different coefficients of different blocks. 48 real values per 768 gives
+//! subcarrier hits different coefficients of different blocks. 192 real values per 3072 gives
 //! k/n = 1/16 (n = real pixel values / 2, k = complex symbols).
 //!
 //! The decoder takes the equalized noisy symbols and the per-symbol SNR (from the PHY's channel
@@ -16,10 +16,12 @@
 //! the correction that the linear estimate cannot make (image structure across blocks, noise
 //! removal, detail). One model serves every SNR; quality degrades smoothly as the SNR falls.
 //!
-//! The per-image power normalisation gain is quantised to 1/256 of an octave (`gain_q`) and
-//! travels with the symbols (in the analog frame's header on the PHY).
+//! The per-image power normalisation gain is quantised to 1/16 of an octave in 7 bits
+//! (`gain_code`) and travels with the symbols (in the analog frame's header on the PHY).
 
 pub mod net;
+#[cfg(test)]
+mod tests;
 pub mod train;
 
 use std::collections::HashMap;
@@ -36,7 +38,7 @@ use crate::CodecError;
 use net::{NetConfig, Refiner};
 
 /// Block side in pixels.
-pub const BLOCK: usize = 16;
+pub const BLOCK: usize = 32;
 /// Real values per RGB block.
 pub const BLOCK_DIM: usize = 3 * BLOCK * BLOCK;
 /// The one metadata key of an image model file (its value: the config JSON).
@@ -45,7 +47,7 @@ const META_CONFIG: &str = "semcom.image";
 /// Shape of an analog image model (stored as JSON metadata in the model file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AnalogConfig {
-    /// Real coefficients sent per 16 × 16 RGB block (48 → k/n = 1/16).
+    /// Real coefficients sent per 32 × 32 RGB block (192 → k/n = 1/16).
     pub components: usize,
     /// The refinement network.
     pub net: NetConfig,
@@ -55,12 +57,12 @@ impl AnalogConfig {
     /// The configuration `semcom train image` uses by default.
     pub fn default_1_16() -> Self {
         AnalogConfig {
-            components: 48,
+            components: 192,
             net: NetConfig {
-                input: 48 + 24,
+                input: 192 + 96,
                 coarse: 192,
-                mid: 128,
-                fine: 48,
+                mid: 192,
+                fine: 96,
             },
         }
     }
@@ -105,8 +107,10 @@ pub struct AnalogCode {
     pub height: usize,
     /// 1 (grey) or 3 (RGB).
     pub channels: usize,
-    /// Power normalisation gain, `2^(gain_q / 256)`.
-    pub gain_q: i16,
+    /// Power normalisation gain code, 7 bits: the gain is `2^((gain_code − 64) / 16)`, the
+    /// largest on that grid that keeps the average symbol power at most 1 (so between 0.917
+    /// and 1).
+    pub gain_code: u8,
     /// The channel symbols in transmit order.
     pub symbols: Vec<Complex32>,
 }
@@ -115,10 +119,10 @@ pub struct AnalogCode {
 #[derive(Debug)]
 pub struct AnalogJscc {
     config: AnalogConfig,
-    /// Block mean (768).
-    mean: Vec<f32>,
-    /// Basis, `components × 768`, row per component.
-    basis: Vec<f32>,
+    /// Block mean, `(BLOCK_DIM,)`.
+    mean_t: Tensor,
+    /// Basis, `(components, BLOCK_DIM)`, row per component.
+    basis_t: Tensor,
     /// Variance of each coefficient over the training blocks.
     var: Vec<f32>,
     /// Power-allocation gain of each coefficient.
@@ -128,7 +132,7 @@ pub struct AnalogJscc {
     id: ModelId,
 }
 
-/// Number of 16-pixel blocks that cover `len` pixels.
+/// Number of 32-pixel blocks that cover `len` pixels.
 fn blocks_for(len: usize) -> usize {
     len.div_ceil(BLOCK)
 }
@@ -220,37 +224,26 @@ impl AnalogJscc {
     }
 
     /// Coefficients of each block, `blocks × components`.
-    fn coefficients(&self, blocks: &[f32]) -> Vec<f32> {
-        let k = self.config.components;
+    fn coefficients(&self, blocks: &[f32]) -> Result<Vec<f32>, CodecError> {
         let n = blocks.len() / BLOCK_DIM;
-        let mut out = vec![0f32; n * k];
-        for b in 0..n {
-            let x = &blocks[b * BLOCK_DIM..(b + 1) * BLOCK_DIM];
-            for i in 0..k {
-                let row = &self.basis[i * BLOCK_DIM..(i + 1) * BLOCK_DIM];
-                out[b * k + i] = x
-                    .iter()
-                    .zip(row)
-                    .zip(&self.mean)
-                    .map(|((&v, &r), &m)| (v - m) * r)
-                    .sum();
-            }
-        }
-        out
+        let x = Tensor::from_slice(blocks, (n, BLOCK_DIM), &Device::Cpu)?;
+        let x = x.broadcast_sub(&self.mean_t)?;
+        Ok(x.matmul(&self.basis_t.t()?)?.flatten_all()?.to_vec1::<f32>()?)
     }
 
     /// Encodes a picture into channel symbols.
     pub fn encode(&self, pic: &Picture) -> Result<AnalogCode, CodecError> {
         let k = self.config.components;
-        let coef = self.coefficients(&picture_blocks(pic));
+        let coef = self.coefficients(&picture_blocks(pic))?;
         let mut reals: Vec<f32> = coef.iter().enumerate().map(|(j, &c)| c * self.gain[j % k]).collect();
         let power = reals.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / reals.len() as f64;
-        let gain_q = if power > 0.0 {
-            (-0.5 * power.log2() * 256.0).round().clamp(-32768.0, 32767.0) as i16
+        // The largest gain on the 1/16-octave grid that keeps the average power at most 1.
+        let gain_code = if power > 0.0 {
+            (64.0 - 8.0 * power.log2()).floor().clamp(0.0, 127.0) as u8
         } else {
-            0
+            64
         };
-        let scale = 2f32.powf(gain_q as f32 / 256.0);
+        let scale = gain_of(gain_code);
         for v in &mut reals {
             *v *= scale;
         }
@@ -265,7 +258,7 @@ impl AnalogJscc {
             width: pic.width(),
             height: pic.height(),
             channels: pic.channels(),
-            gain_q,
+            gain_code,
             symbols,
         })
     }
@@ -298,7 +291,13 @@ impl AnalogJscc {
         let k = self.config.components;
         let (bw, bh) = (blocks_for(w), blocks_for(h));
         let nb = bw * bh;
-        let scale = 2f32.powf(code.gain_q as f32 / 256.0);
+        if code.gain_code > 127 {
+            return Err(CodecError::Input(format!(
+                "gain code {} is not a 7-bit value",
+                code.gain_code
+            )));
+        }
+        let scale = gain_of(code.gain_code);
         let mut coef = vec![0f32; nb * k];
         let mut feat = vec![0f32; nb * self.config.net.input];
         let fi = self.config.net.input;
@@ -318,8 +317,7 @@ impl AnalogJscc {
             feat[b * fi + k + m / 2] = snr_feature(snr);
         }
         let dev = Device::Cpu;
-        let lin = self.linear_blocks(&coef);
-        let lin = Tensor::from_vec(lin, (1, bh, bw, BLOCK_DIM), &dev)?;
+        let lin = self.linear_blocks(&coef)?.reshape((1, bh, bw, BLOCK_DIM))?;
         let base = unblock(&lin)?;
         let feat = Tensor::from_vec(feat, (1, bh, bw, fi), &dev)?;
         let out = (base + self.net.forward(&feat)?)?;
@@ -327,21 +325,12 @@ impl AnalogJscc {
         picture_from_hwc(&v, bw * BLOCK, w, h, code.channels)
     }
 
-    /// Linear reconstruction of blocks from coefficients: mean + coefficients × basis.
-    fn linear_blocks(&self, coef: &[f32]) -> Vec<f32> {
+    /// Linear reconstruction of blocks from coefficients: mean + coefficients × basis,
+    /// `(blocks, BLOCK_DIM)`.
+    fn linear_blocks(&self, coef: &[f32]) -> Result<Tensor, CodecError> {
         let k = self.config.components;
-        let nb = coef.len() / k;
-        let mut out = Vec::with_capacity(nb * BLOCK_DIM);
-        for b in 0..nb {
-            let mut x = self.mean.clone();
-            for (i, &c) in coef[b * k..(b + 1) * k].iter().enumerate() {
-                for (o, &r) in x.iter_mut().zip(&self.basis[i * BLOCK_DIM..(i + 1) * BLOCK_DIM]) {
-                    *o += c * r;
-                }
-            }
-            out.extend_from_slice(&x);
-        }
-        out
+        let c = Tensor::from_slice(coef, (coef.len() / k, k), &Device::Cpu)?;
+        Ok(c.matmul(&self.basis_t)?.broadcast_add(&self.mean_t)?)
     }
 
     /// Builds a model from its parts (used by training and loading).
@@ -377,13 +366,15 @@ impl AnalogJscc {
                 "coefficient variances and gains must be positive".into(),
             ));
         }
+        let mean_t = Tensor::from_vec(mean, BLOCK_DIM, &Device::Cpu)?;
+        let basis_t = Tensor::from_vec(basis, (k, BLOCK_DIM), &Device::Cpu)?;
         let vb = VarBuilder::from_tensors(tensors.clone(), DType::F32, &Device::Cpu);
         let net = Refiner::new(&config.net, vb.pp("net"))
             .map_err(|e| CodecError::Input(format!("refinement network: {e}")))?;
         Ok(AnalogJscc {
             config,
-            mean,
-            basis,
+            mean_t,
+            basis_t,
             var,
             gain,
             net,
@@ -465,6 +456,11 @@ impl AnalogJscc {
         })?;
         Self::from_bytes(&bytes, &path.display().to_string())
     }
+}
+
+/// The gain a 7-bit gain code stands for.
+pub fn gain_of(code: u8) -> f32 {
+    2f32.powf((code as f32 - 64.0) / 16.0)
 }
 
 /// The network's view of a symbol's SNR (dB, centred and scaled, clamped).

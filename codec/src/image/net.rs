@@ -1,5 +1,5 @@
 //! The refinement network of the analog image decoder: a small convolutional network that works
-//! channels-last at 1/16, 1/8 and 1/4 of the image resolution (wide layers where there are few
+//! channels-last at 1/32, 1/16 and 1/8 of the image resolution (block, half block, quarter block) (wide layers where there are few
 //! positions) and ends in pixel shuffles, so most of its arithmetic is plain matrix products.
 //!
 //! Convolutions are written as "shift and stack, then one matrix product" (im2col) rather than
@@ -8,16 +8,19 @@
 use candle_core::{Module, Result, Tensor, D};
 use candle_nn::{linear, Linear, VarBuilder};
 
+/// The last pixel shuffle: from 1/(BLOCK/4) resolution to full resolution.
+const OUT_FACTOR: usize = super::BLOCK / 4;
+
 /// Channel widths of the refinement network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct NetConfig {
-    /// Input channels at 1/16 resolution (coefficients + reliability features).
+    /// Input channels per block (coefficients + reliability features).
     pub input: usize,
-    /// Width at 1/16 resolution.
+    /// Width at block resolution.
     pub coarse: usize,
-    /// Width at 1/8 resolution.
+    /// Width at half-block resolution.
     pub mid: usize,
-    /// Width at 1/4 resolution.
+    /// Width at quarter-block resolution.
     pub fine: usize,
 }
 
@@ -67,11 +70,11 @@ fn pointwise(lin: &Linear, x: &Tensor) -> Result<Tensor> {
     lin.forward(&x.reshape((b * h * w, c))?)?.reshape((b, h, w, ()))
 }
 
-/// The refinement network: features at 1/16 resolution in, an RGB correction at full resolution
+/// The refinement network: features per block in, an RGB correction at full resolution
 /// out.
 #[derive(Debug)]
 pub struct Refiner {
-    a1: Conv3,
+    a1: Linear,
     a2: Conv3,
     up1: Linear,
     b1: Conv3,
@@ -84,25 +87,25 @@ impl Refiner {
     /// Builds (or loads, depending on `vb`) the network.
     pub fn new(cfg: &NetConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Refiner {
-            a1: Conv3::new(cfg.input, cfg.coarse, vb.pp("a1"))?,
+            a1: linear(cfg.input, cfg.coarse, vb.pp("a1"))?,
             a2: Conv3::new(cfg.coarse, cfg.coarse, vb.pp("a2"))?,
             up1: linear(cfg.coarse, 4 * cfg.mid, vb.pp("up1"))?,
             b1: Conv3::new(cfg.mid, cfg.mid, vb.pp("b1"))?,
             up2: linear(cfg.mid, 4 * cfg.fine, vb.pp("up2"))?,
             c1: Conv3::new(cfg.fine, cfg.fine, vb.pp("c1"))?,
-            out: linear(cfg.fine, 16 * 3, vb.pp("out"))?,
+            out: linear(cfg.fine, OUT_FACTOR * OUT_FACTOR * 3, vb.pp("out"))?,
         })
     }
 
-    /// `x`: `(B, H/16, W/16, input)` → `(B, H, W, 3)`.
+    /// `x`: `(B, H/BLOCK, W/BLOCK, input)` → `(B, H, W, 3)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let a = self.a1.forward(x)?.gelu_erf()?;
+        let a = pointwise(&self.a1, x)?.gelu_erf()?;
         let a = (self.a2.forward(&a)?.gelu_erf()? + &a)?;
         let m = depth_to_space(&pointwise(&self.up1, &a)?, 2)?.gelu_erf()?;
         let m = (self.b1.forward(&m)?.gelu_erf()? + &m)?;
         let f = depth_to_space(&pointwise(&self.up2, &m)?, 2)?.gelu_erf()?;
         let f = (self.c1.forward(&f)?.gelu_erf()? + &f)?;
-        depth_to_space(&pointwise(&self.out, &f)?, 4)
+        depth_to_space(&pointwise(&self.out, &f)?, OUT_FACTOR)
     }
 }
 

@@ -1,4 +1,4 @@
-//! Training the analog image model: fit the Karhunen–Loève basis of 16 × 16 RGB blocks on the
+//! Training the analog image model: fit the Karhunen–Loève basis of 32 × 32 RGB blocks on the
 //! training photos, choose the power allocation, then train the refinement network with candle
 //! through a simulated noisy channel (AWGN and per-symbol Rayleigh SNRs, −3…23 dB), seeded.
 
@@ -34,6 +34,8 @@ pub struct ImageTrainOptions {
     pub seed: u64,
     /// Training SNR range in dB.
     pub snr_range: (f32, f32),
+    /// Fraction of crops sent with per-symbol Rayleigh SNRs (the rest: AWGN).
+    pub fading_fraction: f64,
 }
 
 impl Default for ImageTrainOptions {
@@ -46,6 +48,7 @@ impl Default for ImageTrainOptions {
             lr: 1e-3,
             seed: 1,
             snr_range: (-3.0, 23.0),
+            fading_fraction: 0.5,
         }
     }
 }
@@ -96,113 +99,95 @@ pub fn load_images(dirs: &[PathBuf]) -> Result<Vec<(PathBuf, Picture)>, CodecErr
 
 /// The `k` leading eigenpairs of the symmetric `n × n` matrix `c` (f64, row-major) by subspace
 /// iteration with a Rayleigh–Ritz step: eigenvalues descending, eigenvectors as rows.
-pub fn leading_eigen(c: &[f64], n: usize, k: usize, iters: usize) -> (Vec<f64>, Vec<f64>) {
+pub fn leading_eigen(c: &[f64], n: usize, k: usize, iters: usize) -> Result<(Vec<f64>, Vec<f64>), CodecError> {
     let m = (k + 16).min(n);
+    let dev = Device::Cpu;
+    let ct = Tensor::from_slice(c, (n, n), &dev)?;
     let mut rng = ChaCha8Rng::seed_from_u64(7);
     // q: m vectors of length n, row per vector.
     let mut q: Vec<f64> = (0..m * n).map(|_| rng.sample::<f64, _>(StandardNormal)).collect();
     let orth = |q: &mut Vec<f64>| {
         for i in 0..m {
+            let (done, rest) = q.split_at_mut(i * n);
+            let qi = &mut rest[..n];
             for j in 0..i {
-                let d: f64 = (0..n).map(|t| q[i * n + t] * q[j * n + t]).sum();
-                for t in 0..n {
-                    q[i * n + t] -= d * q[j * n + t];
+                let qj = &done[j * n..(j + 1) * n];
+                let d: f64 = qi.iter().zip(qj).map(|(a, b)| a * b).sum();
+                for (a, b) in qi.iter_mut().zip(qj) {
+                    *a -= d * b;
                 }
             }
-            let norm = (0..n)
-                .map(|t| q[i * n + t] * q[i * n + t])
-                .sum::<f64>()
-                .sqrt()
-                .max(1e-300);
-            for t in 0..n {
-                q[i * n + t] /= norm;
+            let norm = qi.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-300);
+            for a in qi.iter_mut() {
+                *a /= norm;
             }
         }
     };
-    let apply = |q: &[f64]| -> Vec<f64> {
-        let mut out = vec![0f64; m * n];
-        for i in 0..m {
-            let v = &q[i * n..(i + 1) * n];
-            for r in 0..n {
-                out[i * n + r] = c[r * n..(r + 1) * n].iter().zip(v).map(|(a, b)| a * b).sum();
-            }
-        }
-        out
+    // C is symmetric, so (C Qᵀ)ᵀ = Q C: one matrix product per iteration.
+    let apply = |q: &[f64]| -> Result<Vec<f64>, CodecError> {
+        Ok(Tensor::from_slice(q, (m, n), &dev)?
+            .matmul(&ct)?
+            .flatten_all()?
+            .to_vec1::<f64>()?)
     };
     orth(&mut q);
     for _ in 0..iters {
-        q = apply(&q);
+        q = apply(&q)?;
         orth(&mut q);
     }
-    // Rayleigh–Ritz: the small m × m problem Qᵀ C Q.
-    let cq = apply(&q);
-    let mut small = vec![0f64; m * m];
-    for i in 0..m {
-        for j in 0..m {
-            small[i * m + j] = (0..n).map(|t| q[i * n + t] * cq[j * n + t]).sum();
-        }
-    }
-    for i in 0..m {
-        for j in 0..i {
-            let a = 0.5 * (small[i * m + j] + small[j * m + i]);
-            small[i * m + j] = a;
-            small[j * m + i] = a;
-        }
-    }
+    // Rayleigh–Ritz: the small m × m problem Q C Qᵀ.
+    let qt = Tensor::from_slice(&q, (m, n), &dev)?;
+    let small = qt.matmul(&ct)?.matmul(&qt.t()?)?;
+    let small = ((&small + small.t()?)? * 0.5)?.flatten_all()?.to_vec1::<f64>()?;
     let (vals, vecs) = crate::sensor::klt::symmetric_eigen(&small, m);
-    let mut rows = vec![0f64; k * n];
-    for r in 0..k {
-        for j in 0..m {
-            let w = vecs[r * m + j];
-            for t in 0..n {
-                rows[r * n + t] += w * q[j * n + t];
-            }
-        }
-    }
-    (vals[..k].to_vec(), rows)
+    let rows = Tensor::from_slice(&vecs[..k * m], (k, m), &dev)?
+        .matmul(&qt)?
+        .flatten_all()?
+        .to_vec1::<f64>()?;
+    Ok((vals[..k].to_vec(), rows))
 }
 
-/// Fits mean, basis and coefficient variances on every whole block of the pictures.
-fn fit_klt(pics: &[&Picture], k: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
-    let mut sum = vec![0f64; BLOCK_DIM];
-    let mut cov = vec![0f64; BLOCK_DIM * BLOCK_DIM];
-    let mut count = 0usize;
+/// Mean and covariance (f64, row-major) of every whole block of the pictures.
+pub(crate) fn block_covariance(pics: &[&Picture], min_blocks: usize) -> Result<(Tensor, Vec<f64>), CodecError> {
+    let dev = Device::Cpu;
+    let mut all = Vec::new();
     for p in pics {
-        let bw = p.width() / BLOCK;
-        let bh = p.height() / BLOCK;
-        if bw == 0 || bh == 0 {
-            continue;
-        }
-        let crop = p.crop(0, 0, bw * BLOCK, bh * BLOCK).expect("whole blocks fit");
-        let blocks = picture_blocks(&crop);
-        for x in blocks.chunks_exact(BLOCK_DIM) {
-            let x: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-            for i in 0..BLOCK_DIM {
-                sum[i] += x[i];
-                let xi = x[i];
-                let row = &mut cov[i * BLOCK_DIM..i * BLOCK_DIM + i + 1];
-                for (c, &xj) in row.iter_mut().zip(&x[..=i]) {
-                    *c += xi * xj;
-                }
-            }
-            count += 1;
+        let (bw, bh) = (p.width() / BLOCK, p.height() / BLOCK);
+        if bw > 0 && bh > 0 {
+            all.extend(picture_blocks(&p.crop(0, 0, bw * BLOCK, bh * BLOCK)?));
         }
     }
-    let nf = count.max(1) as f64;
-    let mean: Vec<f64> = sum.iter().map(|s| s / nf).collect();
-    for i in 0..BLOCK_DIM {
-        for j in 0..=i {
-            let v = cov[i * BLOCK_DIM + j] / nf - mean[i] * mean[j];
-            cov[i * BLOCK_DIM + j] = v;
-            cov[j * BLOCK_DIM + i] = v;
-        }
+    let count = all.len() / BLOCK_DIM;
+    if count <= min_blocks {
+        return Err(CodecError::Input(format!(
+            "{count} whole {BLOCK}×{BLOCK} training blocks are too few to fit the transform (need more than {min_blocks})"
+        )));
     }
-    let (vals, rows) = leading_eigen(&cov, BLOCK_DIM, k, 60);
-    (
-        mean.iter().map(|&v| v as f32).collect(),
+    let x = Tensor::from_vec(all, (count, BLOCK_DIM), &dev)?;
+    let mean = x.to_dtype(DType::F64)?.mean(0)?;
+    let xc = x.broadcast_sub(&mean.to_dtype(DType::F32)?)?;
+    // Covariance in f32 products over chunks of centred blocks, summed in f64.
+    let mut cov = Tensor::zeros((BLOCK_DIM, BLOCK_DIM), DType::F64, &dev)?;
+    let chunk = 4096;
+    for start in (0..count).step_by(chunk) {
+        let part = xc.narrow(0, start, chunk.min(count - start))?;
+        cov = (cov + part.t()?.matmul(&part)?.to_dtype(DType::F64)?)?;
+    }
+    Ok((mean, (cov / count as f64)?.flatten_all()?.to_vec1::<f64>()?))
+}
+
+/// Block mean, basis rows and coefficient variances.
+type Klt = (Vec<f32>, Vec<f32>, Vec<f32>);
+
+/// Fits mean, basis and coefficient variances on every whole block of the pictures.
+fn fit_klt(pics: &[&Picture], k: usize) -> Result<Klt, CodecError> {
+    let (mean, cov) = block_covariance(pics, k)?;
+    let (vals, rows) = leading_eigen(&cov, BLOCK_DIM, k, 30)?;
+    Ok((
+        mean.to_vec1::<f64>()?.iter().map(|&v| v as f32).collect(),
         rows.iter().map(|&v| v as f32).collect(),
         vals.iter().map(|&v| v.max(1e-12) as f32).collect(),
-    )
+    ))
 }
 
 /// One batch of the channel simulation: what the refinement network sees and what it must
@@ -225,10 +210,10 @@ fn simulate(m: &AnalogJscc, crops: &[Picture], snr: &[(f32, bool)], rng: &mut Ch
     let (bw, bh) = (w / BLOCK, h / BLOCK);
     let nb = bw * bh;
     let mut feat = Vec::with_capacity(crops.len() * nb * fi);
-    let mut lin = Vec::with_capacity(crops.len() * nb * BLOCK_DIM);
+    let mut lin = Vec::with_capacity(crops.len());
     let mut target = Vec::with_capacity(crops.len() * w * h * 3);
     for (crop, &(snr_db, fading)) in crops.iter().zip(snr) {
-        let coef = m.coefficients(&picture_blocks(crop));
+        let coef = m.coefficients(&picture_blocks(crop))?;
         let power: f64 = coef
             .iter()
             .enumerate()
@@ -259,7 +244,7 @@ fn simulate(m: &AnalogJscc, crops: &[Picture], snr: &[(f32, bool)], rng: &mut Ch
             f[b * fi + k + c0 / 2] = snr_feature(snr_s);
         }
         feat.extend_from_slice(&f);
-        lin.extend(m.linear_blocks(&est));
+        lin.push(m.linear_blocks(&est)?);
         for y in 0..h {
             for x in 0..w {
                 for c in 0..3 {
@@ -272,7 +257,7 @@ fn simulate(m: &AnalogJscc, crops: &[Picture], snr: &[(f32, bool)], rng: &mut Ch
     let b = crops.len();
     Ok(Batch {
         feat: Tensor::from_vec(feat, (b, bh, bw, fi), &dev)?,
-        base: unblock(&Tensor::from_vec(lin, (b, bh, bw, BLOCK_DIM), &dev)?)?,
+        base: unblock(&Tensor::cat(&lin, 0)?.reshape((b, bh, bw, BLOCK_DIM))?)?,
         target: Tensor::from_vec(target, (b, h, w, 3), &dev)?,
     })
 }
@@ -322,7 +307,7 @@ pub fn train_analog(
     }
     let cfg = opts.config.clone();
     let k = cfg.components;
-    let (mean, basis, var) = fit_klt(train, k);
+    let (mean, basis, var) = fit_klt(train, k)?;
     // Power allocation λ^-1/4, scaled so the average power over the training blocks is 1.
     let mut gain: Vec<f32> = var.iter().map(|&l| l.powf(-0.25)).collect();
     let p: f32 = gain.iter().zip(&var).map(|(g, l)| g * g * l).sum::<f32>() / k as f32;
