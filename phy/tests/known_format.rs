@@ -41,7 +41,7 @@ fn delivered(rx: &mut Receiver, repeats: usize, snr_db: f64, cfo_hz: f64, n: usi
         sig.extend(std::iter::repeat_n(Complex32::new(0.0, 0.0), 400));
         let mut ch = Chain::new();
         ch.push(TimingOffset::new(rng.random_range(0.0..1.0), 0.0).unwrap());
-        ch.push(Cfo::new(cfo_hz, 20e6, rng.random_range(0.0..6.28)).unwrap());
+        ch.push(Cfo::new(cfo_hz, 20e6, rng.random_range(0.0..std::f64::consts::TAU)).unwrap());
         ch.push(Awgn::for_snr(snr_db, power, rng.random()).unwrap());
         let mut out = Vec::new();
         ch.process(&sig, &mut out);

@@ -34,6 +34,9 @@ pub const SIFS_SAMPLES: usize = 320;
 /// Default L-STF detection threshold in known-format mode (|ρ|, against 0.45 otherwise). On the
 /// L-STF ρ ≈ SNR / (1 + SNR), 0.28 at −4 dB; on noise ρ ≈ 1/8.
 pub const KNOWN_DETECT_THRESHOLD: f32 = 0.2;
+/// Samples after a failed detection's start where the search resumes (see
+/// [`Receiver::process_known`]); below the 78 that the L-LTF search window covers.
+const RETRY_AFTER: u64 = 64;
 /// Mean |LLR| the combined LLRs are scaled to before quantisation (the Viterbi decoder does not
 /// care about the scale; this keeps resolution and stays clear of the i8 limits).
 const COMBINED_MEAN_LLR: f32 = 16.0;
@@ -219,9 +222,13 @@ impl Receiver {
             self.known_consumed = end;
             return self.resume_search(end.max(start + 16));
         }
-        // No placement gave a frame: a false detection, or a burst too weak.
+        // No placement gave a frame: a false detection, or a burst too weak. Every L-STF
+        // starting up to 78 samples after `start` had its L-LTF searched (from 100 + 92 on), so
+        // the search goes on from `start` + 64, armed: with the lowered threshold, noise just
+        // before a preamble often starts a run, and a disarmed detector would then sleep
+        // through the whole L-STF plateau that follows.
         self.stats.sync_failures += 1;
-        self.resume_after_failure(start + 16);
+        self.resume_search(start + RETRY_AFTER);
     }
 
     /// Synchronises on the L-LTF of a copy whose L-STF starts near `at` and demodulates its
