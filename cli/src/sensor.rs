@@ -816,8 +816,8 @@ pub fn sim(a: SimArgs) -> Result<()> {
         crate::plot::log_curves(
             path,
             &format!(
-                "sensor windows over 802.11a {rate}, AWGN ({n} UCI-HAR test windows per point, events ×{} {:?} rx)",
-                a.event_repeats, a.event_rx
+                "802.11a {rate}, AWGN, {n} UCI-HAR windows/point, events sent ×{}",
+                a.event_repeats
             ),
             "SNR (dB, per sample)",
             "rate",
@@ -862,9 +862,12 @@ pub fn sim(a: SimArgs) -> Result<()> {
         raw_frags
     );
     println!(
-        "airtime per window: event {event_airtime:.0} µs ({} cop{} SIFS apart, {} receiver), reconstruction {recon_airtime:.0} µs, raw f32 + zstd {raw_airtime:.0} µs",
-        a.event_repeats,
-        if a.event_repeats == 1 { "y" } else { "ies" },
+        "airtime per window: event {event_airtime:.0} µs ({}, {} receiver), reconstruction {recon_airtime:.0} µs, raw f32 + zstd {raw_airtime:.0} µs",
+        if a.event_repeats == 1 {
+            "1 copy".to_string()
+        } else {
+            format!("{} copies SIFS apart", a.event_repeats)
+        },
         format!("{:?}", a.event_rx).to_lowercase()
     );
     println!(
