@@ -184,11 +184,15 @@ impl Receiver {
             // (≈ 0.5 or more for a copy at −6 dB, ≈ 0 ± 0.05 for noise or another frame). The
             // burst ends after the last of them, whichever placement decoded it.
             let reference = self.reference_points(&psdu, seed, kf.rate).unwrap_or_default();
-            let members: Vec<&CopyRx> = copies
+            let mut members: Vec<&CopyRx> = copies
                 .iter()
                 .flatten()
                 .filter(|c| correlation(&c.eq, &reference) > MEMBER_CORRELATION)
                 .collect();
+            if members.is_empty() {
+                // (Not seen: even at −6 dB a copy correlates ≈ 0.5.) The placement's copies.
+                members = slots.clone().filter_map(|i| copies[i].as_ref()).collect();
+            }
             let Some(best) = members.iter().max_by(|a, b| a.weight.total_cmp(&b.weight)) else {
                 continue;
             };
