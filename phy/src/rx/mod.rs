@@ -165,7 +165,7 @@ pub struct RxStats {
     pub non_finite: u64,
     /// L-STF detections.
     pub detections: u64,
-    /// Detections without a credible L-LTF.
+    /// Detections without a credible L-LTF (known-format mode: detections that gave no frame).
     pub sync_failures: u64,
     /// SIGNAL fields and semcom headers refused.
     pub header_errors: u64,
