@@ -3,7 +3,9 @@
 //! Input: bytes 0–1 = seed (little-endian u16), the rest = little-endian f32 pairs (I, Q).
 //! * seed bits 0–2 pick the largest chunk size (1 … 4096), the whole seed drives the sizes;
 //! * seed bit 15 set: every sample is multiplied by `SCALES[(seed >> 11) & 15]` (1e20, 1e30,
-//!   f32::MAX, ∞, subnormal, …), so overflowing products, ∞·0 = NaN and underflow occur.
+//!   f32::MAX, ∞, subnormal, …), so overflowing products, ∞·0 = NaN and underflow occur;
+//! * seed bit 3 set: the receiver is in known-format mode (8-octet PSDUs at 6 Mbit/s, 1 … 4
+//!   copies from seed bits 4–5), which detects at a lower threshold and combines copies.
 //!
 //! Checks: no panic / hang, and the documented chunking invariance: feeding the stream in
 //! random chunks gives the same events and counters as feeding it in one push.
@@ -15,7 +17,8 @@ use std::sync::LazyLock;
 /// `SEMCOM_FUZZ_SKIP_CHUNK_CHECK=1` turns the chunking-invariance check off (to hunt for
 /// panics and hangs while a known invariance bug is open; see fuzz/README.md).
 static CHECK_CHUNKING: LazyLock<bool> = LazyLock::new(|| std::env::var_os("SEMCOM_FUZZ_SKIP_CHUNK_CHECK").is_none());
-use semcom_phy::{Complex32, Receiver, RxEvent};
+use semcom_phy::rx::KnownFormat;
+use semcom_phy::{Complex32, Rate, Receiver, RxConfig, RxEvent};
 
 const SCALES: [f32; 16] = [
     1e10,
@@ -49,8 +52,15 @@ impl SplitMix {
     }
 }
 
-fn decode(samples: &[Complex32], chunks: Option<(u16, usize)>) -> (Vec<RxEvent>, semcom_phy::rx::RxStats) {
-    let mut rx = Receiver::default();
+fn decode(
+    samples: &[Complex32],
+    chunks: Option<(u16, usize)>,
+    expect: Option<KnownFormat>,
+) -> (Vec<RxEvent>, semcom_phy::rx::RxStats) {
+    let mut rx = Receiver::new(RxConfig {
+        expect,
+        ..RxConfig::default()
+    });
     let mut events = Vec::new();
     match chunks {
         None => rx.push(samples),
@@ -95,11 +105,16 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let max_chunk = [1usize, 2, 3, 16, 63, 80, 333, 4096][usize::from(seed & 7)];
-    let (chunked, stats_chunked) = decode(&samples, Some((seed, max_chunk)));
+    let expect = (seed & 8 != 0).then(|| KnownFormat::new(Rate::R6, 8, 1 + usize::from((seed >> 4) & 3)).unwrap());
+    let (chunked, stats_chunked) = decode(&samples, Some((seed, max_chunk)), expect);
+    if expect.is_some() {
+        // Known-format mode reports only frames whose FCS holds.
+        assert!(chunked.iter().all(|e| !matches!(e, RxEvent::Frame(f) if !f.fcs_ok)));
+    }
     if !*CHECK_CHUNKING {
         return;
     }
-    let (whole, stats_whole) = decode(&samples, None);
+    let (whole, stats_whole) = decode(&samples, None, expect);
     assert_eq!(stats_chunked, stats_whole, "chunking changed the counters");
     // Debug strings: NaN fields compare equal to themselves this way.
     assert_eq!(

@@ -39,6 +39,12 @@ pub enum PhyError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A known-format reception setting that cannot be met (see [`crate::rx::KnownFormat`]).
+    #[error("invalid known frame format: {reason}")]
+    KnownFormat {
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A payload that the LDPC fitting of 802.11n 20.3.11.7.5 cannot place.
     #[error(
         "cannot fit {payload_bits} payload bits into LDPC codewords on {coded_bits_per_symbol}-bit symbols: {reason}"

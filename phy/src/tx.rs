@@ -298,6 +298,30 @@ impl Transmitter {
         Ok(len)
     }
 
+    /// Appends `repeats` identical packets carrying `psdu` (same scrambler seed), `gap` samples of
+    /// silence apart, and returns the burst's length in samples: the time diversity that
+    /// [`crate::rx::KnownFormat`] reception combines. Each copy is a standard packet on its own.
+    pub fn transmit_repeated(
+        &mut self,
+        psdu: &[u8],
+        params: &TxParams,
+        repeats: usize,
+        gap: usize,
+        out: &mut Vec<Complex32>,
+    ) -> Result<usize, PhyError> {
+        let base = out.len();
+        for i in 0..repeats {
+            if i > 0 {
+                out.resize(out.len() + gap, Complex32::new(0.0, 0.0));
+            }
+            if let Err(e) = self.transmit(psdu, params, out) {
+                out.truncate(base);
+                return Err(e);
+            }
+        }
+        Ok(out.len() - base)
+    }
+
     /// The data-subcarrier points (48 per DATA symbol, subcarrier order) a packet carrying
     /// `psdu` sends: what [`Transmitter::transmit`] modulates, without the IFFT. The receiver
     /// uses it to rebuild the reference of a decoded frame.

@@ -14,8 +14,10 @@
 
 mod chest;
 mod detect;
+mod known;
 mod semcom;
 
+pub use known::{KnownFormat, KNOWN_DETECT_THRESHOLD, MAX_REPEATS, SIFS_SAMPLES};
 pub use semcom::{RxSegment, SemcomRxFrame};
 
 use crate::interleaver::Interleaver;
@@ -50,6 +52,20 @@ pub struct RxConfig {
     /// Keep the equalised data-subcarrier points of each frame in [`RxFrame::symbols`]
     /// (constellation plots, uncoded BER).
     pub keep_symbols: bool,
+    /// Known-format reception (see [`KnownFormat`]): when set, the receiver listens only for
+    /// frames of this rate and length, sent this many times, decodes them without SIGNAL and
+    /// combines the copies; other frames are not reported.
+    pub expect: Option<KnownFormat>,
+}
+
+impl RxConfig {
+    /// The L-STF detection threshold in use: in known-format mode the lower of the two.
+    fn threshold(&self) -> f32 {
+        match &self.expect {
+            Some(kf) => self.detect_threshold.min(kf.detect_threshold),
+            None => self.detect_threshold,
+        }
+    }
 }
 
 impl Default for RxConfig {
@@ -61,6 +77,7 @@ impl Default for RxConfig {
             fft_backoff: 3,
             phase_smoothing: 8,
             keep_symbols: false,
+            expect: None,
         }
     }
 }
@@ -148,7 +165,7 @@ pub struct RxStats {
     pub non_finite: u64,
     /// L-STF detections.
     pub detections: u64,
-    /// Detections without a credible L-LTF.
+    /// Detections without a credible L-LTF (known-format mode: detections that gave no frame).
     pub sync_failures: u64,
     /// SIGNAL fields and semcom headers refused.
     pub header_errors: u64,
@@ -205,6 +222,22 @@ struct Header {
     semcom_probed: bool,
     /// The semcom header, when the frame is one; `n_sym` then counts its symbols after L-SIG.
     semcom: Option<Box<crate::semcom::SemcomHeader>>,
+}
+
+/// What [`Receiver::acquire`] finds on an L-LTF.
+#[derive(Clone, Debug)]
+struct Acquired {
+    /// Absolute index of the first sample of the first L-LTF symbol.
+    t1: u64,
+    /// Total CFO, radians per sample.
+    cfo: f64,
+    /// Channel estimate, FFT-bin order.
+    h: [Complex32; N_FFT],
+    /// Mean |H|² over the used subcarriers.
+    h_power: f32,
+    /// Noise variance per FFT bin (one symbol).
+    noise_var: f32,
+    rssi_db: f32,
 }
 
 #[derive(Clone, Debug)]
@@ -268,6 +301,9 @@ pub struct Receiver {
     equalized: Vec<Complex32>,
     /// exp(−j·cfo·i) for i in 0..64, for the CFO it was built for.
     rot_table: (f64, [Complex32; N_FFT]),
+    /// Known-format mode: absolute index where the last delivered burst ended; copies found
+    /// before it belong to a burst already reported.
+    known_consumed: u64,
 }
 
 impl std::fmt::Debug for Receiver {
@@ -300,7 +336,7 @@ impl Receiver {
         for v in &mut ltf_time {
             *v /= N_FFT as f32;
         }
-        let det = Detector::new(cfg.detect_threshold, cfg.detect_run.max(1));
+        let det = Detector::new(cfg.threshold(), cfg.detect_run.max(1));
         Self {
             cfg,
             buf: Vec::new(),
@@ -326,6 +362,7 @@ impl Receiver {
             encoder: crate::tx::Transmitter::new(),
             equalized: Vec::new(),
             rot_table: (f64::NAN, [Complex32::new(0.0, 0.0); N_FFT]),
+            known_consumed: 0,
         }
     }
 
@@ -341,8 +378,9 @@ impl Receiver {
         self.base = 0;
         self.scan = 0;
         self.state = State::Search;
-        self.det = Detector::new(self.cfg.detect_threshold, self.cfg.detect_run.max(1));
+        self.det = Detector::new(self.cfg.threshold(), self.cfg.detect_run.max(1));
         self.events.clear();
+        self.known_consumed = 0;
     }
 
     /// Counters so far.
@@ -419,6 +457,14 @@ impl Receiver {
                     }
                 }
                 State::Header(d, start) => {
+                    if let Some(kf) = self.cfg.expect {
+                        if self.end() < start + kf.span() && !at_end {
+                            self.state = State::Header(d, start);
+                            return;
+                        }
+                        self.process_known(kf, d, start);
+                        continue;
+                    }
                     if self.end() < start + HEADER_SPAN {
                         if !at_end {
                             self.state = State::Header(d, start);
@@ -493,11 +539,13 @@ impl Receiver {
 
     /// Drops samples no state can need any more.
     fn compact(&mut self) {
+        // In known-format mode the first copy of a burst may lie this far before a detection.
+        let lookback = self.cfg.expect.map_or(0, |kf| kf.lookback());
         let keep_from = match &self.state {
             // The detector slides from the sample before its position, and a run in progress
             // needs its first window's samples when it completes.
-            State::Search => self.scan.saturating_sub(1 + self.det.run_len() as u64),
-            State::Header(_, start) => *start,
+            State::Search => self.scan.saturating_sub(1 + self.det.run_len() as u64 + lookback),
+            State::Header(_, start) => start.saturating_sub(lookback),
             State::Data(h) => h.t1.saturating_sub(64),
         };
         let drop = (keep_from.saturating_sub(self.base) as usize).min(self.buf.len());
@@ -559,14 +607,17 @@ impl Receiver {
         self.state = State::Search;
     }
 
-    /// L-LTF timing, fine CFO, channel estimate and SIGNAL.
-    fn process_header(&mut self, d: Detection, start: u64) {
+    /// L-LTF timing, fine CFO and channel estimate of a preamble whose L-STF starts near
+    /// absolute index `start` (the L-LTF is searched [`T1_SEARCH`] after it), starting from the
+    /// coarse CFO `coarse_cfo`. `None` when the L-LTF is not credible: less than `min_corr` of the
+    /// region's energy correlates with it, or no channel is left.
+    fn acquire(&mut self, start: u64, coarse_cfo: f64, min_corr: f32) -> Option<Acquired> {
         let backoff = self.cfg.fft_backoff as u64;
         // Cross-correlate the coarse-derotated stream with the L-LTF symbol.
         let lo = start + T1_SEARCH.0;
         let n_pos = (T1_SEARCH.1 - T1_SEARCH.0) as usize;
         let mut region = vec![Complex32::new(0.0, 0.0); n_pos + 2 * N_FFT];
-        self.derotated(lo, d.cfo_rad, lo, &mut region);
+        self.derotated(lo, coarse_cfo, lo, &mut region);
         let xc: Vec<f32> = (0..n_pos + N_FFT)
             .map(|t| {
                 let c: Complex32 = region[t..t + N_FFT]
@@ -578,9 +629,7 @@ impl Receiver {
             })
             .collect();
         let metric = |t: usize| xc[t] + xc[t + N_FFT];
-        let Some(best) = (0..n_pos).max_by(|&a, &b| metric(a).total_cmp(&metric(b))) else {
-            return self.resume_after_failure(start + 16);
-        };
+        let best = (0..n_pos).max_by(|&a, &b| metric(a).total_cmp(&metric(b)))?;
         // Credibility: the share of the region's energy that correlates with the L-LTF at the
         // delays a cyclic prefix can hold (from 2 before the peak to 9 after it), so multipath
         // counts in full. ≈ 1 on a clean L-LTF however many paths, ≈ SNR/(1+SNR) in noise,
@@ -589,9 +638,8 @@ impl Receiver {
         let energy: f32 = region[best..best + 2 * N_FFT].iter().map(|s| s.norm_sqr()).sum();
         let ltf_energy: f32 = self.ltf_time.iter().map(|s| s.norm_sqr()).sum();
         let around: f32 = (best.saturating_sub(2)..(best + 10).min(n_pos)).map(metric).sum();
-        if !(around > LTF_MIN_CORR * energy * ltf_energy) {
-            self.stats.sync_failures += 1;
-            return self.resume_after_failure(start + 16);
+        if !(around > min_corr * energy * ltf_energy) {
+            return None;
         }
         // Prefer the earliest strong path (multipath): step back while the metric stays high.
         let mut t1_rel = best;
@@ -605,14 +653,14 @@ impl Receiver {
         // Fine CFO from the repetition of the L-LTF (GI2 + T1 against T1 + T2), lag 64. The
         // first GI2 samples are skipped: the transmit window blends them with the L-STF.
         let mut ltf = vec![Complex32::new(0.0, 0.0); 160];
-        self.derotated(t1 - 32, d.cfo_rad, t1, &mut ltf);
+        self.derotated(t1 - 32, coarse_cfo, t1, &mut ltf);
         let c: Complex64 = (GI2_SKIP..96)
             .map(|i| {
                 let p = ltf[i] * ltf[i + 64].conj();
                 Complex64::new(f64::from(p.re), f64::from(p.im))
             })
             .sum();
-        let cfo = d.cfo_rad - c.arg() / N_FFT as f64;
+        let cfo = coarse_cfo - c.arg() / N_FFT as f64;
         let rssi = ltf.iter().map(|s| f64::from(s.norm_sqr())).sum::<f64>() / ltf.len() as f64;
 
         // Channel: average the two symbols, fit, and measure noise from their difference.
@@ -631,9 +679,33 @@ impl Receiver {
         self.chest.fit(&h_ls, noise_var / 2.0, &mut h);
         let h_power = USED_SUBCARRIERS.iter().map(|&k| h[bin(k)].norm_sqr()).sum::<f32>() / n_used as f32;
         if !(h_power > 0.0) {
+            return None;
+        }
+        Some(Acquired {
+            t1,
+            cfo,
+            h,
+            h_power,
+            noise_var: noise_var as f32,
+            rssi_db: (10.0 * rssi.max(1e-30).log10()) as f32,
+        })
+    }
+
+    /// L-LTF timing, fine CFO, channel estimate and SIGNAL.
+    fn process_header(&mut self, d: Detection, start: u64) {
+        let backoff = self.cfg.fft_backoff as u64;
+        let Some(Acquired {
+            t1,
+            cfo,
+            h,
+            h_power,
+            noise_var,
+            rssi_db,
+        }) = self.acquire(start, d.cfo_rad, LTF_MIN_CORR)
+        else {
             self.stats.sync_failures += 1;
             return self.resume_after_failure(start + 16);
-        }
+        };
 
         // SIGNAL: BPSK 1/2, pilot polarity p_0.
         let sig_start = t1 + 128 + N_CP as u64 - backoff;
@@ -668,10 +740,10 @@ impl Receiver {
             cfo,
             h,
             h_power,
-            noise_var: noise_var as f32,
+            noise_var,
             signal,
             n_sym,
-            rssi_db: (10.0 * rssi.max(1e-30).log10()) as f32,
+            rssi_db,
             checked: false,
             semcom_probed: false,
             semcom: None,
