@@ -509,6 +509,8 @@ struct Point {
     ms_ssim: f64,
     lost: usize,
     not_sent: usize,
+    /// Items sent whose frames failed (lost − not sent).
+    failed: usize,
     channel_uses: f64,
     airtime_us: f64,
     rates_mbps: Vec<u32>,
@@ -537,6 +539,7 @@ fn summarise(a: &SimImageArgs, rows: &[ItemResult]) -> Vec<Point> {
                 ms_ssim: mean(&|x| x.ms_ssim),
                 lost: r.iter().filter(|x| x.lost).count(),
                 not_sent: r.iter().filter(|x| x.not_sent).count(),
+                failed: r.iter().filter(|x| x.lost && !x.not_sent).count(),
                 channel_uses: mean(&|x| x.channel_uses as f64),
                 airtime_us: mean(&|x| x.airtime_us),
                 rates_mbps,
@@ -593,8 +596,8 @@ pub fn run_with(a: SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Result
             );
         }
         println!(
-            "{:>7} {:>9} {:>8} {:>9} {:>9} {:>8} {:>6} {:>9} {:>9} {:>11}",
-            "SNR dB", "PSNR dB", "MS-SSIM", "rate", "quality", "bytes", "lost", "not sent", "k", "airtime µs"
+            "{:>7} {:>9} {:>8} {:>9} {:>9} {:>8} {:>6} {:>9} {:>7} {:>9} {:>11}",
+            "SNR dB", "PSNR dB", "MS-SSIM", "rate", "quality", "bytes", "lost", "not sent", "failed", "k", "airtime µs"
         );
         for p in &points {
             let rate = if p.rates_mbps.is_empty() {
@@ -605,7 +608,7 @@ pub fn run_with(a: SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Result
                 format!("{r}{star}")
             };
             println!(
-                "{:>7.1} {:>9.2} {:>8.4} {:>9} {:>9} {:>8} {:>6} {:>9} {:>9.0} {:>11.1}",
+                "{:>7.1} {:>9.2} {:>8.4} {:>9} {:>9} {:>8} {:>6} {:>9} {:>7} {:>9.0} {:>11.1}",
                 p.snr_db,
                 p.psnr_db,
                 p.ms_ssim,
@@ -614,6 +617,7 @@ pub fn run_with(a: SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Result
                 p.bytes.map_or("-".into(), |b| format!("{b:.0}")),
                 format!("{}/{}", p.lost, p.items),
                 p.not_sent,
+                p.failed,
                 p.channel_uses,
                 p.airtime_us
             );

@@ -195,8 +195,8 @@ impl Picture {
         Ok(out.into_inner())
     }
 
-    /// Encode as baseline JPEG at `quality` 1 … 100 (the `image` crate's encoder; 4:2:0 chroma
-    /// for RGB).
+    /// Encode as baseline JPEG at `quality` 1 … 100 (the `image` crate's encoder: YCbCr 4:4:4,
+    /// no chroma subsampling, the standard Huffman tables).
     pub fn to_jpeg(&self, quality: u8) -> Result<Vec<u8>, CodecError> {
         if !(1..=100).contains(&quality) {
             return Err(CodecError::Input(format!("JPEG quality {quality}: 1 … 100")));
