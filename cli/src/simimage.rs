@@ -198,7 +198,7 @@ pub fn load_images(dir: &Path, max: usize) -> Result<(Vec<(String, Picture)>, us
 
 /// The largest JPEG quality (and its file) that fits `max_bytes`, by binary search (file size
 /// grows with quality); `None` when quality 1 does not fit.
-pub fn largest_quality(pic: &Picture, max_bytes: usize) -> Result<Option<(u8, Vec<u8>)>> {
+pub fn largest_quality(pic: &Picture, max_bytes: usize) -> Result<JpegFile> {
     let one = pic.to_jpeg(1)?;
     if one.len() > max_bytes {
         return Ok(None);
@@ -324,6 +324,9 @@ fn send_jpeg(a: &SimImageArgs, file: &[u8], rate: Rate, snr: f64, item_seed: u64
     Ok(true)
 }
 
+/// A JPEG quality and its file, `None` when even quality 1 does not fit.
+type JpegFile = Option<(u8, Vec<u8>)>;
+
 struct Prepared {
     images: Vec<(String, Picture)>,
     /// JPEG: per (SNR point, budget), the rate and whether it met the target.
@@ -373,7 +376,7 @@ pub fn simulate(a: &SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Resul
     let prep = Prepared { images, rates };
     let n_img = prep.images.len();
     // JPEG files by (image, rate): they do not depend on the SNR.
-    let files: Mutex<HashMap<(usize, u32), Option<(u8, Vec<u8>)>>> = Mutex::new(HashMap::new());
+    let files: Mutex<HashMap<(usize, u32), JpegFile>> = Mutex::new(HashMap::new());
     parallel(threads, snr.len() * n_img, |job| {
         let (point, img) = (job / n_img, job % n_img);
         let (name, pic) = &prep.images[img];
