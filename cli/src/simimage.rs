@@ -44,8 +44,10 @@ pub trait AnalogImageCodec: Sync {
     /// A short name for reports.
     fn name(&self) -> String;
     /// The channel symbols for `pic` at bandwidth ratio `ratio` = (num, den): at most
-    /// k = ⌊n · num / den⌋ of them, n = `pic.len() / 2`, average power at most 1.
-    fn symbols(&self, pic: &Picture, ratio: (usize, usize)) -> Result<Vec<Complex32>>;
+    /// k = ⌊n · num / den⌋ of them, n = `pic.len() / 2`, average power at most 1. `snr_db` is the
+    /// channel's nominal SNR (per sample), as a transmitter with feedback would know it; an
+    /// SNR-agnostic encoder ignores it.
+    fn symbols(&self, pic: &Picture, ratio: (usize, usize), snr_db: f64) -> Result<Vec<Complex32>>;
     /// The picture from the received, equalised symbols (as many as were sent, in order) and
     /// the receiver's SNR estimate for each, dB.
     fn reconstruct(
@@ -399,7 +401,7 @@ pub fn simulate(a: &SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Resul
         };
         let got = match (a.mode, codec) {
             (ImageMode::Analog, Some(codec)) => {
-                let sy = codec.symbols(pic, (a.ratio.0, a.ratio.1))?;
+                let sy = codec.symbols(pic, (a.ratio.0, a.ratio.1), snr[point])?;
                 if sy.len() > k {
                     bail!("{}: {} symbols for a budget of {k}", codec.name(), sy.len());
                 }
@@ -661,7 +663,7 @@ mod tests {
         fn name(&self) -> String {
             "linear test scheme".into()
         }
-        fn symbols(&self, pic: &Picture, ratio: (usize, usize)) -> Result<Vec<Complex32>> {
+        fn symbols(&self, pic: &Picture, ratio: (usize, usize), _snr_db: f64) -> Result<Vec<Complex32>> {
             let k = channel_uses(pic, Ratio(ratio.0, ratio.1));
             let b = block(pic.len(), k);
             let means: Vec<f32> = pic

@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let bits: Vec<u8> = data.iter().map(|b| b & 1).collect();
     let got = SemcomHeader::from_bits(data);
     assert_eq!(got, SemcomHeader::from_bits(&bits), "only bit 0 of each byte may matter");
-    if let Ok(h) = got {
+    if let Ok(h) = &got {
         let n = h.segments.len();
         assert!((1..=semcom_phy::semcom::MAX_SEGMENTS).contains(&n));
         for s in &h.segments {
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         let tail = SemcomHeader::tail_at(n);
         assert_eq!(&back[..tail], &bits[..tail], "round trip");
         assert!(back[tail..].iter().all(|&b| b == 0));
-        assert_eq!(SemcomHeader::from_bits(&back), Ok(h));
+        assert_eq!(SemcomHeader::from_bits(&back), Ok(h.clone()));
     }
     let any = FrameHeader::from_bits(data);
     assert_eq!(any, FrameHeader::from_bits(&bits));

@@ -244,3 +244,47 @@ fn the_transmitter_refuses_bad_symbols() {
     let n = tx.transmit_analog(&most, 0, &mut out).unwrap();
     assert_eq!(n, analog_burst_samples(most.len()));
 }
+
+/// A frame whose header symbols are drowned is refused with a typed event, never handed out as
+/// symbols; the receiver then finds the next frame.
+#[test]
+fn a_corrupt_header_is_refused_by_the_receiver() {
+    let mut rng = ChaCha8Rng::seed_from_u64(504);
+    let mut tx = Transmitter::new();
+    let sent = gaussian_symbols(&mut rng, 480);
+    let mut sig = vec![Complex32::new(0.0, 0.0); 300];
+    let n = tx.transmit_analog(&sent, 0, &mut sig).unwrap();
+    let power = burst_power(&sig[300..300 + n]);
+    // The three header symbols follow the 400 samples of preamble and L-SIG: replace them by
+    // noise of the signal's power.
+    let hdr = 300 + 400..300 + 400 + 3 * 80;
+    let mut noise = Vec::new();
+    Awgn::new(power, rng.random())
+        .unwrap()
+        .process(&vec![Complex32::new(0.0, 0.0); hdr.len()], &mut noise);
+    sig[hdr].copy_from_slice(&noise);
+    sig.extend(std::iter::repeat_n(Complex32::new(0.0, 0.0), 400));
+    tx.transmit_analog(&sent, 1, &mut sig).unwrap();
+    sig.extend(std::iter::repeat_n(Complex32::new(0.0, 0.0), 400));
+    let mut samples = Vec::new();
+    Awgn::for_snr(30.0, power, 9).unwrap().process(&sig, &mut samples);
+    let (events, _) = feed_chunked(&samples, &mut rng, 1..=3000);
+    let kinds: Vec<String> = events
+        .iter()
+        .map(|e| format!("{e:?}").chars().take(60).collect())
+        .collect();
+    let frames = analog_frames(&events);
+    assert_eq!(frames.len(), 1, "{kinds:?}");
+    assert_eq!(frames[0].header.class, 1, "only the intact frame");
+    assert!(mse(&frames[0].symbols, &sent) < 2e-3);
+    // The first frame ends as a typed refusal: its header's CRC (or, with its pilots drowned too,
+    // the plausibility check every frame passes before it is buffered).
+    assert_eq!(events.len(), 2, "{kinds:?}");
+    assert!(
+        matches!(
+            events[0],
+            RxEvent::SemcomHeaderError { .. } | RxEvent::Rejected { .. } | RxEvent::HeaderError { .. }
+        ),
+        "{kinds:?}"
+    );
+}
