@@ -14,6 +14,7 @@ mod radio;
 mod rx;
 mod sensor;
 mod sim;
+mod simimage;
 mod simlink;
 mod simlink_quic;
 mod train;
@@ -155,6 +156,8 @@ mod tests {
             "semcom sim link --snr -5:1:25 --channels awgn,rayleigh --semantic-mcs qpsk-1/2 -o out",
             "semcom sim link --text a.txt --telemetry t.ndjson --held-out 0.2 --zstd-dict --insecure --limit 10",
             "semcom demo",
+            "semcom sim image --data d --mode jpeg --snr 0:2:20 --ratio 1/16 --channel rayleigh --json --plot p.png -n 4",
+            "semcom sim image --data d --mode analog --seed 3",
             "semcom quic cert --cert c.der --key k.der --name gw.local",
             "semcom quic serve --listen 127.0.0.1:4433 --cert c.der --key k.der --out got --count 5",
             "semcom quic send --connect 127.0.0.1:4434 --cert c.der items --zstd --item-timeout 2s",
@@ -177,6 +180,11 @@ mod tests {
             "semcom sim phy --mcs qpsk-1/2 --segments qpsk-1/2:0:10",
             "semcom tx --random 10",
             "semcom sim link --channels fog",
+            "semcom sim image --data d --mode jpeg --ratio 1/0",
+            "semcom sim image --data d --mode jpeg --ratio 2/1",
+            "semcom sim image --data d --mode jpeg --ratio x",
+            "semcom sim image --data d --mode jpeg --snr 3:1:2",
+            "semcom sim image --data d --mode digital",
             "semcom send items --link radio --key k --insecure",
             "semcom emulate --phy-rate x",
             "semcom tx --random 10 -o x.cf32 --udp 127.0.0.1:1",

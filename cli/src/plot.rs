@@ -23,14 +23,23 @@ fn register_font() {
 /// Curves on a logarithmic y axis; zero or negative values are left out (they have no place on
 /// a log axis).
 pub fn log_curves(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    render(path, title, x_label, y_label, series, true)
+}
+
+/// Curves on a linear y axis (PSNR, similarity indices); non-finite values are left out.
+pub fn curves(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series]) -> Result<()> {
+    render(path, title, x_label, y_label, series, false)
+}
+
+fn render(path: &Path, title: &str, x_label: &str, y_label: &str, series: &[Series], log: bool) -> Result<()> {
     register_font();
     let svg = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("svg"));
     if svg {
         let root = SVGBackend::new(path, (900, 600)).into_drawing_area();
-        draw(root, title, x_label, y_label, series)
+        draw(root, title, x_label, y_label, series, log)
     } else {
         let root = BitMapBackend::new(path, (900, 600)).into_drawing_area();
-        draw(root, title, x_label, y_label, series)
+        draw(root, title, x_label, y_label, series, log)
     }
     .with_context(|| format!("writing plot {}", path.display()))
 }
@@ -41,36 +50,70 @@ fn draw<DB: DrawingBackend>(
     x_label: &str,
     y_label: &str,
     series: &[Series],
+    log: bool,
 ) -> Result<()>
 where
     DB::ErrorType: 'static,
 {
-    let pos = |p: &(f64, f64)| p.1 > 0.0 && p.1.is_finite();
+    let keep = move |p: &(f64, f64)| p.1.is_finite() && (!log || p.1 > 0.0);
     let xs = series.iter().flat_map(|s| s.points.iter().map(|p| p.0));
     let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), x| (a.min(x), b.max(x)));
     let (x0, x1) = if x0 < x1 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
-    let ymin = series
-        .iter()
-        .flat_map(|s| s.points.iter().filter(|p| pos(p)).map(|p| p.1))
-        .fold(1.0f64, f64::min)
-        .max(1e-7);
-    let y0 = 10f64.powf(ymin.log10().floor());
+    let ys = || {
+        series
+            .iter()
+            .flat_map(|s| s.points.iter().filter(|p| keep(p)).map(|p| p.1))
+    };
     root.fill(&WHITE).map_err(|e| anyhow::anyhow!("{e}"))?;
-    let mut chart = ChartBuilder::on(&root)
+    let mut builder = ChartBuilder::on(&root);
+    builder
         .caption(title, ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(45)
-        .y_label_area_size(70)
-        .build_cartesian_2d(x0..x1, (y0..1.0).log_scale())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    chart
-        .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
-        .label_style(("sans-serif", 15))
-        .y_label_formatter(&|v| format!("{v:.0e}"))
-        .draw()
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .y_label_area_size(70);
+    if log {
+        let ymin = ys().fold(1.0f64, f64::min).max(1e-7);
+        let y0 = 10f64.powf(ymin.log10().floor());
+        let mut chart = builder
+            .build_cartesian_2d(x0..x1, (y0..1.0).log_scale())
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style(("sans-serif", 15))
+            .y_label_formatter(&|v| format!("{v:.0e}"))
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        draw_series(&mut chart, series, keep)?;
+    } else {
+        let (lo, hi) = ys().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), y| (a.min(y), b.max(y)));
+        let (lo, hi) = if lo < hi { (lo, hi) } else { (lo - 1.0, lo + 1.0) };
+        let pad = 0.05 * (hi - lo);
+        let mut chart = builder
+            .build_cartesian_2d(x0..x1, (lo - pad)..(hi + pad))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .label_style(("sans-serif", 15))
+            .draw()
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        draw_series(&mut chart, series, keep)?;
+    }
+    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(())
+}
+
+fn draw_series<'a, DB: DrawingBackend + 'a, Y: plotters::coord::ranged1d::Ranged<ValueType = f64>>(
+    chart: &mut ChartContext<'a, DB, Cartesian2d<plotters::coord::types::RangedCoordf64, Y>>,
+    series: &[Series],
+    keep: impl Fn(&(f64, f64)) -> bool,
+) -> Result<()>
+where
+    DB::ErrorType: 'static,
+{
     // Distinct colours for up to 10 series (the first six as before).
     let colors = [
         RED,
@@ -86,7 +129,7 @@ where
     ];
     for (i, s) in series.iter().enumerate() {
         let color = colors[i % colors.len()];
-        let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(pos).collect();
+        let pts: Vec<(f64, f64)> = s.points.iter().copied().filter(|p| keep(p)).collect();
         if s.dashed {
             chart
                 .draw_series(DashedLineSeries::new(pts, 6, 4, color.stroke_width(2)))
@@ -111,6 +154,5 @@ where
         .label_font(("sans-serif", 15))
         .draw()
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    root.present().map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(())
 }

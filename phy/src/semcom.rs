@@ -23,7 +23,7 @@
 //! | 2 | version (0) |
 //! | 2 | segments − 1 (1 … 4) |
 //! | 2 | code (0: IEEE 802.11n LDPC; other values refused) |
-//! | 1 | analog payload (JSCC symbols; this PHY sends none and refuses such frames) |
+//! | 1 | analog payload (0 here; 1: an analog frame, below) |
 //! | 7 | scrambler seed (1 … 127) |
 //! | 19 per segment | modulation (3: BPSK … 1024-QAM), LDPC rate (2), importance class (2), length in octets (12) |
 //! | 16 | CRC-16-CCITT (x^16 + x^12 + x^5 + 1, initial ones) of all the bits above |
@@ -37,6 +37,15 @@
 //! without an interleaver. Pilots continue the 802.11a polarity sequence across the header
 //! and the segments. A segment's last four octets are, by convention, its FCS (CRC-32), as in
 //! a PSDU; the receiver reports each segment's verdict on its own.
+//!
+//! **Analog frames** ([`AnalogHeader`]) carry a caller's complex symbols (e.g. deep JSCC
+//! channel symbols, unit average power) instead of coded bits: the same preamble, L-SIG and
+//! 3-symbol QBPSK header, with the analog bit set, then the symbols straight on the 48 data
+//! subcarriers of successive OFDM symbols (symbol i on data subcarrier i mod 48 of OFDM symbol
+//! ⌊i / 48⌋, subcarriers in order −26 … 26; the last OFDM symbol padded with zeros), pilots as
+//! for segments. Header bits: version (2, 0), segments − 1 (2, 0), code (2, 0), analog (1, 1),
+//! reserved (7, zero), importance class (2), symbol count (17, 1 … [`MAX_ANALOG_SYMBOLS`]),
+//! CRC-16 as above, tail. [`FrameHeader::from_bits`] parses either kind.
 
 use crate::ldpc::{LdpcFit, LdpcRate};
 use crate::ofdm::N_DATA;
@@ -51,6 +60,9 @@ pub const MAX_SEGMENT_LEN: usize = 4095;
 /// Largest PPDU after L-SIG, OFDM symbols: L-SIG's LENGTH (≤ 4095 octets at 6 Mbit/s) must
 /// cover it.
 pub const MAX_SYMBOLS: usize = 1366;
+/// Complex symbols an analog frame carries at most: the data symbols after a 3-symbol header
+/// that L-SIG can cover.
+pub const MAX_ANALOG_SYMBOLS: usize = (MAX_SYMBOLS - 3) * N_DATA;
 /// Header bits before the per-segment fields.
 const COMMON_BITS: usize = 14;
 /// Header bits per segment.
@@ -165,9 +177,16 @@ pub enum HeaderError {
     /// The scrambler seed is zero.
     #[error("scrambler seed is zero")]
     Seed,
-    /// The analog-payload flag is set: this PHY has no analog (JSCC) payload decoder.
-    #[error("analog payloads are not supported by this receiver")]
+    /// The analog-payload flag is set where a digital header was expected
+    /// ([`SemcomHeader::from_bits`]; [`FrameHeader::from_bits`] takes both kinds).
+    #[error("analog frame where a digital (segment) header was expected")]
     Analog,
+    /// An analog header whose reserved fields (segments − 1, the seed's 7 bits) are not zero.
+    #[error("analog header: reserved field {0} is not zero")]
+    Reserved(u8),
+    /// An analog header announcing no symbols, or more than a PPDU holds.
+    #[error("analog header announces {0} symbols (1 … {MAX_ANALOG_SYMBOLS})", MAX_ANALOG_SYMBOLS = MAX_ANALOG_SYMBOLS)]
+    AnalogSymbols(usize),
     /// The segments need more symbols than L-SIG's LENGTH covers.
     #[error("segments need {needed} symbols but L-SIG covers {covered}")]
     Duration {
@@ -324,6 +343,9 @@ impl SemcomHeader {
             return Err(HeaderError::Code(code));
         }
         let analog = get(bits, &mut at, 1) == 1;
+        if analog {
+            return Err(HeaderError::Analog);
+        }
         let seed = get(bits, &mut at, 7) as u8;
         if seed == 0 {
             return Err(HeaderError::Seed);
@@ -344,14 +366,117 @@ impl SemcomHeader {
                 length,
             });
         }
-        if analog {
-            return Err(HeaderError::Analog);
-        }
         Ok(Self {
             segments,
             scrambler_seed: seed,
             analog,
         })
+    }
+}
+
+/// The header of an analog frame (see the module docs): how many complex symbols follow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AnalogHeader {
+    /// Complex symbols carried, 1 … [`MAX_ANALOG_SYMBOLS`].
+    pub symbols: usize,
+    /// Importance class, 0 … 3: opaque to the PHY.
+    pub class: u8,
+}
+
+/// Header symbols of an analog frame.
+pub const ANALOG_HEADER_SYMBOLS: usize = SemcomHeader::header_symbols(1);
+
+impl AnalogHeader {
+    /// A header for `symbols` complex symbols of importance class `class`.
+    pub fn new(symbols: usize, class: u8) -> Result<Self, PhyError> {
+        let bad = |reason: String| PhyError::SemcomFrame { reason };
+        if symbols == 0 || symbols > MAX_ANALOG_SYMBOLS {
+            return Err(bad(format!(
+                "analog frame of {symbols} symbols; 1 … {MAX_ANALOG_SYMBOLS} allowed"
+            )));
+        }
+        if class > 3 {
+            return Err(bad(format!("importance class {class}; 0 … 3 allowed")));
+        }
+        Ok(Self { symbols, class })
+    }
+
+    /// OFDM symbols the payload takes (48 complex symbols each, the last zero-padded).
+    pub fn data_symbols(&self) -> usize {
+        self.symbols.div_ceil(N_DATA)
+    }
+
+    /// Symbols after L-SIG: header and payload.
+    pub fn total_symbols(&self) -> usize {
+        ANALOG_HEADER_SYMBOLS + self.data_symbols()
+    }
+
+    /// The header's bits before the convolutional code (fields, CRC, tail, padding: 72).
+    pub fn to_bits(&self) -> Vec<u8> {
+        let mut b = Vec::with_capacity(HEADER_BITS_PER_SYMBOL * ANALOG_HEADER_SYMBOLS);
+        put(&mut b, 0, 2);
+        put(&mut b, 0, 2);
+        put(&mut b, 0, 2);
+        put(&mut b, 1, 1);
+        put(&mut b, 0, 7);
+        put(&mut b, usize::from(self.class), 2);
+        put(&mut b, self.symbols, 17);
+        let crc = crc16_bits(&b);
+        put(&mut b, usize::from(crc), 16);
+        b.resize(ANALOG_HEADER_SYMBOLS * HEADER_BITS_PER_SYMBOL, 0);
+        b
+    }
+}
+
+/// A semcom header of either kind.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FrameHeader {
+    /// Coded segments.
+    Digital(SemcomHeader),
+    /// Analog symbols.
+    Analog(AnalogHeader),
+}
+
+impl FrameHeader {
+    /// Parses decoded header bits of either kind, checking the CRC and every field.
+    pub fn from_bits(bits: &[u8]) -> Result<Self, HeaderError> {
+        match SemcomHeader::from_bits(bits) {
+            Err(HeaderError::Analog) => {}
+            other => return other.map(FrameHeader::Digital),
+        }
+        // The CRC, version and code held and the analog bit is set; its segment-count field must
+        // say one (the analog header has the one-segment layout).
+        match SemcomHeader::segments_announced(bits) {
+            Some(1) => {}
+            n => return Err(HeaderError::Reserved(n.unwrap_or(0).saturating_sub(1) as u8)),
+        }
+        let mut at = 7;
+        let reserved = get(bits, &mut at, 7) as u8;
+        if reserved != 0 {
+            return Err(HeaderError::Reserved(reserved));
+        }
+        let class = get(bits, &mut at, 2) as u8;
+        let symbols = get(bits, &mut at, 17);
+        if symbols == 0 || symbols > MAX_ANALOG_SYMBOLS {
+            return Err(HeaderError::AnalogSymbols(symbols));
+        }
+        Ok(FrameHeader::Analog(AnalogHeader { symbols, class }))
+    }
+
+    /// Symbols after L-SIG: header and payload.
+    pub fn total_symbols(&self) -> Result<usize, PhyError> {
+        match self {
+            FrameHeader::Digital(h) => h.total_symbols(),
+            FrameHeader::Analog(h) => Ok(h.total_symbols()),
+        }
+    }
+
+    /// Header symbols.
+    pub fn n_header_symbols(&self) -> usize {
+        match self {
+            FrameHeader::Digital(h) => h.n_header_symbols(),
+            FrameHeader::Analog(_) => ANALOG_HEADER_SYMBOLS,
+        }
     }
 }
 
@@ -534,6 +659,59 @@ mod tests {
             bits[crc_at + i] = ((crc >> i) & 1) as u8;
         }
         assert_eq!(SemcomHeader::from_bits(&bits), Err(HeaderError::Modulation(7)));
+    }
+
+    /// Recomputes the CRC of a one-segment-layout header after its fields were edited.
+    fn recrc(bits: &mut [u8]) {
+        let crc_at = SemcomHeader::tail_at(1) - 16;
+        let crc = crc16_bits(&bits[..crc_at]);
+        for i in 0..16 {
+            bits[crc_at + i] = ((crc >> i) & 1) as u8;
+        }
+    }
+
+    #[test]
+    fn analog_header_round_trips_and_bad_ones_are_refused() {
+        for (n, class) in [(1, 0), (48, 1), (18_432, 2), (MAX_ANALOG_SYMBOLS, 3)] {
+            let h = AnalogHeader::new(n, class).unwrap();
+            let bits = h.to_bits();
+            assert_eq!(bits.len(), 24 * ANALOG_HEADER_SYMBOLS);
+            assert_eq!(FrameHeader::from_bits(&bits), Ok(FrameHeader::Analog(h)));
+            // A digital-only parser refuses it by name.
+            assert_eq!(SemcomHeader::from_bits(&bits), Err(HeaderError::Analog));
+            assert_eq!(h.total_symbols(), 3 + n.div_ceil(48));
+            assert!(h.total_symbols() <= MAX_SYMBOLS);
+            for i in 0..SemcomHeader::tail_at(1) {
+                let mut bad = bits.clone();
+                bad[i] ^= 1;
+                assert!(FrameHeader::from_bits(&bad).is_err(), "{n} symbols, bit {i}");
+            }
+        }
+        assert!(AnalogHeader::new(0, 0).is_err());
+        assert!(AnalogHeader::new(MAX_ANALOG_SYMBOLS + 1, 0).is_err());
+        assert!(AnalogHeader::new(10, 4).is_err());
+        let good = AnalogHeader::new(100, 0).unwrap().to_bits();
+        // Reserved bits, a symbol count of zero or past the limit, a segment count ≠ 1: refused
+        // even with a valid CRC.
+        let mut b = good.clone();
+        b[9] = 1;
+        recrc(&mut b);
+        assert_eq!(FrameHeader::from_bits(&b), Err(HeaderError::Reserved(4)));
+        let mut b = good.clone();
+        b[16..33].fill(0);
+        recrc(&mut b);
+        assert_eq!(FrameHeader::from_bits(&b), Err(HeaderError::AnalogSymbols(0)));
+        let mut b = good.clone();
+        b[16..33].fill(1);
+        recrc(&mut b);
+        assert_eq!(
+            FrameHeader::from_bits(&b),
+            Err(HeaderError::AnalogSymbols((1 << 17) - 1))
+        );
+        // Digital headers still parse through the common entry point.
+        let d = header(2);
+        assert_eq!(FrameHeader::from_bits(&d.to_bits()), Ok(FrameHeader::Digital(d)));
+        assert_eq!(FrameHeader::from_bits(&good[..20]), Err(HeaderError::Crc));
     }
 
     #[test]

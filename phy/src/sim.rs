@@ -272,6 +272,68 @@ impl FrameSim {
     }
 }
 
+/// What came of one analog frame ([`FrameSim::run_analog`]).
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalogOutcome {
+    /// The frame as received: equalised symbols, per-symbol SNR estimates (dB), SNR and EVM.
+    /// `None` when the frame was lost (not detected, or its header refused).
+    pub frame: Option<crate::rx::AnalogRxFrame>,
+    /// Samples of the transmitted burst (preamble to last symbol): the airtime at 20 MS/s.
+    pub burst_samples: usize,
+    /// The receiver's counters for this frame.
+    pub rx_stats: crate::rx::RxStats,
+}
+
+impl AnalogOutcome {
+    /// The equalised symbols, or `None` when the frame was lost.
+    pub fn symbols(&self) -> Option<&[Complex32]> {
+        self.frame.as_ref().map(|f| f.symbols.as_slice())
+    }
+
+    /// Per-symbol SNR estimates (dB), or `None` when the frame was lost.
+    pub fn snr_db(&self) -> Option<&[f32]> {
+        self.frame.as_ref().map(|f| f.symbol_snr_db.as_slice())
+    }
+}
+
+/// Samples of an analog burst of `symbols` complex symbols (preamble, L-SIG, header, payload,
+/// the final overlap sample): its airtime is this over 20 MS/s.
+pub fn analog_burst_samples(symbols: usize) -> usize {
+    crate::ofdm::HEADER_LEN
+        + crate::ofdm::N_SYM * (crate::semcom::ANALOG_HEADER_SYMBOLS + symbols.div_ceil(crate::ofdm::N_DATA))
+        + 1
+}
+
+impl FrameSim {
+    /// One analog frame carrying `symbols` (unit average power) through the transmitter
+    /// ([`Transmitter::transmit_analog`]), the channel of `p` (propagation, CFO, timing, phase
+    /// noise, AWGN at `p.snr_db`; `rate`, `psdu_len` and `semcom` are ignored) and the streaming
+    /// receiver. The channel and noise are determined by `seed`.
+    pub fn run_analog(&mut self, p: &SimParams, symbols: &[Complex32], seed: u64) -> Result<AnalogOutcome, PhyError> {
+        if self.rx_cfg != p.rx || self.rx.config().keep_symbols {
+            self.rx = Receiver::new(p.rx.clone());
+            self.rx_cfg = p.rx.clone();
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let lead = rng.random_range(200..600usize);
+        let mut sig = vec![Complex32::new(0.0, 0.0); lead];
+        let n = self.tx.transmit_analog(symbols, 0, &mut sig)?;
+        let rx_in = channel(p, &mut rng, sig, lead, n)?;
+        self.rx.reset();
+        let before = self.rx.stats();
+        let events = self.rx.decode_all(&rx_in);
+        let frame = events.into_iter().find_map(|e| match e {
+            RxEvent::Analog(f) if f.offset.abs_diff(lead as u64) < 100 && f.symbols.len() == symbols.len() => Some(f),
+            _ => None,
+        });
+        Ok(AnalogOutcome {
+            frame,
+            burst_samples: n,
+            rx_stats: self.rx.stats().since(&before),
+        })
+    }
+}
+
 /// The channel of `p` applied to `sig`, whose burst is `n` samples from `lead`: propagation,
 /// timing, CFO, phase noise, then AWGN at the burst's SNR.
 fn channel(

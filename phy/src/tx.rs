@@ -18,7 +18,7 @@ use crate::ofdm::{assemble_symbol, N_CP, N_FFT, N_SYM, STF_LEN};
 use crate::preamble::{ltf_freq, stf_freq};
 use crate::rate::{Modulation, Rate};
 use crate::scrambler::{pilot_polarity, Scrambler};
-use crate::semcom::{lsig_length, scrambled_bits, Segment, SegmentInfo, SemcomHeader};
+use crate::semcom::{lsig_length, scrambled_bits, AnalogHeader, Segment, SegmentInfo, SemcomHeader};
 use crate::signal::SignalField;
 use crate::PhyError;
 use num_complex::Complex32;
@@ -208,36 +208,9 @@ impl Transmitter {
         )?;
         let scrambler = Scrambler::new(scrambler_seed)?;
         let total = header.total_symbols()?;
-        let signal = SignalField::new(Rate::R6, lsig_length(total))?;
-        let len = crate::ofdm::HEADER_LEN + N_SYM * total + 1;
-        let base = out.len();
-        out.resize(base + len, Complex32::new(0.0, 0.0));
+        let (len, mut pos, mut s) = self.semcom_preamble(&header.to_bits(), total, out)?;
+        let base = out.len() - len;
         let pkt = &mut out[base..];
-        pkt[..self.preamble.len()].copy_from_slice(&self.preamble);
-        let mut pos = 2 * STF_LEN;
-        self.coded.clear();
-        convcode::encode(&signal.to_bits(), &mut self.coded);
-        let bins = self.symbol_bins(&self.coded, Modulation::Bpsk, 0);
-        self.emit_bins(bins, &mut pkt[pos..]);
-        pos += N_SYM;
-
-        // Header: BPSK 1/2, interleaved like SIGNAL, on the imaginary axis (QBPSK).
-        self.coded.clear();
-        convcode::encode(&header.to_bits(), &mut self.coded);
-        let coded = std::mem::take(&mut self.coded);
-        let mut s = 1;
-        for chunk in coded.chunks_exact(crate::ofdm::N_DATA) {
-            let mut inter = [0u8; crate::ofdm::N_DATA];
-            self.interleavers[0].interleave(chunk, &mut inter);
-            let points: [Complex32; crate::ofdm::N_DATA] =
-                std::array::from_fn(|i| Complex32::new(0.0, if inter[i] == 0 { -1.0 } else { 1.0 }));
-            let mut bins = [Complex32::new(0.0, 0.0); N_FFT];
-            assemble_symbol(&points, f32::from(self.polarity[s % 127]), &mut bins);
-            self.emit_bins(bins, &mut pkt[pos..]);
-            pos += N_SYM;
-            s += 1;
-        }
-        self.coded = coded;
 
         // Segments: scramble, LDPC, map bits to subcarriers in order.
         let mut bits = std::mem::take(&mut self.bits);
@@ -264,6 +237,86 @@ impl Transmitter {
         self.coded = coded;
         debug_assert_eq!(pos, len - 1);
         Ok(len)
+    }
+
+    /// Appends one analog semcom PPDU (see [`crate::semcom`]) carrying `symbols` — complex
+    /// channel symbols of unit average power, placed as they are on the data subcarriers, 48 per
+    /// OFDM symbol, the last symbol zero-padded — to `out` and returns its length in samples.
+    /// Refuses an empty or too long payload, a non-finite symbol and an average power above 1
+    /// (by more than 1 %).
+    pub fn transmit_analog(
+        &mut self,
+        symbols: &[Complex32],
+        class: u8,
+        out: &mut Vec<Complex32>,
+    ) -> Result<usize, PhyError> {
+        let header = AnalogHeader::new(symbols.len(), class)?;
+        let bad = |reason: String| PhyError::SemcomFrame { reason };
+        if let Some(i) = symbols.iter().position(|z| !(z.re.is_finite() && z.im.is_finite())) {
+            return Err(bad(format!("analog symbol {i} is not finite")));
+        }
+        let power = symbols.iter().map(|z| f64::from(z.norm_sqr())).sum::<f64>() / symbols.len() as f64;
+        if power > 1.01 {
+            return Err(bad(format!(
+                "analog symbols have average power {power:.4}; at most 1 (normalise them)"
+            )));
+        }
+        let (len, mut pos, mut s) = self.semcom_preamble(&header.to_bits(), header.total_symbols(), out)?;
+        let base = out.len() - len;
+        for chunk in symbols.chunks(crate::ofdm::N_DATA) {
+            let points: [Complex32; crate::ofdm::N_DATA] =
+                std::array::from_fn(|i| chunk.get(i).copied().unwrap_or_default());
+            let mut bins = [Complex32::new(0.0, 0.0); N_FFT];
+            assemble_symbol(&points, f32::from(self.polarity[s % 127]), &mut bins);
+            self.emit_bins(bins, &mut out[base + pos..]);
+            pos += N_SYM;
+            s += 1;
+        }
+        debug_assert_eq!(pos, len - 1);
+        Ok(len)
+    }
+
+    /// Appends a semcom PPDU of `total` symbols after L-SIG, zeroed, to `out` and writes its
+    /// preamble, L-SIG (6 Mbit/s, LENGTH covering the PPDU) and the QBPSK header carrying
+    /// `header_bits`. Returns the PPDU's length, the position in it of the first symbol after
+    /// the header and that symbol's index for the pilot polarity.
+    fn semcom_preamble(
+        &mut self,
+        header_bits: &[u8],
+        total: usize,
+        out: &mut Vec<Complex32>,
+    ) -> Result<(usize, usize, usize), PhyError> {
+        let signal = SignalField::new(Rate::R6, lsig_length(total))?;
+        let len = crate::ofdm::HEADER_LEN + N_SYM * total + 1;
+        let base = out.len();
+        out.resize(base + len, Complex32::new(0.0, 0.0));
+        let pkt = &mut out[base..];
+        pkt[..self.preamble.len()].copy_from_slice(&self.preamble);
+        let mut pos = 2 * STF_LEN;
+        self.coded.clear();
+        convcode::encode(&signal.to_bits(), &mut self.coded);
+        let bins = self.symbol_bins(&self.coded, Modulation::Bpsk, 0);
+        self.emit_bins(bins, &mut pkt[pos..]);
+        pos += N_SYM;
+
+        // Header: BPSK 1/2, interleaved like SIGNAL, on the imaginary axis (QBPSK).
+        self.coded.clear();
+        convcode::encode(header_bits, &mut self.coded);
+        let coded = std::mem::take(&mut self.coded);
+        let mut s = 1;
+        for chunk in coded.chunks_exact(crate::ofdm::N_DATA) {
+            let mut inter = [0u8; crate::ofdm::N_DATA];
+            self.interleavers[0].interleave(chunk, &mut inter);
+            let points: [Complex32; crate::ofdm::N_DATA] =
+                std::array::from_fn(|i| Complex32::new(0.0, if inter[i] == 0 { -1.0 } else { 1.0 }));
+            let mut bins = [Complex32::new(0.0, 0.0); N_FFT];
+            assemble_symbol(&points, f32::from(self.polarity[s % 127]), &mut bins);
+            self.emit_bins(bins, &mut out[base + pos..]);
+            pos += N_SYM;
+            s += 1;
+        }
+        self.coded = coded;
+        Ok((len, pos, s))
     }
 
     /// Appends one packet carrying `psdu` to `out` and returns its length in samples.

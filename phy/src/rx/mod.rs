@@ -18,7 +18,7 @@ mod known;
 mod semcom;
 
 pub use known::{KnownFormat, KNOWN_DETECT_THRESHOLD, MAX_REPEATS, SIFS_SAMPLES};
-pub use semcom::{RxSegment, SemcomRxFrame};
+pub use semcom::{AnalogRxFrame, RxSegment, SemcomRxFrame};
 
 use crate::interleaver::Interleaver;
 use crate::mapping::{constellation, demap_quantized, hard_label, k_mod, quantize_llr};
@@ -131,6 +131,9 @@ pub enum RxEvent {
     /// A semcom-profile frame (see [`crate::semcom`]): its header passed; see each segment's
     /// `fcs_ok`.
     Semcom(SemcomRxFrame),
+    /// An analog semcom frame (see [`crate::semcom`]): its header passed; the equalised
+    /// symbols and their SNR estimates.
+    Analog(AnalogRxFrame),
     /// An L-SIG at 6 Mbit/s was followed by a semcom (QBPSK) header that was refused.
     SemcomHeaderError {
         /// Estimated first L-STF sample.
@@ -220,8 +223,9 @@ struct Header {
     checked: bool,
     /// The symbols after a 6 Mbit/s L-SIG have been probed for a semcom header.
     semcom_probed: bool,
-    /// The semcom header, when the frame is one; `n_sym` then counts its symbols after L-SIG.
-    semcom: Option<Box<crate::semcom::SemcomHeader>>,
+    /// The semcom header (digital or analog), when the frame is one; `n_sym` then counts its
+    /// symbols after L-SIG.
+    semcom: Option<Box<crate::semcom::FrameHeader>>,
 }
 
 /// What [`Receiver::acquire`] finds on an L-LTF.
@@ -752,8 +756,10 @@ impl Receiver {
 
     /// Demodulates and decodes the DATA field of a frame whose samples are all buffered.
     fn process_data(&mut self, hdr: &Header) {
-        if let Some(sc) = &hdr.semcom {
-            return self.process_semcom(hdr, sc);
+        match hdr.semcom.as_deref() {
+            Some(crate::semcom::FrameHeader::Digital(sc)) => return self.process_semcom(hdr, sc),
+            Some(crate::semcom::FrameHeader::Analog(ah)) => return self.process_analog(hdr, ah),
+            None => {}
         }
         let backoff = self.cfg.fft_backoff as u64;
         let rate = hdr.signal.rate;

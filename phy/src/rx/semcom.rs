@@ -10,9 +10,10 @@
 use super::{bin, pilot_phasor, Header, Receiver, RxEvent};
 use crate::ldpc::{LayeredDecoder, MinSumConfig, LLR_SCALE};
 use crate::mapping::{constellation, demap_quantized};
+use crate::ofdm::PILOTS;
 use crate::ofdm::{DATA_SUBCARRIERS, N_CP, N_DATA, N_FFT, N_SYM, USED_SUBCARRIERS};
 use crate::scrambler::Scrambler;
-use crate::semcom::{HeaderError, SegmentInfo, SemcomHeader};
+use crate::semcom::{AnalogHeader, FrameHeader, HeaderError, SegmentInfo, SemcomHeader};
 use crate::viterbi::Termination;
 use num_complex::Complex32;
 
@@ -61,10 +62,44 @@ pub struct SemcomRxFrame {
     pub symbols: Vec<Complex32>,
 }
 
+/// An analog semcom frame (see [`crate::semcom`]) whose header decoded: the equalised symbols
+/// and what the receiver knows of their noise.
+///
+/// The per-subcarrier SNR is |H_k|² / σ², H the preamble's channel estimate and σ² the noise
+/// per FFT bin, pooled from the L-LTF (52 bins) and the pilots' residual over the frame (4 per
+/// symbol, after the phase tracking): the pilots see the channel estimate's own error and the
+/// tracking's, as the data subcarriers do. σ² / |H_k|² is then the expected error variance of
+/// an equalised symbol of unit power on subcarrier k.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AnalogRxFrame {
+    /// Absolute index of the frame's first L-STF sample.
+    pub offset: u64,
+    /// The header.
+    pub header: AnalogHeader,
+    /// The equalised (zero-forced, pilot phase corrected) symbols, `header.symbols` of them in
+    /// transmit order.
+    pub symbols: Vec<Complex32>,
+    /// Per symbol, the estimated SNR of its subcarrier, dB (aligned with `symbols`).
+    pub symbol_snr_db: Vec<f32>,
+    /// The estimated SNR of each data subcarrier (−26 … 26 without the pilots and DC), dB.
+    pub subcarrier_snr_db: [f32; N_DATA],
+    /// Estimated SNR in dB, per-sample definition, from the L-LTF (as for the other frames).
+    pub snr_db: f32,
+    /// Expected error vector magnitude of the symbols, dB: the mean of σ² / |H_k|² over the
+    /// symbols (unit-power symbols).
+    pub evm_db: f32,
+    /// Carrier frequency offset, Hz.
+    pub cfo_hz: f32,
+    /// Mean received power over the L-LTF, dB.
+    pub rssi_db: f32,
+    /// Sampling-clock offset from the pilots, ppm.
+    pub sfo_ppm: f32,
+}
+
 impl Receiver {
     /// Probes the `k` symbols after L-SIG for a semcom header. `Ok(None)`: the first two carry
     /// their energy on the real axis, so this is 802.11a DATA.
-    pub(super) fn semcom_header(&mut self, hdr: &Header, k: usize) -> Result<Option<SemcomHeader>, HeaderError> {
+    pub(super) fn semcom_header(&mut self, hdr: &Header, k: usize) -> Result<Option<FrameHeader>, HeaderError> {
         let first = hdr.t1 + 128 + N_CP as u64 - self.cfg.fft_backoff as u64;
         let scale = 4.0 / hdr.h_power;
         let mut deint = vec![0i8; 2 * N_DATA * k];
@@ -107,7 +142,7 @@ impl Receiver {
         let tail_end = SemcomHeader::tail_at(n) + 6;
         self.viterbi
             .decode(&deint[..2 * tail_end], Termination::ZeroState, &mut bits[..tail_end]);
-        let header = SemcomHeader::from_bits(&bits[..tail_end])?;
+        let header = FrameHeader::from_bits(&bits[..tail_end])?;
         let covered = hdr.n_sym;
         match header.total_symbols() {
             Ok(t) if t <= covered => Ok(Some(header)),
@@ -207,6 +242,67 @@ impl Receiver {
         self.events.push_back(RxEvent::Semcom(frame));
         self.syms = syms;
         // The header's CRC vouched for the frame: it is consumed whole either way.
+        self.resume_search(hdr.t1 + 128 + (N_SYM * (hdr.n_sym + 1)) as u64);
+    }
+
+    /// Equalises an analog frame whose samples are all buffered.
+    pub(super) fn process_analog(&mut self, hdr: &Header, ah: &AnalogHeader) {
+        let backoff = self.cfg.fft_backoff as u64;
+        let first = hdr.t1 + 128 + N_CP as u64 - backoff;
+        let snr_sc = hdr.h_power / hdr.noise_var;
+        let mut syms = std::mem::take(&mut self.syms);
+        let shifts = self.fft_data_symbols(hdr, first, snr_sc, &mut syms);
+        let (corrections, sfo_ppm) = self.track_phase(&syms, &shifts, &hdr.h, snr_sc);
+        // Noise per bin: the L-LTF's estimate pooled with the pilots' residual (header and
+        // payload symbols).
+        let (mut resid, mut n_resid) = (0.0f64, 0usize);
+        for (s, y) in syms.iter().enumerate().skip(1) {
+            let (theta, slope) = corrections[s];
+            let pol = f32::from(self.polarity[s % 127]);
+            for &(k, v) in &PILOTS {
+                let z = y[bin(k)] * Complex32::from_polar(1.0, -(theta + slope * k as f32));
+                resid += f64::from((z - hdr.h[bin(k)] * (v * pol)).norm_sqr());
+                n_resid += 1;
+            }
+        }
+        let n_ltf = USED_SUBCARRIERS.len();
+        let sigma2 = ((f64::from(hdr.noise_var) * n_ltf as f64 + resid) / (n_ltf + n_resid) as f64).max(1e-30);
+        let mut eq_c = [Complex32::new(0.0, 0.0); N_DATA];
+        let mut sc_snr = [0f32; N_DATA];
+        for (i, &k) in DATA_SUBCARRIERS.iter().enumerate() {
+            let hk = hdr.h[bin(k)];
+            let hp = hk.norm_sqr().max(f32::MIN_POSITIVE);
+            eq_c[i] = hk.conj() / hp;
+            sc_snr[i] = (10.0 * (f64::from(hp) / sigma2).log10()) as f32;
+        }
+        let n = ah.symbols;
+        let mut symbols = Vec::with_capacity(ah.data_symbols() * N_DATA);
+        for s in 1 + crate::semcom::ANALOG_HEADER_SYMBOLS..syms.len() {
+            symbols.extend_from_slice(&equalize(&syms[s], corrections[s], &eq_c));
+        }
+        symbols.truncate(n);
+        let symbol_snr_db: Vec<f32> = (0..symbols.len()).map(|i| sc_snr[i % N_DATA]).collect();
+        let evm = symbol_snr_db
+            .iter()
+            .map(|&d| 10f64.powf(-f64::from(d) / 10.0))
+            .sum::<f64>()
+            / n.max(1) as f64;
+        let n_used = USED_SUBCARRIERS.len() as f32;
+        let frame = AnalogRxFrame {
+            offset: hdr.t1.saturating_sub(192),
+            header: *ah,
+            symbols,
+            symbol_snr_db,
+            subcarrier_snr_db: sc_snr,
+            snr_db: 10.0 * (snr_sc * n_used / N_FFT as f32).log10(),
+            evm_db: (10.0 * evm.max(1e-30).log10()) as f32,
+            cfo_hz: (hdr.cfo * self.cfg.sample_rate_hz / (2.0 * std::f64::consts::PI)) as f32,
+            rssi_db: hdr.rssi_db,
+            sfo_ppm,
+        };
+        self.stats.frames += 1;
+        self.events.push_back(RxEvent::Analog(frame));
+        self.syms = syms;
         self.resume_search(hdr.t1 + 128 + (N_SYM * (hdr.n_sym + 1)) as u64);
     }
 
