@@ -4,7 +4,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use semcom_codec::image::train::{eval_analog, load_images, train_analog, ImageTrainOptions};
-use semcom_codec::image::AnalogJscc;
+use semcom_codec::image::{AnalogCode, AnalogJscc};
 use semcom_codec::picture::Picture;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -233,4 +233,46 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The learned analog model as `semcom sim image --mode analog` runs it.
+pub struct Jscc(pub AnalogJscc);
+
+impl crate::simimage::AnalogImageCodec for Jscc {
+    fn name(&self) -> String {
+        format!("learned JSCC {}", self.0.id())
+    }
+
+    fn symbols(&self, pic: &Picture, ratio: (usize, usize), _snr_db: f64) -> Result<(Vec<num_complex::Complex32>, u8)> {
+        let own = self.0.ratio();
+        anyhow::ensure!(
+            ratio == own,
+            "the analog model sends k/n = {}/{}; run it with --ratio {}/{}",
+            own.0,
+            own.1,
+            own.0,
+            own.1
+        );
+        let code = self.0.encode(pic)?;
+        Ok((code.symbols, code.gain_code))
+    }
+
+    fn reconstruct(
+        &self,
+        rx: &[num_complex::Complex32],
+        snr_db: &[f32],
+        param: u8,
+        width: usize,
+        height: usize,
+        channels: usize,
+    ) -> Result<Picture> {
+        let code = AnalogCode {
+            width,
+            height,
+            channels,
+            gain_code: param,
+            symbols: rx.to_vec(),
+        };
+        Ok(self.0.decode(&code, snr_db)?)
+    }
 }

@@ -46,14 +46,16 @@ pub trait AnalogImageCodec: Sync {
     /// The channel symbols for `pic` at bandwidth ratio `ratio` = (num, den): at most
     /// k = ⌊n · num / den⌋ of them, n = `pic.len() / 2`, average power at most 1. `snr_db` is the
     /// channel's nominal SNR (per sample), as a transmitter with feedback would know it; an
-    /// SNR-agnostic encoder ignores it.
-    fn symbols(&self, pic: &Picture, ratio: (usize, usize), snr_db: f64) -> Result<Vec<Complex32>>;
-    /// The picture from the received, equalised symbols (as many as were sent, in order) and
-    /// the receiver's SNR estimate for each, dB.
+    /// SNR-agnostic encoder ignores it. Also returns the 7-bit parameter the analog frame's
+    /// header carries for the codec.
+    fn symbols(&self, pic: &Picture, ratio: (usize, usize), snr_db: f64) -> Result<(Vec<Complex32>, u8)>;
+    /// The picture from the received, equalised symbols (as many as were sent, in order), the
+    /// receiver's SNR estimate for each, dB, and the header's codec parameter.
     fn reconstruct(
         &self,
         rx: &[Complex32],
         snr_db: &[f32],
+        param: u8,
         width: usize,
         height: usize,
         channels: usize,
@@ -137,6 +139,9 @@ pub struct SimImageArgs {
     /// Worker threads (default: all cores). Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
+    /// The analog JSCC model (`--mode analog`).
+    #[arg(long, default_value = "models/image-jscc.safetensors")]
+    model: PathBuf,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -401,7 +406,7 @@ pub fn simulate(a: &SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Resul
         };
         let got = match (a.mode, codec) {
             (ImageMode::Analog, Some(codec)) => {
-                let sy = codec.symbols(pic, (a.ratio.0, a.ratio.1), snr[point])?;
+                let (sy, param) = codec.symbols(pic, (a.ratio.0, a.ratio.1), snr[point])?;
                 if sy.len() > k {
                     bail!("{}: {} symbols for a budget of {k}", codec.name(), sy.len());
                 }
@@ -409,11 +414,12 @@ pub fn simulate(a: &SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Resul
                     propagation: propagation(a),
                     ..SimParams::awgn(Rate::R6, 4, snr[point])
                 };
-                let o = FrameSim::new().run_analog(&p, &sy, item_seed)?;
+                let o = FrameSim::new().run_analog_param(&p, &sy, param, item_seed)?;
                 match o.frame {
                     Some(f) => Some(codec.reconstruct(
                         &f.symbols,
                         &f.symbol_snr_db,
+                        f.header.param,
                         pic.width(),
                         pic.height(),
                         pic.channels(),
@@ -559,6 +565,10 @@ fn summarise(a: &SimImageArgs, rows: &[ItemResult]) -> Vec<Point> {
 }
 
 pub fn run(a: SimImageArgs) -> Result<()> {
+    if a.mode == ImageMode::Analog {
+        let model = crate::image::Jscc(semcom_codec::image::AnalogJscc::load(&a.model)?);
+        return run_with(a, Some(&model));
+    }
     run_with(a, None)
 }
 
@@ -663,7 +673,7 @@ mod tests {
         fn name(&self) -> String {
             "linear test scheme".into()
         }
-        fn symbols(&self, pic: &Picture, ratio: (usize, usize), _snr_db: f64) -> Result<Vec<Complex32>> {
+        fn symbols(&self, pic: &Picture, ratio: (usize, usize), _snr_db: f64) -> Result<(Vec<Complex32>, u8)> {
             let k = channel_uses(pic, Ratio(ratio.0, ratio.1));
             let b = block(pic.len(), k);
             let means: Vec<f32> = pic
@@ -671,12 +681,23 @@ mod tests {
                 .chunks(b)
                 .map(|c| (c.iter().sum::<f32>() / c.len() as f32 - 0.5) * GAIN)
                 .collect();
-            Ok(means
-                .chunks(2)
-                .map(|p| Complex32::new(p[0], *p.get(1).unwrap_or(&0.0)))
-                .collect())
+            Ok((
+                means
+                    .chunks(2)
+                    .map(|p| Complex32::new(p[0], *p.get(1).unwrap_or(&0.0)))
+                    .collect(),
+                0,
+            ))
         }
-        fn reconstruct(&self, rx: &[Complex32], snr_db: &[f32], w: usize, h: usize, c: usize) -> Result<Picture> {
+        fn reconstruct(
+            &self,
+            rx: &[Complex32],
+            snr_db: &[f32],
+            _param: u8,
+            w: usize,
+            h: usize,
+            c: usize,
+        ) -> Result<Picture> {
             assert_eq!(rx.len(), snr_db.len());
             let len = w * h * c;
             // The block length the sender used: the smallest giving this many symbols.

@@ -381,6 +381,9 @@ pub struct AnalogHeader {
     pub symbols: usize,
     /// Importance class, 0 … 3: opaque to the PHY.
     pub class: u8,
+    /// A 7-bit parameter of the analog codec (0 … 127), opaque to the PHY: the image codec sends
+    /// its power-normalisation gain code here.
+    pub param: u8,
 }
 
 /// Header symbols of an analog frame.
@@ -398,7 +401,21 @@ impl AnalogHeader {
         if class > 3 {
             return Err(bad(format!("importance class {class}; 0 … 3 allowed")));
         }
-        Ok(Self { symbols, class })
+        Ok(Self {
+            symbols,
+            class,
+            param: 0,
+        })
+    }
+
+    /// The same header with the codec parameter `param` (7 bits).
+    pub fn with_param(self, param: u8) -> Result<Self, PhyError> {
+        if param > 127 {
+            return Err(PhyError::SemcomFrame {
+                reason: format!("analog header parameter {param}; 0 … 127 allowed"),
+            });
+        }
+        Ok(Self { param, ..self })
     }
 
     /// OFDM symbols the payload takes (48 complex symbols each, the last zero-padded).
@@ -418,7 +435,7 @@ impl AnalogHeader {
         put(&mut b, 0, 2);
         put(&mut b, 0, 2);
         put(&mut b, 1, 1);
-        put(&mut b, 0, 7);
+        put(&mut b, usize::from(self.param), 7);
         put(&mut b, usize::from(self.class), 2);
         put(&mut b, self.symbols, 17);
         let crc = crc16_bits(&b);
@@ -451,16 +468,13 @@ impl FrameHeader {
             n => return Err(HeaderError::Reserved(n.unwrap_or(0).saturating_sub(1) as u8)),
         }
         let mut at = 7;
-        let reserved = get(bits, &mut at, 7) as u8;
-        if reserved != 0 {
-            return Err(HeaderError::Reserved(reserved));
-        }
+        let param = get(bits, &mut at, 7) as u8;
         let class = get(bits, &mut at, 2) as u8;
         let symbols = get(bits, &mut at, 17);
         if symbols == 0 || symbols > MAX_ANALOG_SYMBOLS {
             return Err(HeaderError::AnalogSymbols(symbols));
         }
-        Ok(FrameHeader::Analog(AnalogHeader { symbols, class }))
+        Ok(FrameHeader::Analog(AnalogHeader { symbols, class, param }))
     }
 
     /// Symbols after L-SIG: header and payload.
@@ -691,12 +705,11 @@ mod tests {
         assert!(AnalogHeader::new(MAX_ANALOG_SYMBOLS + 1, 0).is_err());
         assert!(AnalogHeader::new(10, 4).is_err());
         let good = AnalogHeader::new(100, 0).unwrap().to_bits();
-        // Reserved bits, a symbol count of zero or past the limit, a segment count ≠ 1: refused
-        // even with a valid CRC.
-        let mut b = good.clone();
-        b[9] = 1;
-        recrc(&mut b);
-        assert_eq!(FrameHeader::from_bits(&b), Err(HeaderError::Reserved(4)));
+        // The codec parameter travels; a symbol count of zero or past the limit, a segment
+        // count ≠ 1: refused even with a valid CRC.
+        let p = AnalogHeader::new(100, 1).unwrap().with_param(93).unwrap();
+        assert_eq!(FrameHeader::from_bits(&p.to_bits()), Ok(FrameHeader::Analog(p)));
+        assert!(AnalogHeader::new(100, 1).unwrap().with_param(128).is_err());
         let mut b = good.clone();
         b[16..33].fill(0);
         recrc(&mut b);

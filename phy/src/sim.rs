@@ -310,6 +310,18 @@ impl FrameSim {
     /// noise, AWGN at `p.snr_db`; `rate`, `psdu_len` and `semcom` are ignored) and the streaming
     /// receiver. The channel and noise are determined by `seed`.
     pub fn run_analog(&mut self, p: &SimParams, symbols: &[Complex32], seed: u64) -> Result<AnalogOutcome, PhyError> {
+        self.run_analog_param(p, symbols, 0, seed)
+    }
+
+    /// [`Self::run_analog`] with the analog header's 7-bit codec parameter set to `param` (the
+    /// received frame's header carries it back).
+    pub fn run_analog_param(
+        &mut self,
+        p: &SimParams,
+        symbols: &[Complex32],
+        param: u8,
+        seed: u64,
+    ) -> Result<AnalogOutcome, PhyError> {
         if self.rx_cfg != p.rx || self.rx.config().keep_symbols {
             self.rx = Receiver::new(p.rx.clone());
             self.rx_cfg = p.rx.clone();
@@ -317,7 +329,7 @@ impl FrameSim {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let lead = rng.random_range(200..600usize);
         let mut sig = vec![Complex32::new(0.0, 0.0); lead];
-        let n = self.tx.transmit_analog(symbols, 0, &mut sig)?;
+        let n = self.tx.transmit_analog_param(symbols, 0, param, &mut sig)?;
         let rx_in = channel(p, &mut rng, sig, lead, n)?;
         self.rx.reset();
         let before = self.rx.stats();

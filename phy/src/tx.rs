@@ -250,7 +250,18 @@ impl Transmitter {
         class: u8,
         out: &mut Vec<Complex32>,
     ) -> Result<usize, PhyError> {
-        let header = AnalogHeader::new(symbols.len(), class)?;
+        self.transmit_analog_param(symbols, class, 0, out)
+    }
+
+    /// [`Self::transmit_analog`] with the header's 7-bit codec parameter set to `param`.
+    pub fn transmit_analog_param(
+        &mut self,
+        symbols: &[Complex32],
+        class: u8,
+        param: u8,
+        out: &mut Vec<Complex32>,
+    ) -> Result<usize, PhyError> {
+        let header = AnalogHeader::new(symbols.len(), class)?.with_param(param)?;
         let bad = |reason: String| PhyError::SemcomFrame { reason };
         if let Some(i) = symbols.iter().position(|z| !(z.re.is_finite() && z.im.is_finite())) {
             return Err(bad(format!("analog symbol {i} is not finite")));

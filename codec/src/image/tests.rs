@@ -147,8 +147,9 @@ fn bad_model_files_are_refused() {
 
 #[test]
 fn smoke_training_lowers_the_loss() {
-    // A tiny network on seeded synthetic crops at one SNR: the training loss of the last 20
-    // steps must be below that of the first 20, and the result must load back.
+    // A tiny network, randomly initialised (no warm start from the linear decoder), on seeded
+    // synthetic crops at one SNR: the training loss of the last 20 steps must be well below
+    // that of the first 20, and the result must load back.
     let pics: Vec<Picture> = (0..5).map(|i| synthetic(256, 256, 100 + i)).collect();
     let train: Vec<&Picture> = pics[..4].iter().collect();
     let held: Vec<&Picture> = pics[4..].iter().collect();
@@ -160,6 +161,7 @@ fn smoke_training_lowers_the_loss() {
         seed: 3,
         snr_range: (5.0, 5.001),
         fading_fraction: 0.0,
+        warm_start: false,
         ..Default::default()
     };
     opts.config.net = net::NetConfig {
@@ -172,7 +174,7 @@ fn smoke_training_lowers_the_loss() {
     let (_m, bytes) = train_analog(&train, &held, &opts, 1000, &mut |p| losses.push(p.loss)).unwrap();
     let first: f32 = losses[..20].iter().sum::<f32>() / 20.0;
     let last: f32 = losses[losses.len() - 20..].iter().sum::<f32>() / 20.0;
-    assert!(last < 0.95 * first, "loss {first:.6} → {last:.6}");
+    assert!(last < 0.7 * first, "loss {first:.6} → {last:.6}");
     assert!(AnalogJscc::from_bytes(&bytes, "trained").is_ok());
 }
 

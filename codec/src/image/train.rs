@@ -36,6 +36,9 @@ pub struct ImageTrainOptions {
     pub snr_range: (f32, f32),
     /// Fraction of crops sent with per-symbol Rayleigh SNRs (the rest: AWGN).
     pub fading_fraction: f64,
+    /// Start the network's output layer at zero, so training starts from the linear MMSE
+    /// decoder (otherwise it starts from candle's random initialisation).
+    pub warm_start: bool,
 }
 
 impl Default for ImageTrainOptions {
@@ -49,6 +52,7 @@ impl Default for ImageTrainOptions {
             seed: 1,
             snr_range: (-3.0, 23.0),
             fading_fraction: 0.5,
+            warm_start: true,
         }
     }
 }
@@ -320,7 +324,7 @@ pub fn train_analog(
     let net = Refiner::new(&cfg.net, vb.pp("net"))?;
     // The output layer starts at zero, so training starts from the linear MMSE decoder.
     for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
-        if name.starts_with("net.out.") {
+        if opts.warm_start && name.starts_with("net.out.") {
             var.set(&var.zeros_like()?)?;
         }
     }
