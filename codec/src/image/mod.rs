@@ -19,6 +19,7 @@
 //! The per-image power normalisation gain is quantised to 1/256 of an octave (`gain_q`) and
 //! travels with the symbols (in the analog frame's header on the PHY).
 
+pub mod digital;
 pub mod net;
 pub mod train;
 
