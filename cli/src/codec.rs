@@ -23,6 +23,9 @@ pub enum CodecModality {
     /// Sensor windows, one per line: channels separated by `:`, samples by `,` (give the sensor
     /// model with --model for every mode but lossless).
     Sensor,
+    /// A PNG or JPEG image, coded in the digital image mode (give the model with --model,
+    /// e.g. models/image-digital.safetensors, and --bpp or --quality).
+    Image,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -69,6 +72,12 @@ pub struct EncodeArgs {
     /// Sensor: target NRMSE per channel of reconstruction tokens.
     #[arg(long, default_value_t = 0.05)]
     nrmse: f32,
+    /// Image: target size in bits per pixel (whole output file; the finest quality that fits).
+    #[arg(long)]
+    bpp: Option<f64>,
+    /// Image: quality 1–100 (100: finest; default 75 when --bpp is not given).
+    #[arg(long)]
+    quality: Option<u8>,
 }
 
 #[derive(Args, Debug)]
@@ -150,6 +159,13 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
         let out = crate::sensor::encode_file(&read_input(&a.input)?, &a.model, a.sensor_mode, a.nrmse)?;
         return write_output(&a.output, &out);
     }
+    if let CodecModality::Image = a.modality {
+        let out = crate::image_digital::encode_file(&read_input(&a.input)?, &a.model, a.bpp, a.quality)?;
+        return write_output(&a.output, &out);
+    }
+    if a.bpp.is_some() || a.quality.is_some() {
+        bail!("--bpp and --quality apply to --modality image only");
+    }
     let prior = load_prior(&a.model)?;
     let input = read_input(&a.input)?;
     let (items, final_newline) = split_items(&input);
@@ -204,7 +220,9 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
                 push(f, i == 0);
             }
         }
-        CodecModality::Sensor => unreachable!("sensor input is coded by crate::sensor above"),
+        CodecModality::Sensor | CodecModality::Image => {
+            unreachable!("sensor and image input are coded by their modules above")
+        }
     }
     write_output(&a.output, &out)?;
     tracing::info!(
@@ -248,6 +266,9 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
     let frames = frames(&input)?;
     if frames.first().is_some_and(|f| f.modality == Modality::Sensor) {
         return write_output(&a.output, &crate::sensor::decode_frames(&frames, &a.model)?);
+    }
+    if frames.first().is_some_and(|f| f.modality == Modality::Image) {
+        return write_output(&a.output, &crate::image_digital::decode_frames(&frames, &a.model)?);
     }
     let prior = load_prior(&a.model)?;
     let mut out = Vec::new();

@@ -28,6 +28,8 @@ pub enum EvalCommand {
     Sensor(crate::sensor::EvalArgs),
     /// Images: PSNR of the analog JSCC model against SNR (simulated channel on the symbols).
     Image(crate::image::EvalArgs),
+    /// Images, digital mode: PSNR at target bits per pixel against JPEG at the same rates.
+    ImageDigital(crate::image_digital::EvalArgs),
 }
 
 #[derive(Args, Debug)]
@@ -77,6 +79,7 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
         EvalCommand::Telemetry(a) => telemetry(a),
         EvalCommand::Sensor(a) => crate::sensor::eval(a),
         EvalCommand::Image(a) => crate::image::eval(a),
+        EvalCommand::ImageDigital(a) => crate::image_digital::eval(a),
     }
 }
 

@@ -6,6 +6,7 @@ mod codec;
 mod demo;
 mod eval;
 mod image;
+mod image_digital;
 mod link;
 mod plot;
 mod probe;

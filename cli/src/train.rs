@@ -20,6 +20,8 @@ pub enum TrainCommand {
     Sensor(crate::sensor::TrainArgs),
     /// Train the analog JSCC image model (KLT basis + refinement network) on photos.
     Image(crate::image::TrainArgs),
+    /// Fit the digital image model (colour and 8 × 8 block transforms) on photos.
+    ImageDigital(crate::image_digital::TrainArgs),
 }
 
 #[derive(Args, Debug)]
@@ -124,6 +126,7 @@ pub fn run(cmd: TrainCommand) -> Result<()> {
         TrainCommand::Ngram(a) => ngram(a),
         TrainCommand::Sensor(a) => crate::sensor::train(a),
         TrainCommand::Image(a) => crate::image::train(a),
+        TrainCommand::ImageDigital(a) => crate::image_digital::train(a),
     }
 }
 

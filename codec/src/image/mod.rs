@@ -19,6 +19,7 @@
 //! The per-image power normalisation gain is quantised to 1/16 of an octave in 7 bits
 //! (`gain_code`) and travels with the symbols (in the analog frame's header on the PHY).
 
+pub mod digital;
 pub mod net;
 #[cfg(test)]
 mod tests;
