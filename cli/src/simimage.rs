@@ -725,6 +725,7 @@ mod tests {
             max_item_loss: 0.1,
             seed: 5,
             threads: Some(1),
+            model: PathBuf::from("models/image-jscc.safetensors"),
             json: false,
             plot: None,
         }
@@ -794,6 +795,34 @@ mod tests {
         // Without a model, analog mode refuses clearly.
         let e = simulate(&args(&dir, ImageMode::Analog, vec![0.0], ImageChannel::Awgn), None).unwrap_err();
         assert!(e.to_string().contains("no analog image model"), "{e}");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_learned_model_rides_the_phy_and_improves_with_snr() {
+        let dir = folder("learned");
+        let model = crate::image::Jscc(
+            semcom_codec::image::AnalogJscc::load(std::path::Path::new(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../models/image-jscc.safetensors"
+            )))
+            .unwrap(),
+        );
+        let mut a = args(&dir, ImageMode::Analog, vec![3.0, 25.0], ImageChannel::Awgn);
+        a.ratio = Ratio(1, 16);
+        let rows = simulate(&a, Some(&model)).unwrap();
+        assert_eq!(rows.len(), 4);
+        for img in ["a.png", "b.png"] {
+            let at = |snr: f64| rows.iter().find(|r| r.image.ends_with(img) && r.snr_db == snr).unwrap();
+            let (lo, hi) = (at(3.0), at(25.0));
+            assert!(!hi.lost && hi.psnr_db > lo.psnr_db + 1.0, "{lo:?} {hi:?}");
+        }
+        // Another ratio than the model's is refused by name.
+        a.ratio = Ratio(1, 4);
+        assert!(simulate(&a, Some(&model))
+            .unwrap_err()
+            .to_string()
+            .contains("k/n = 1/16"));
         std::fs::remove_dir_all(&dir).ok();
     }
 

@@ -219,9 +219,17 @@ impl AnalogJscc {
         self.config.ratio()
     }
 
-    /// Complex symbols this model sends for an image of this size.
-    pub fn symbols_for(&self, width: usize, height: usize) -> usize {
-        blocks_for(width) * blocks_for(height) * self.config.components / 2
+    /// Complex symbols this model sends for an image of this size: k = n · k/n with
+    /// n = width · height · channels / 2, or every coefficient pair of the covering blocks when
+    /// that is fewer. Blocks are padded to whole 32 × 32 RGB blocks, so partly covered edge
+    /// blocks and grey images (sent as three equal planes) have more pairs than k: the weakest
+    /// (highest-index) pairs of some blocks are then not sent, and the decoder estimates them
+    /// as zero.
+    pub fn symbols_for(&self, width: usize, height: usize, channels: usize) -> usize {
+        let c = self.config.components;
+        let pairs = blocks_for(width) * blocks_for(height) * c / 2;
+        let budget = (width * height * channels * c / (2 * BLOCK_DIM)).max(1);
+        pairs.min(budget)
     }
 
     /// Coefficients of each block, `blocks × components`.
@@ -236,7 +244,16 @@ impl AnalogJscc {
     pub fn encode(&self, pic: &Picture) -> Result<AnalogCode, CodecError> {
         let k = self.config.components;
         let coef = self.coefficients(&picture_blocks(pic))?;
-        let mut reals: Vec<f32> = coef.iter().enumerate().map(|(j, &c)| c * self.gain[j % k]).collect();
+        let nb = coef.len() / k;
+        let n = self.symbols_for(pic.width(), pic.height(), pic.channels());
+        // Pairs in component-major order (pair 0 of every block, then pair 1 …), the first n.
+        let mut reals = Vec::with_capacity(2 * n);
+        for i in 0..n {
+            let (m, b) = (i / nb, i % nb);
+            for j in [2 * m, 2 * m + 1] {
+                reals.push(coef[b * k + j] * self.gain[j]);
+            }
+        }
         let power = reals.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>() / reals.len() as f64;
         // The largest gain on the 1/16-octave grid that keeps the average power at most 1.
         let gain_code = if power > 0.0 {
@@ -248,7 +265,6 @@ impl AnalogJscc {
         for v in &mut reals {
             *v *= scale;
         }
-        let n = reals.len() / 2;
         let stride = interleave_stride(n);
         let mut symbols = vec![Complex32::new(0.0, 0.0); n];
         let r = std::f32::consts::FRAC_1_SQRT_2;
@@ -271,7 +287,7 @@ impl AnalogJscc {
         if w == 0 || h == 0 || !(code.channels == 1 || code.channels == 3) {
             return Err(CodecError::Input(format!("bad image shape {w}×{h}×{}", code.channels)));
         }
-        let n = self.symbols_for(w, h);
+        let n = self.symbols_for(w, h, code.channels);
         if code.symbols.len() != n {
             return Err(CodecError::Input(format!(
                 "{w}×{h} image needs {n} symbols with this model, got {}",
@@ -300,14 +316,18 @@ impl AnalogJscc {
         }
         let scale = gain_of(code.gain_code);
         let mut coef = vec![0f32; nb * k];
-        let mut feat = vec![0f32; nb * self.config.net.input];
         let fi = self.config.net.input;
+        let mut feat = vec![0f32; nb * fi];
+        // Pairs not sent: estimate zero, reliability as for the lowest SNR.
+        for b in 0..nb {
+            feat[b * fi + k..(b + 1) * fi].fill(snr_feature(-100.0));
+        }
         for i in 0..n {
             let at = (i * stride) % n;
             let y = code.symbols[at] * std::f32::consts::SQRT_2;
             let snr = if snr_db.len() == 1 { snr_db[0] } else { snr_db[at] };
             let nv = 10f32.powf(-snr.clamp(-30.0, 60.0) / 10.0);
-            let (b, m) = (i * 2 / k, (i * 2) % k);
+            let (b, m) = (i % nb, 2 * (i / nb));
             for (j, v) in [(m, y.re), (m + 1, y.im)] {
                 let a = self.gain[j] * scale;
                 let l = self.var[j];
