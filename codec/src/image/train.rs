@@ -459,11 +459,11 @@ pub fn eval_analog(
     seed: u64,
 ) -> Result<Vec<Vec<f64>>, CodecError> {
     let mut table = Vec::new();
-    for (si, &snr) in snrs.iter().enumerate() {
+    for &snr in snrs {
         let mut row = Vec::new();
         for (pi, p) in pics.iter().enumerate() {
             let code = m.encode(p)?;
-            let (rx, s) = channel(&code, snr, fading, seed ^ ((si as u64) << 32) ^ pi as u64);
+            let (rx, s) = channel(&code, snr, fading, seed ^ ((snr.to_bits() as u64) << 32) ^ pi as u64);
             let out = m.decode(&rx, &s)?;
             row.push(psnr(p, &out)?);
         }
