@@ -48,9 +48,10 @@ pub struct EncodeArgs {
     /// Output file (`-`: stdout).
     #[arg(short, long)]
     output: PathBuf,
-    /// The model file.
-    #[arg(long, default_value = "models/text-prior.safetensors")]
-    model: PathBuf,
+    /// The model file (default: models/text-prior.safetensors for text and telemetry,
+    /// models/sensor-har.safetensors for sensor, models/image-digital.safetensors for image).
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Text: what the lines are.
     #[arg(long, value_enum, default_value_t = Kind::Auto)]
     kind: Kind,
@@ -87,9 +88,10 @@ pub struct DecodeArgs {
     /// Output file (`-`: stdout).
     #[arg(short, long)]
     output: PathBuf,
-    /// The model file (must be the one the frames were made with).
-    #[arg(long, default_value = "models/text-prior.safetensors")]
-    model: PathBuf,
+    /// The model file (must be the one the frames were made with; default by the frames'
+    /// modality, as for `semcom encode`).
+    #[arg(long)]
+    model: Option<PathBuf>,
 }
 
 fn parse_tolerance(s: &str) -> Result<(String, f64), String> {
@@ -154,19 +156,35 @@ fn split_items(input: &[u8]) -> (Vec<&[u8]>, bool) {
     (body.split(|&b| b == b'\n').collect(), ends_with_newline)
 }
 
+/// The model file a modality uses when `--model` is not given.
+fn default_model(m: Modality) -> PathBuf {
+    PathBuf::from(match m {
+        Modality::Sensor => "models/sensor-har.safetensors",
+        Modality::Image => "models/image-digital.safetensors",
+        _ => "models/text-prior.safetensors",
+    })
+}
+
 pub fn encode(a: EncodeArgs) -> Result<()> {
+    let model = a.model.clone().unwrap_or_else(|| {
+        default_model(match a.modality {
+            CodecModality::Sensor => Modality::Sensor,
+            CodecModality::Image => Modality::Image,
+            _ => Modality::Text,
+        })
+    });
     if let CodecModality::Sensor = a.modality {
-        let out = crate::sensor::encode_file(&read_input(&a.input)?, &a.model, a.sensor_mode, a.nrmse)?;
+        let out = crate::sensor::encode_file(&read_input(&a.input)?, &model, a.sensor_mode, a.nrmse)?;
         return write_output(&a.output, &out);
     }
     if let CodecModality::Image = a.modality {
-        let out = crate::image_digital::encode_file(&read_input(&a.input)?, &a.model, a.bpp, a.quality)?;
+        let out = crate::image_digital::encode_file(&read_input(&a.input)?, &model, a.bpp, a.quality)?;
         return write_output(&a.output, &out);
     }
     if a.bpp.is_some() || a.quality.is_some() {
         bail!("--bpp and --quality apply to --modality image only");
     }
-    let prior = load_prior(&a.model)?;
+    let prior = load_prior(&model)?;
     let input = read_input(&a.input)?;
     let (items, final_newline) = split_items(&input);
     let mut out = Vec::new();
@@ -264,13 +282,17 @@ pub fn frames(bytes: &[u8]) -> Result<Vec<SemanticFrame>> {
 pub fn decode(a: DecodeArgs) -> Result<()> {
     let input = read_input(&a.input)?;
     let frames = frames(&input)?;
+    let model = a
+        .model
+        .clone()
+        .unwrap_or_else(|| default_model(frames.first().map_or(Modality::Text, |f| f.modality)));
     if frames.first().is_some_and(|f| f.modality == Modality::Sensor) {
-        return write_output(&a.output, &crate::sensor::decode_frames(&frames, &a.model)?);
+        return write_output(&a.output, &crate::sensor::decode_frames(&frames, &model)?);
     }
     if frames.first().is_some_and(|f| f.modality == Modality::Image) {
-        return write_output(&a.output, &crate::image_digital::decode_frames(&frames, &a.model)?);
+        return write_output(&a.output, &crate::image_digital::decode_frames(&frames, &model)?);
     }
-    let prior = load_prior(&a.model)?;
+    let prior = load_prior(&model)?;
     let mut out = Vec::new();
     let Some(first) = frames.first() else {
         return write_output(&a.output, &out);
