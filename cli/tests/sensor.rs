@@ -124,6 +124,8 @@ fn encode_decode_round_trips_and_bad_windows_are_named() {
         "sensor",
         "--sensor-mode",
         "event",
+        "--model",
+        "models/text-prior.safetensors",
         s(&input),
         "-o",
         s(&frames),
