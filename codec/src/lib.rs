@@ -18,6 +18,7 @@ pub mod bpe;
 pub mod error;
 pub mod frame;
 pub mod image;
+pub mod modelfile;
 pub mod picture;
 pub mod prior;
 pub mod rangecoder;

@@ -26,7 +26,6 @@
 //! **Post-filter.** A light deblocking filter smooths block edges whose step is small against
 //! the quantiser step (the edge is then a quantisation artefact, not image content).
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -691,60 +690,21 @@ impl DigitalModel {
 
     /// Serialises the model (safetensors, f32, config JSON in metadata).
     pub fn to_bytes(&self) -> Result<Vec<u8>, CodecError> {
-        let mut data: Vec<(String, Vec<usize>, Vec<u8>)> = vec![
-            ("colour.matrix".into(), vec![3, 3], le(&self.colour)),
-            ("colour.mean".into(), vec![3], le(&self.colour_mean)),
+        let mut data: Vec<(String, Vec<usize>, &[f32])> = vec![
+            ("colour.matrix".into(), vec![3, 3], &self.colour),
+            ("colour.mean".into(), vec![3], &self.colour_mean),
         ];
         for (c, b) in self.basis.iter().enumerate() {
-            data.push((format!("block.basis.{c}"), vec![N, N], le(b)));
+            data.push((format!("block.basis.{c}"), vec![N, N], b));
         }
-        let views = data
-            .iter()
-            .map(|(n, s, b)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| CodecError::Backend(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let meta: HashMap<String, String> = [(
-            META_CONFIG.to_string(),
-            serde_json::to_string(&self.config).map_err(|e| CodecError::Backend(e.to_string()))?,
-        )]
-        .into();
-        safetensors::serialize(views, Some(meta)).map_err(|e| CodecError::Backend(e.to_string()))
+        crate::modelfile::to_bytes(META_CONFIG, &self.config, &data)
     }
 
     /// Loads a model from a file's bytes (`path` names it in errors).
     pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Self, CodecError> {
-        let bad = |reason: String| CodecError::Model {
-            path: path.to_string(),
-            reason,
-        };
-        let (_, meta) =
-            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let meta = meta.metadata().clone().unwrap_or_default();
-        let config: DigitalConfig = serde_json::from_str(meta.get(META_CONFIG).ok_or_else(|| {
-            bad(format!(
-                "not a semcom digital image model (no `{META_CONFIG}` metadata; another model file?)"
-            ))
-        })?)
-        .map_err(|e| bad(format!("config: {e}")))?;
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("tensors: {e}")))?;
-        let get = |name: &str, len: usize| -> Result<Vec<f32>, CodecError> {
-            let view = st.tensor(name).map_err(|_| bad(format!("tensor {name} missing")))?;
-            if view.dtype() != safetensors::Dtype::F32 {
-                return Err(bad(format!("tensor {name} is not f32")));
-            }
-            let v: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            if v.len() != len {
-                return Err(bad(format!("tensor {name} has {} values, expected {len}", v.len())));
-            }
-            Ok(v)
-        };
+        let bad = |reason: String| crate::modelfile::bad(path, reason);
+        let (config, t): (DigitalConfig, _) = crate::modelfile::from_bytes(bytes, path, META_CONFIG, "digital image")?;
+        let get = |name: &str, len: usize| t.get_len(name, len);
         let colour: [f32; 9] = get("colour.matrix", 9)?.try_into().expect("length checked");
         let colour_mean: [f32; 3] = get("colour.mean", 3)?.try_into().expect("length checked");
         let basis = [
@@ -886,10 +846,6 @@ impl DigitalModel {
         }
         Self::from_parts(config, colour, colour_mean, basis)
     }
-}
-
-fn le(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
 }
 
 #[inline]

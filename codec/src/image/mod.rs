@@ -411,56 +411,24 @@ impl AnalogJscc {
         let mut data = Vec::new();
         for n in names {
             let t = &self.tensors[n];
-            let v = t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?;
             data.push((
                 n.clone(),
                 t.dims().to_vec(),
-                v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+                t.flatten_all()?.to_dtype(DType::F32)?.to_vec1::<f32>()?,
             ));
         }
-        let views = data
-            .iter()
-            .map(|(n, s, b)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| CodecError::Backend(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let meta: HashMap<String, String> = [(
-            META_CONFIG.to_string(),
-            serde_json::to_string(&self.config).map_err(|e| CodecError::Backend(e.to_string()))?,
-        )]
-        .into();
-        safetensors::serialize(views, Some(meta)).map_err(|e| CodecError::Backend(e.to_string()))
+        let views: Vec<(String, Vec<usize>, &[f32])> =
+            data.iter().map(|(n, s, v)| (n.clone(), s.clone(), &v[..])).collect();
+        crate::modelfile::to_bytes(META_CONFIG, &self.config, &views)
     }
 
     /// Loads a model from a file's bytes (`path` names it in errors).
     pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Self, CodecError> {
-        let bad = |reason: String| CodecError::Model {
-            path: path.to_string(),
-            reason,
-        };
-        let (_, meta) =
-            safetensors::SafeTensors::read_metadata(bytes).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
-        let meta = meta.metadata().clone().unwrap_or_default();
-        let config: AnalogConfig = serde_json::from_str(meta.get(META_CONFIG).ok_or_else(|| {
-            bad(format!(
-                "not a semcom image model (no `{META_CONFIG}` metadata; a text prior or another file?)"
-            ))
-        })?)
-        .map_err(|e| bad(format!("config: {e}")))?;
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(format!("tensors: {e}")))?;
+        let bad = |reason: String| crate::modelfile::bad(path, reason);
+        let (config, t): (AnalogConfig, _) = crate::modelfile::from_bytes(bytes, path, META_CONFIG, "image")?;
         let mut tensors = HashMap::new();
-        for (name, view) in st.tensors() {
-            if view.dtype() != safetensors::Dtype::F32 {
-                return Err(bad(format!("tensor {name} is not f32")));
-            }
-            let v: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let t = Tensor::from_vec(v, view.shape(), &Device::Cpu).map_err(|e| bad(e.to_string()))?;
+        for (name, (shape, v)) in t.into_map() {
+            let t = Tensor::from_vec(v, shape, &Device::Cpu).map_err(|e| bad(e.to_string()))?;
             tensors.insert(name, t);
         }
         Self::from_tensors(config, tensors, ModelId::of_bytes(bytes)).map_err(|e| match e {

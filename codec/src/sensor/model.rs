@@ -22,7 +22,6 @@ use super::Window;
 use crate::frame::ModelId;
 use crate::CodecError;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Metadata value of `semcom.kind` for sensor models.
 pub const KIND: &str = "sensor";
@@ -384,51 +383,13 @@ impl SensorModel {
             ("recon.tables".into(), vec![super::recon::TABLES_LEN], &self.tables),
         ];
         tensors.sort_by(|a, b| a.0.cmp(&b.0));
-        let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-            .into_iter()
-            .map(|(n, s, v)| (n, s, v.iter().flat_map(|x| x.to_le_bytes()).collect()))
-            .collect();
-        let views = bytes
-            .iter()
-            .map(|(n, s, b)| {
-                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
-                    .map(|v| (n.clone(), v))
-                    .map_err(|e| CodecError::Backend(e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        let meta: HashMap<String, String> = [(
-            META_CONFIG.to_string(),
-            serde_json::to_string(&self.config).map_err(|e| CodecError::Backend(e.to_string()))?,
-        )]
-        .into();
-        safetensors::serialize(views, Some(meta)).map_err(|e| CodecError::Backend(e.to_string()))
+        crate::modelfile::to_bytes(META_CONFIG, &self.config, &tensors)
     }
 
     /// Loads a model from a file's bytes (`path` names it in errors).
     pub fn from_bytes(bytes: &[u8], path: &str) -> Result<Self, CodecError> {
-        let (_, meta) = safetensors::SafeTensors::read_metadata(bytes)
-            .map_err(|e| bad(path, format!("not a safetensors file: {e}")))?;
-        let meta = meta.metadata().clone().unwrap_or_default();
-        let config: SensorConfig = serde_json::from_str(meta.get(META_CONFIG).ok_or_else(|| {
-            bad(
-                path,
-                format!("not a semcom {KIND} model (no `{META_CONFIG}` metadata; a text prior or another file?)"),
-            )
-        })?)
-        .map_err(|e| bad(path, format!("config: {e}")))?;
-        let st = safetensors::SafeTensors::deserialize(bytes).map_err(|e| bad(path, format!("tensors: {e}")))?;
-        let get = |name: &str| -> Result<Vec<f32>, CodecError> {
-            let t = st
-                .tensor(name)
-                .map_err(|_| bad(path, format!("tensor {name} missing")))?;
-            if t.dtype() != safetensors::Dtype::F32 {
-                return Err(bad(path, format!("tensor {name} is not f32")));
-            }
-            Ok(t.data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect())
-        };
+        let (config, t): (SensorConfig, _) = crate::modelfile::from_bytes(bytes, path, META_CONFIG, KIND)?;
+        let get = |name: &str| t.get(name);
         let dense = |i: usize| -> Result<Dense, CodecError> {
             Ok(Dense {
                 w: get(&format!("mlp.{i}.w"))?,
