@@ -17,6 +17,7 @@ mod sensor;
 mod sim;
 mod simimage;
 mod simlink;
+mod simlink_image;
 mod simlink_quic;
 mod train;
 mod tx;

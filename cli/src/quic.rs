@@ -89,6 +89,10 @@ pub struct SendArgs {
     /// Largest item sent, bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_item: usize,
+    /// Send every item on its own stream (by default items that fit one QUIC datagram go as
+    /// datagrams, acknowledged and retransmitted by the link).
+    #[arg(long)]
+    no_datagrams: bool,
     /// One JSON object per item.
     #[arg(long)]
     json: bool,
@@ -165,8 +169,15 @@ fn serve(a: ServeArgs) -> Result<()> {
     }
     let c = server.counters();
     eprintln!(
-        "{} items; refused: {} oversized, {} malformed, {} hash mismatch; {} connections, {} failed handshakes",
-        c.items, c.oversized, c.malformed, c.hash_mismatch, c.connections, c.failed_handshakes
+        "{} items ({} as datagrams, {} repeated datagrams not passed on twice); refused: {} oversized, {} malformed, {} hash mismatch; {} connections, {} failed handshakes",
+        c.items,
+        c.datagram_items,
+        c.duplicates,
+        c.oversized,
+        c.malformed,
+        c.hash_mismatch,
+        c.connections,
+        c.failed_handshakes
     );
     server.close();
     Ok(())
@@ -217,6 +228,7 @@ fn send(a: SendArgs) -> Result<()> {
         QuicClientConfig {
             max_item: a.max_item,
             item_timeout: a.item_timeout,
+            datagrams: !a.no_datagrams,
             ..Default::default()
         },
     )?;

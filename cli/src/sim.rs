@@ -33,7 +33,7 @@ pub enum SimCommand {
     Sensor(crate::sensor::SimArgs),
     /// Items through the whole stack (codec, link, PHY, channel): the semantic path against
     /// zstd over 802.11a at equal airtime per item, per modality, channel and SNR.
-    Link(crate::simlink::SimLinkArgs),
+    Link(Box<crate::simlink::SimLinkArgs>),
     /// Images over the PHY at a channel-use budget (k/n): PSNR and MS-SSIM against SNR, the
     /// JPEG + 802.11a chain or an analog JSCC model on analog semcom frames, equal airtime.
     Image(crate::simimage::SimImageArgs),
@@ -118,7 +118,7 @@ pub fn run(c: SimCommand) -> Result<()> {
         SimCommand::Code(a) => code(a),
         SimCommand::Rates(a) => rates(a),
         SimCommand::Sensor(a) => crate::sensor::sim(a),
-        SimCommand::Link(a) => crate::simlink::run(a),
+        SimCommand::Link(a) => crate::simlink::run(*a),
         SimCommand::Image(a) => crate::simimage::run(a),
     }
 }

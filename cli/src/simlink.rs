@@ -30,6 +30,7 @@
 //! airtime than the semantic item, which the summary states.
 
 use crate::plot::{log_curves, Series};
+use crate::simlink_image::ImageTruth;
 use crate::units;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
@@ -61,7 +62,7 @@ const SAMPLE_SENSOR: &[u8] = include_bytes!("../samples/sensor-har.txt.zst");
 const SAMPLE_SENSOR_LABELS: &str = include_str!("../samples/sensor-har.labels");
 
 /// The legacy rates, slowest first.
-const LEGACY: [Rate; 8] = [
+pub(crate) const LEGACY: [Rate; 8] = [
     Rate::R6,
     Rate::R9,
     Rate::R12,
@@ -104,6 +105,8 @@ pub enum LinkModality {
     Telemetry,
     /// Sensor windows (UCI-HAR, 9 × 128 f32): the event byte against the raw window.
     Sensor,
+    /// Images: the digital image codec (and the analog JSCC) against JPEG.
+    Image,
 }
 
 impl LinkModality {
@@ -112,6 +115,7 @@ impl LinkModality {
             Self::Text => "text",
             Self::Telemetry => "telemetry",
             Self::Sensor => "sensor",
+            Self::Image => "image",
         }
     }
 }
@@ -130,8 +134,36 @@ pub struct SimLinkArgs {
     /// The sensor model (event mode: class, confidence, anomaly in one byte).
     #[arg(long, default_value = "models/sensor-har.safetensors")]
     sensor_model: PathBuf,
+    /// Folder of PNG/JPEG images (e.g. ../shared/datasets/kodak; default: eight built-in 192 × 128
+    /// crops of Kodak images).
+    #[arg(long)]
+    pub(crate) image: Option<PathBuf>,
+    /// The digital image model.
+    #[arg(long, default_value = "models/image-digital.safetensors")]
+    pub(crate) image_model: PathBuf,
+    /// The analog JSCC image model (k/n = 1/16).
+    #[arg(long, default_value = "models/image-jscc.safetensors")]
+    pub(crate) analog_model: PathBuf,
+    /// Code every digital image item at this size, bits per pixel (whole semantic frame),
+    /// instead of at the coarsest step that reaches `--image-psnr` + `--image-margin`.
+    #[arg(long)]
+    pub(crate) image_bpp: Option<f64>,
+    /// Margin above `--image-psnr` the digital items are coded for, dB.
+    #[arg(long, default_value_t = 1.0)]
+    pub(crate) image_margin: f64,
+    /// PSNR an image must reach at the receiver for its meaning to count as delivered, dB.
+    #[arg(long, default_value_t = 25.0)]
+    pub(crate) image_psnr: f64,
+    /// Leave out the analog image path.
+    #[arg(long)]
+    pub(crate) no_analog: bool,
     /// Modalities to compare.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "text,telemetry,sensor")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "text,telemetry,sensor,image"
+    )]
     modalities: Vec<LinkModality>,
     /// Take only the last FRACTION of each file's lines as items (e.g. 0.2: the held-out part
     /// of ../shared/datasets files, whose first 80 % trained the prior); 0: every line.
@@ -167,7 +199,7 @@ pub struct SimLinkArgs {
     /// Items per modality (0: all): text messages and sensor windows evenly spaced over the
     /// files, telemetry records from the start (a stream).
     #[arg(long, default_value_t = 0)]
-    limit: usize,
+    pub(crate) limit: usize,
     /// Telemetry records between resync points.
     #[arg(long, default_value_t = 8)]
     resync: u32,
@@ -204,7 +236,19 @@ impl SimLinkArgs {
             telemetry: Vec::new(),
             sensor: None,
             sensor_model: PathBuf::from("models/sensor-har.safetensors"),
-            modalities: vec![LinkModality::Text, LinkModality::Telemetry, LinkModality::Sensor],
+            image: None,
+            image_model: PathBuf::from("models/image-digital.safetensors"),
+            analog_model: PathBuf::from("models/image-jscc.safetensors"),
+            image_bpp: None,
+            image_margin: 1.0,
+            image_psnr: 25.0,
+            no_analog: false,
+            modalities: vec![
+                LinkModality::Text,
+                LinkModality::Telemetry,
+                LinkModality::Sensor,
+                LinkModality::Image,
+            ],
             held_out: 0.0,
             zstd_dict: false,
             quic_snr: Some(units::Points(vec![0.0, 6.0, 12.0, 18.0])),
@@ -240,6 +284,8 @@ pub(crate) struct Prepared {
     pub(crate) dict: Vec<u8>,
     /// Sensor items only: true labels, and whether the classifier is right on the original.
     sensor: Option<SensorTruth>,
+    /// Image items only: the pictures, the decoder and the PSNR figures.
+    pub(crate) image: Option<ImageTruth>,
 }
 
 /// What decides a sensor item's meaning.
@@ -255,6 +301,7 @@ impl Prepared {
     pub(crate) fn classical_meaning(&self, i: usize, bytes: &[u8]) -> bool {
         self.originals.get(i).is_some_and(|o| o.as_slice() == bytes)
             && self.sensor.as_ref().is_none_or(|s| s.right_on_original[i])
+            && self.image.as_ref().is_none_or(|t| t.jpeg_psnr[i] >= t.threshold)
     }
 
     /// Accuracy of the classifier on the original windows (sensor items only).
@@ -305,9 +352,12 @@ pub struct Row {
     pub(crate) link_partial: usize,
     /// Items of which nothing arrived.
     pub(crate) link_lost: usize,
-    /// Items whose meaning arrived (decoded and equal to the original).
+    /// Items whose meaning arrived (decoded and equal to the original; images: within the
+    /// PSNR threshold).
     pub(crate) meaning: usize,
     pub(crate) meaning_share: f64,
+    /// Images: mean PSNR of what the receiver shows (a lost image as mid-grey), dB.
+    pub(crate) psnr_db: Option<f64>,
     /// Mean item size before the link (codec output), bytes.
     pub(crate) payload_bytes: f64,
     /// Mean bytes on the air per item (link frames with headers, tags and FCS; QUIC: every
@@ -321,7 +371,7 @@ pub struct Row {
     pub(crate) refused_frames: u64,
 }
 
-fn model_path(p: &Path) -> PathBuf {
+pub(crate) fn model_path(p: &Path) -> PathBuf {
     if p.exists() || p.is_absolute() {
         return p.to_path_buf();
     }
@@ -443,8 +493,13 @@ fn prepare(a: &SimLinkArgs, prior: &Prior) -> Result<Vec<Prepared>> {
     let mut out = Vec::new();
     let sem_phy = semantic_phy(a)?;
     let mut scratch = RadioItemLink::new(SimRadio::new(Chain::new(), 20e6), key(a), link_config(a, sem_phy));
+    let forced = a
+        .classical_rate
+        .map(|m| Rate::from_mbps(m).with_context(|| format!("--classical-rate {m}: not an 802.11a rate")))
+        .transpose()?;
     for &m in &a.modalities {
         let mut sensor_truth = None;
+        let mut images = None;
         let (originals, semantic, telemetry_opts, dict) = match m {
             LinkModality::Text => {
                 let (mut items, train) = lines_of(&a.text, SAMPLE_TEXT, a.held_out)?;
@@ -512,19 +567,36 @@ fn prepare(a: &SimLinkArgs, prior: &Prior) -> Result<Vec<Prepared>> {
                 let raw = windows.iter().map(Window::to_le_bytes).collect();
                 (raw, sem, None, Vec::new())
             }
+            LinkModality::Image => {
+                let mut im = crate::simlink_image::prepare(a, &mut scratch, sem_phy, forced)?;
+                let jpegs = std::mem::take(&mut im.jpegs);
+                let sem = std::mem::take(&mut im.semantic);
+                images = Some(im);
+                (jpegs, sem, None, Vec::new())
+            }
         };
         if originals.is_empty() {
             bail!("no {m:?} items");
+        }
+        if let Some(im) = images {
+            out.push(Prepared {
+                modality: m,
+                originals,
+                semantic,
+                classical: im.classical,
+                classical_rate: im.rates,
+                telemetry_opts: None,
+                dict,
+                sensor: None,
+                image: Some(im.truth),
+            });
+            continue;
         }
         let mut zc = zstd_compressor(&dict)?;
         let classical = originals
             .iter()
             .map(|o| classical_item(&mut zc, o))
             .collect::<Result<Vec<_>>>()?;
-        let forced = a
-            .classical_rate
-            .map(|m| Rate::from_mbps(m).with_context(|| format!("--classical-rate {m}: not an 802.11a rate")))
-            .transpose()?;
         let mut classical_rate = Vec::with_capacity(originals.len());
         for (s, c) in semantic.iter().zip(&classical) {
             if let Some(r) = forced {
@@ -550,18 +622,30 @@ fn prepare(a: &SimLinkArgs, prior: &Prior) -> Result<Vec<Prepared>> {
             telemetry_opts,
             dict,
             sensor: sensor_truth,
+            image: None,
         });
     }
     Ok(out)
 }
 
+/// Which path a job runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum PathKind {
+    /// The codec's frames over the semcom profile.
+    Semantic,
+    /// zstd / JPEG over 802.11a.
+    Classical,
+    /// Analog image symbols on an analog frame.
+    Analog,
+}
+
 #[derive(Clone, Copy, Debug)]
-struct Job {
+pub(crate) struct Job {
     prep: usize,
-    channel: LinkChannel,
-    snr_db: f64,
-    semantic: bool,
-    index: u64,
+    pub(crate) channel: LinkChannel,
+    pub(crate) snr_db: f64,
+    path: PathKind,
+    pub(crate) index: u64,
 }
 
 /// Decoded text by payload (decoding is a pure function of the bytes; a cache saves the prior's
@@ -581,6 +665,11 @@ fn channel_for(a: &SimLinkArgs, ch: LinkChannel, snr_db: f64, power: f64, seed: 
 }
 
 fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextCache) -> Result<Row> {
+    if job.path == PathKind::Analog {
+        let t = p.image.as_ref().context("analog jobs are for images")?;
+        return crate::simlink_image::run_analog_job(a, t, job, p.modality.name());
+    }
+    let semantic = job.path == PathKind::Semantic;
     let sem_phy = semantic_phy(a)?;
     let power = burst_power(PhyMode::Legacy(Rate::R6))?;
     let first = channel_for(a, job.channel, job.snr_db, power, frame_seed(a.seed, job.index, 0))?;
@@ -591,7 +680,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
         Opener::new(k),
         link_config(a, sem_phy),
     );
-    let items = if job.semantic { &p.semantic } else { &p.classical };
+    let items = if semantic { &p.semantic } else { &p.classical };
     let mut reports = Vec::new();
     let (mut wire, mut air) = (0usize, 0.0f64);
     for (i, it) in items.iter().enumerate() {
@@ -605,7 +694,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
             )?;
             link.phy_mut().radio_mut().set_channel(ch);
         }
-        if !job.semantic {
+        if !semantic {
             link.set_phy(PhyMode::Legacy(p.classical_rate[i]));
         }
         let r = link.send(it)?;
@@ -636,7 +725,22 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
         }
     }
     let delivered = got.iter().filter(|g| g.is_some()).count();
-    let meaning = if job.semantic {
+    let mut psnr_db = None;
+    let meaning = if let Some(t) = &p.image {
+        let mut sum = 0.0;
+        let mut ok = 0;
+        for (i, g) in got.iter().enumerate() {
+            let v = if semantic {
+                t.semantic_psnr(i, &items[i].bytes, g.as_deref())?
+            } else {
+                t.classical_psnr(i, g.as_deref() == Some(p.originals[i].as_slice()))
+            };
+            sum += v;
+            ok += usize::from(v >= t.threshold);
+        }
+        psnr_db = Some(sum / n as f64);
+        ok
+    } else if semantic {
         decode_semantic(p, &got, prior, cache)?
     } else {
         let mut d = zstd_decompressor(&p.dict)?;
@@ -652,7 +756,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
             })
             .count()
     };
-    let phy = if job.semantic {
+    let phy = if semantic {
         format!("semcom {}", a.semantic_mcs)
     } else {
         let mut rates: Vec<u32> = p.classical_rate.iter().map(|r| r.mbps()).collect();
@@ -667,7 +771,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
         modality: p.modality.name(),
         channel: job.channel.name(),
         snr_db: job.snr_db,
-        path: if job.semantic { "semantic" } else { "classical" },
+        path: if semantic { "semantic" } else { "classical" },
         phy,
         items: n,
         link_delivered: delivered,
@@ -675,6 +779,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
         link_lost: n - delivered - partial,
         meaning,
         meaning_share: meaning as f64 / n as f64,
+        psnr_db,
         payload_bytes: items.iter().map(|i| i.bytes.len()).sum::<usize>() as f64 / n as f64,
         wire_bytes: wire as f64 / n as f64,
         airtime_us: air / n as f64,
@@ -727,6 +832,7 @@ fn decode_semantic(p: &Prepared, got: &[Option<Vec<u8>>], prior: &Prior, cache: 
                 }
             }
         }
+        LinkModality::Image => bail!("image items are scored by PSNR in run_job"),
         LinkModality::Sensor => {
             let truth = p.sensor.as_ref().context("sensor labels")?;
             for (g, &label) in got.iter().zip(&truth.labels) {
@@ -784,29 +890,33 @@ pub fn run(a: SimLinkArgs) -> Result<()> {
         bail!("--held-out {}: a fraction, 0 … 1", a.held_out);
     }
     let preps = prepare(&a, &prior)?;
-    eprintln!(
-        "coded {} items in {:.1} s; simulating {} operating points",
-        preps.iter().map(|p| p.originals.len()).sum::<usize>(),
-        started.elapsed().as_secs_f64(),
-        preps.len() * a.channels.len() * a.snr.0.len() * 2
-    );
     let mut jobs = Vec::new();
-    for (pi, _) in preps.iter().enumerate() {
+    for (pi, p) in preps.iter().enumerate() {
+        let analog = p.image.as_ref().is_some_and(|t| t.has_analog());
         for &channel in &a.channels {
             for &snr_db in &a.snr.0 {
-                for semantic in [true, false] {
+                for path in [PathKind::Semantic, PathKind::Classical, PathKind::Analog] {
+                    if path == PathKind::Analog && !analog {
+                        continue;
+                    }
                     let index = jobs.len() as u64;
                     jobs.push(Job {
                         prep: pi,
                         channel,
                         snr_db,
-                        semantic,
+                        path,
                         index,
                     });
                 }
             }
         }
     }
+    eprintln!(
+        "coded {} items in {:.1} s; simulating {} operating points",
+        preps.iter().map(|p| p.originals.len()).sum::<usize>(),
+        started.elapsed().as_secs_f64(),
+        jobs.len()
+    );
     let n_radio = jobs.len();
     let cache: TextCache = Mutex::new(HashMap::new());
     let next = std::sync::atomic::AtomicUsize::new(0);
@@ -847,11 +957,11 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     // CSV
     let mut csv = String::from(
-        "modality,channel,snr_db,path,phy,items,link_delivered,link_partial,link_lost,meaning,meaning_share,payload_bytes,wire_bytes,airtime_us,latency_us,refused_frames\n",
+        "modality,channel,snr_db,path,phy,items,link_delivered,link_partial,link_lost,meaning,meaning_share,psnr_db,payload_bytes,wire_bytes,airtime_us,latency_us,refused_frames\n",
     );
     for r in rows {
         csv += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{:.4},{:.1},{:.1},{:.1},{:.1},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{:.4},{},{:.1},{:.1},{:.1},{:.1},{}\n",
             r.modality,
             r.channel,
             r.snr_db,
@@ -863,6 +973,7 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
             r.link_lost,
             r.meaning,
             r.meaning_share,
+            r.psnr_db.map_or(String::new(), |v| format!("{v:.2}")),
             r.payload_bytes,
             r.wire_bytes,
             r.airtime_us,
@@ -891,12 +1002,17 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
     summary += "|---|---|---:|---:|---:|---:|---:|---:|---|---:|\n";
     let mut json_summary = Vec::new();
     let mut notes = String::new();
-    for p in preps {
+    for (p, sem_path) in preps.iter().flat_map(|p| [(p, "semantic"), (p, "analog")]) {
         let m = p.modality.name();
+        let label = if sem_path == "analog" {
+            format!("{m} (analog)")
+        } else {
+            m.to_string()
+        };
         for &ch in &a.channels {
             let sem: Vec<&Row> = rows
                 .iter()
-                .filter(|r| r.modality == m && r.channel == ch.name() && r.path == "semantic")
+                .filter(|r| r.modality == m && r.channel == ch.name() && r.path == sem_path)
                 .collect();
             let cla: Vec<&Row> = rows
                 .iter()
@@ -911,12 +1027,15 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                 Some((lo, hi)) => (format!("{lo} … {hi} dB"), hi - lo),
                 None => ("none".to_string(), 0.0),
             };
+            let bytes = if sem_path == "analog" {
+                "— (analog)".to_string()
+            } else {
+                format!("{:.1} ({:.1})", s0.payload_bytes, s0.wire_bytes)
+            };
             summary += &format!(
-                "| {m} | {} | {} | {:.1} ({:.1}) | {:.1} ({:.1}) | {:.0} / {:.0} | {} | {} | {} | {:.1} dB |\n",
+                "| {label} | {} | {} | {bytes} | {:.1} ({:.1}) | {:.0} / {:.0} | {} | {} | {} | {:.1} dB |\n",
                 ch.name(),
                 s0.items,
-                s0.payload_bytes,
-                s0.wire_bytes,
                 c0.payload_bytes,
                 c0.wire_bytes,
                 s0.airtime_us,
@@ -928,19 +1047,20 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
             );
             if let Some(r) = a.classical_rate {
                 notes += &format!(
-                    "- {m}, {}: the classical items go at {r} Mbit/s (--classical-rate) with {:.1}× the semantic airtime.\n",
+                    "- {label}, {}: the classical items go at {r} Mbit/s (--classical-rate) with {:.1}× the {sem_path} airtime.\n",
                     ch.name(),
                     c0.airtime_us / s0.airtime_us
                 );
             } else if c0.airtime_us > s0.airtime_us * 1.001 {
                 notes += &format!(
-                    "- {m}, {}: the classical items do not fit the semantic airtime even at 54 Mbit/s; they use the fastest rate and {:.1}× the semantic airtime (not equal airtime: the comparison favours the classical path).\n",
+                    "- {label}, {}: the classical items take {:.2}× the {sem_path} airtime on average (some do not fit it even at 54 Mbit/s: not equal airtime, in the classical path's favour).\n",
                     ch.name(),
                     c0.airtime_us / s0.airtime_us
                 );
             }
             json_summary.push(serde_json::json!({
                 "modality": m,
+                "path": sem_path,
                 "channel": ch.name(),
                 "items": s0.items,
                 "semantic_payload_bytes": s0.payload_bytes,
@@ -955,6 +1075,8 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                 "winning_range_db": range.map(|(l, h)| [l, h]),
                 "winning_width_db": width,
                 "clean_accuracy": p.clean_accuracy(),
+                "psnr_db": sem.iter().map(|r| (r.snr_db, r.psnr_db)).collect::<Vec<_>>(),
+                "classical_psnr_db": cla.iter().map(|r| (r.snr_db, r.psnr_db)).collect::<Vec<_>>(),
             }));
         }
     }
@@ -964,6 +1086,11 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                 "- sensor: meaning delivered = the activity class at the receiver equals the true label (accuracy): the event byte's class on the semantic path, the same classifier on the intact window on the classical path. The classifier's accuracy on the original windows, {:.1} %, is the ceiling of both paths.\n",
                 acc * 100.0
             );
+        }
+    }
+    for p in preps {
+        if let Some(t) = &p.image {
+            notes += &crate::simlink_image::summary_note(a, t, &p.classical_rate);
         }
     }
     if !notes.is_empty() {
@@ -997,7 +1124,7 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
         }
     }
     summary += &format!(
-        "\nMeaning delivered = decoded item identical to the original (text exact; telemetry lossless, so inside any tolerance; sensor: activity class right). Computed in {secs:.0} s.\n"
+        "\nMeaning delivered = decoded item identical to the original (text exact; telemetry lossless, so inside any tolerance; sensor: activity class right; image: PSNR at the receiver ≥ the threshold, a lost image shown as mid-grey). Computed in {secs:.0} s.\n"
     );
     let sum_path = a.out.join("summary.md");
     std::fs::write(&sum_path, &summary).with_context(|| format!("writing {}", sum_path.display()))?;
@@ -1025,8 +1152,8 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
         let mut series = Vec::new();
         for p in preps {
             let m = p.modality.name();
-            for path in ["semantic", "classical", "classical-quic"] {
-                if !rows.iter().any(|r| r.path == path) {
+            for path in ["semantic", "analog", "classical", "classical-quic"] {
+                if !rows.iter().any(|r| r.path == path && r.modality == m) {
                     continue;
                 }
                 series.push(Series {
@@ -1036,7 +1163,7 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                         .filter(|r| r.modality == m && r.channel == ch.name() && r.path == path)
                         .map(|r| (r.snr_db, 1.0 - r.meaning_share))
                         .collect(),
-                    dashed: path != "semantic",
+                    dashed: path == "classical" || path == "classical-quic",
                 });
             }
         }
@@ -1085,6 +1212,7 @@ mod tests {
             link_lost: 0,
             meaning: 0,
             meaning_share: share,
+            psnr_db: None,
             payload_bytes: 0.0,
             wire_bytes: 0.0,
             airtime_us: 0.0,

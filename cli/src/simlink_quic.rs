@@ -65,11 +65,13 @@ pub fn run_quic_point(a: &SimLinkArgs, p: &Prepared, pi: usize, channel: LinkCha
     // What the server got, decoded and compared.
     let mut d = zstd_decompressor(&p.dict)?;
     let mut meaning = 0;
+    let mut intact = vec![false; n];
     while let Some(it) = server.recv_timeout(Duration::from_millis(50)) {
         let i = it.id as usize;
         let Some(sent) = p.classical.get(i) else {
             continue;
         };
+        intact[i] = it.bytes == sent.bytes;
         let ok = match sent.kind {
             ItemKind::Zstd => d
                 .decompress(&it.bytes, 1 << 20)
@@ -95,6 +97,10 @@ pub fn run_quic_point(a: &SimLinkArgs, p: &Prepared, pi: usize, channel: LinkCha
         link_lost: n - delivered,
         meaning,
         meaning_share: meaning as f64 / n as f64,
+        psnr_db: p
+            .image
+            .as_ref()
+            .map(|t| (0..n).map(|i| t.classical_psnr(i, intact[i])).sum::<f64>() / n as f64),
         payload_bytes: p.classical.iter().map(|i| i.bytes.len()).sum::<usize>() as f64 / n as f64,
         wire_bytes: wire as f64 / n as f64,
         airtime_us: airtime_ns as f64 / 1e3 / n as f64,

@@ -1,8 +1,9 @@
-//! The QUIC link (quinn, rustls with ring): whole items on streams, each acknowledged by the
-//! receiver with the SHA-256 of what it got, so the sender knows every item's fate.
+//! The QUIC link (quinn, rustls with ring): whole items on streams, small items as datagrams,
+//! each acknowledged by the receiver with the SHA-256 of what it got, so the sender knows every
+//! item's fate.
 //!
 //! ```text
-//!  client → server, one bidirectional stream per item
+//!  client → server, one bidirectional stream per item (or one datagram, see below)
 //!  bytes 0–3    b"SCQ1"
 //!  byte 4       item kind (ItemKind::code)
 //!  bytes 5–8    item id (big-endian)
@@ -13,6 +14,16 @@
 //!  byte 0       status: 0 received intact, 1 refused (too large, malformed), 2 hash mismatch
 //!  bytes 1–32   SHA-256 of what the server received (zeros when refused)
 //! ```
+//!
+//! **Datagrams.** An item whose header and bytes fit one QUIC datagram (about 1.2 kB; the
+//! path's limit) goes as an unreliable datagram with the same 45-byte header, when
+//! [`QuicClientConfig::datagrams`] is on (the default): no stream to open, no flow-control
+//! frames. Reliability is ours: the server answers every datagram item with an acknowledgement
+//! datagram (`b"SCA1"`, status, id, SHA-256 of what it got), and the client sends the item again
+//! after a retransmission timeout (twice the smoothed RTT, at least 20 ms, doubling, at most
+//! 1 s) until it is acknowledged or the item timeout expires (then it is reported failed). The
+//! server passes each (connection, id) on once: a repeat is acknowledged again, not delivered
+//! again. Ids are remembered for two minutes, longer than any client retries.
 //!
 //! **Certificates.** The server presents a self-signed certificate, generated with rcgen or
 //! given as DER files. The client trusts that one certificate and nothing else (it is the only
@@ -36,6 +47,12 @@ const HEADER: usize = 45;
 pub const SERVER_NAME: &str = "semcom";
 /// ALPN protocol id.
 const ALPN: &[u8] = b"semcom-items/1";
+
+/// Acknowledgement of a datagram item: magic, status, id, SHA-256.
+const ACK_MAGIC: &[u8; 4] = b"SCA1";
+const ACK_LEN: usize = 4 + 1 + 4 + 32;
+/// How long the server remembers datagram item ids (duplicate suppression).
+const DEDUP_FOR: Duration = Duration::from_secs(120);
 
 const ST_OK: u8 = 0;
 const ST_REFUSED: u8 = 1;
@@ -136,6 +153,11 @@ pub struct QuicServerCounters {
     pub oversized: u64,
     /// Items whose bytes did not match the sender's hash.
     pub hash_mismatch: u64,
+    /// Items (of `items`) that came as datagrams.
+    pub datagram_items: u64,
+    /// Repeated datagram items (a retransmission whose first copy had arrived): acknowledged
+    /// again, not delivered again.
+    pub duplicates: u64,
 }
 
 /// A QUIC server receiving items.
@@ -188,6 +210,10 @@ impl QuicServer {
                     };
                     bump(&c, |k| k.connections += 1);
                     let peer = conn.remote_address();
+                    {
+                        let (conn, tx, c) = (conn.clone(), tx.clone(), c.clone());
+                        tokio::spawn(async move { serve_datagrams(conn, max_item, &c, &tx).await });
+                    }
                     while let Ok((send, recv)) = conn.accept_bi().await {
                         let tx = tx.clone();
                         let c = c.clone();
@@ -291,6 +317,99 @@ async fn serve_stream(
     let _ = send.finish();
 }
 
+/// What a datagram item's header says, or why it is refused.
+enum DatagramCheck<'a> {
+    Good { kind: ItemKind, id: u32, bytes: &'a [u8] },
+    Malformed(Option<u32>),
+    Oversized(u32),
+    HashMismatch(u32),
+}
+
+fn check_datagram(d: &[u8], max_item: usize) -> DatagramCheck<'_> {
+    if d.len() < HEADER || &d[..4] != MAGIC {
+        return DatagramCheck::Malformed(None);
+    }
+    let id = u32::from_be_bytes([d[5], d[6], d[7], d[8]]);
+    let Some(kind) = ItemKind::from_code(d[4]) else {
+        return DatagramCheck::Malformed(Some(id));
+    };
+    let len = u32::from_be_bytes([d[9], d[10], d[11], d[12]]) as usize;
+    if len > max_item {
+        return DatagramCheck::Oversized(id);
+    }
+    if d.len() != HEADER + len {
+        return DatagramCheck::Malformed(Some(id));
+    }
+    let bytes = &d[HEADER..];
+    if sha256(bytes)[..] != d[13..HEADER] {
+        return DatagramCheck::HashMismatch(id);
+    }
+    DatagramCheck::Good { kind, id, bytes }
+}
+
+fn ack_datagram(status: u8, id: u32, hash: [u8; 32]) -> bytes::Bytes {
+    let mut a = Vec::with_capacity(ACK_LEN);
+    a.extend_from_slice(ACK_MAGIC);
+    a.push(status);
+    a.extend_from_slice(&id.to_be_bytes());
+    a.extend_from_slice(&hash);
+    a.into()
+}
+
+/// The datagram items of one connection: check, deduplicate, deliver, acknowledge.
+async fn serve_datagrams(
+    conn: quinn::Connection,
+    max_item: usize,
+    c: &Mutex<QuicServerCounters>,
+    tx: &std::sync::mpsc::Sender<QuicItem>,
+) {
+    let peer = conn.remote_address();
+    let mut seen: std::collections::HashMap<u32, Instant> = std::collections::HashMap::new();
+    let mut last_prune = Instant::now();
+    while let Ok(d) = conn.read_datagram().await {
+        if last_prune.elapsed() > DEDUP_FOR / 4 {
+            seen.retain(|_, t| t.elapsed() < DEDUP_FOR);
+            last_prune = Instant::now();
+        }
+        let ack = match check_datagram(&d, max_item) {
+            DatagramCheck::Good { kind, id, bytes } => {
+                let hash = sha256(bytes);
+                if seen.insert(id, Instant::now()).is_some() {
+                    bump(c, |k| k.duplicates += 1);
+                } else {
+                    bump(c, |k| {
+                        k.items += 1;
+                        k.datagram_items += 1;
+                    });
+                    let _ = tx.send(QuicItem {
+                        peer,
+                        kind,
+                        id,
+                        bytes: bytes.to_vec(),
+                    });
+                }
+                Some(ack_datagram(ST_OK, id, hash))
+            }
+            DatagramCheck::Malformed(id) => {
+                bump(c, |k| k.malformed += 1);
+                id.map(|id| ack_datagram(ST_REFUSED, id, [0; 32]))
+            }
+            DatagramCheck::Oversized(id) => {
+                bump(c, |k| k.oversized += 1);
+                Some(ack_datagram(ST_REFUSED, id, [0; 32]))
+            }
+            DatagramCheck::HashMismatch(id) => {
+                bump(c, |k| k.hash_mismatch += 1);
+                Some(ack_datagram(ST_HASH, id, sha256(&d[HEADER..])))
+            }
+        };
+        if let Some(a) = ack {
+            // Lost acknowledgements are repaired by the client's retransmission.
+            let _ = conn.send_datagram(a);
+        }
+    }
+}
+
 /// Settings of a [`QuicClient`].
 #[derive(Clone, Debug)]
 pub struct QuicClientConfig {
@@ -300,6 +419,9 @@ pub struct QuicClientConfig {
     pub item_timeout: Duration,
     /// Connection handshake limit.
     pub connect_timeout: Duration,
+    /// Send items that fit one datagram as datagrams (acknowledged and retransmitted by the
+    /// link, see the module docs); off: every item on its own stream.
+    pub datagrams: bool,
 }
 
 impl Default for QuicClientConfig {
@@ -308,6 +430,7 @@ impl Default for QuicClientConfig {
             max_item: 1 << 20,
             item_timeout: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(10),
+            datagrams: true,
         }
     }
 }
@@ -334,8 +457,13 @@ pub struct QuicClient {
     next_id: u32,
     reports: VecDeque<ItemReport>,
     stats: ItemLinkStats,
+    /// Datagram items awaiting their acknowledgement, by id.
+    acks: AckTable,
     rt: tokio::runtime::Runtime,
 }
+
+/// Waiting senders of datagram items: id → where the acknowledgement (status, hash) goes.
+type AckTable = Arc<Mutex<std::collections::HashMap<u32, tokio::sync::mpsc::UnboundedSender<(u8, [u8; 32])>>>>;
 
 impl QuicClient {
     /// Connects to `server`, trusting only `pinned_cert_der`.
@@ -379,6 +507,25 @@ impl QuicClient {
             })?;
             (endpoint, conn)
         };
+        let acks: AckTable = Arc::default();
+        {
+            // Acknowledgements of datagram items, to whichever sender waits for them.
+            let (conn, acks) = (conn.clone(), acks.clone());
+            rt.spawn(async move {
+                while let Ok(d) = conn.read_datagram().await {
+                    if d.len() != ACK_LEN || &d[..4] != ACK_MAGIC {
+                        tracing::debug!("malformed acknowledgement datagram ({} bytes)", d.len());
+                        continue;
+                    }
+                    let id = u32::from_be_bytes([d[5], d[6], d[7], d[8]]);
+                    let mut hash = [0u8; 32];
+                    hash.copy_from_slice(&d[9..]);
+                    if let Some(w) = acks.lock().ok().and_then(|t| t.get(&id).cloned()) {
+                        let _ = w.send((d[4], hash));
+                    }
+                }
+            });
+        }
         Ok(Self {
             rt,
             endpoint,
@@ -387,6 +534,7 @@ impl QuicClient {
             next_id: 0,
             reports: VecDeque::new(),
             stats: ItemLinkStats::default(),
+            acks,
         })
     }
 
@@ -408,9 +556,19 @@ impl QuicClient {
             let sem = sem.clone();
             let it = it.clone();
             let timeout = self.cfg.item_timeout;
+            let as_datagram = self.cfg.datagrams
+                && self
+                    .conn
+                    .max_datagram_size()
+                    .is_some_and(|m| HEADER + it.bytes.len() <= m);
+            let acks = self.acks.clone();
             handles.push(Ok(self.rt.spawn(async move {
                 let _permit = sem.acquire_owned().await;
-                send_one(&conn, &it, id, timeout).await
+                if as_datagram {
+                    send_datagram(&conn, &acks, &it, id, timeout).await
+                } else {
+                    send_one(&conn, &it, id, timeout).await
+                }
             })));
         }
         let mut out = Vec::with_capacity(items.len());
@@ -445,18 +603,72 @@ impl QuicClient {
     }
 }
 
+/// The 45-byte header and the bytes of an item (stream or datagram).
+fn framed(it: &Item, id: u32, hash: &[u8; 32]) -> Vec<u8> {
+    let mut h = Vec::with_capacity(HEADER + it.bytes.len());
+    h.extend_from_slice(MAGIC);
+    h.push(it.kind.code());
+    h.extend_from_slice(&id.to_be_bytes());
+    h.extend_from_slice(&(it.bytes.len() as u32).to_be_bytes());
+    h.extend_from_slice(hash);
+    h.extend_from_slice(&it.bytes);
+    h
+}
+
+/// One item as a datagram, sent again after each retransmission timeout until acknowledged.
+async fn send_datagram(
+    conn: &quinn::Connection,
+    acks: &AckTable,
+    it: &Item,
+    id: u32,
+    timeout: Duration,
+) -> QuicOutcome {
+    let start = Instant::now();
+    let hash = sha256(&it.bytes);
+    let data = bytes::Bytes::from(framed(it, id, &hash));
+    let (wtx, mut wrx) = tokio::sync::mpsc::unbounded_channel();
+    if let Ok(mut t) = acks.lock() {
+        t.insert(id, wtx);
+    }
+    let fut = async {
+        let mut rto = (conn.rtt() * 2).clamp(Duration::from_millis(20), Duration::from_secs(1));
+        loop {
+            conn.send_datagram(data.clone())
+                .map_err(|e| format!("sending a datagram: {e}"))?;
+            match tokio::time::timeout(rto, wrx.recv()).await {
+                Ok(Some((status, got))) => {
+                    return match status {
+                        ST_OK if got == hash => Ok(()),
+                        ST_OK => Err("acknowledged with another hash".to_string()),
+                        ST_REFUSED => Err("refused by the server (size or format)".to_string()),
+                        ST_HASH => Err("the server received other bytes (hash mismatch)".to_string()),
+                        _ => Err("malformed acknowledgement".to_string()),
+                    };
+                }
+                Ok(None) => return Err("acknowledgement channel closed".to_string()),
+                Err(_) => rto = (rto * 2).min(Duration::from_secs(1)),
+            }
+        }
+    };
+    let r = tokio::time::timeout(timeout, fut).await;
+    if let Ok(mut t) = acks.lock() {
+        t.remove(&id);
+    }
+    match r {
+        Ok(Ok(())) => QuicOutcome::Delivered {
+            latency: start.elapsed(),
+        },
+        Ok(Err(e)) => QuicOutcome::Failed(e),
+        Err(_) => QuicOutcome::Failed(format!("not acknowledged within {timeout:?}")),
+    }
+}
+
 async fn send_one(conn: &quinn::Connection, it: &Item, id: u32, timeout: Duration) -> QuicOutcome {
     let start = Instant::now();
     let hash = sha256(&it.bytes);
     let fut = async {
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| format!("opening a stream: {e}"))?;
-        let mut h = Vec::with_capacity(HEADER + it.bytes.len());
-        h.extend_from_slice(MAGIC);
-        h.push(it.kind.code());
-        h.extend_from_slice(&id.to_be_bytes());
-        h.extend_from_slice(&(it.bytes.len() as u32).to_be_bytes());
-        h.extend_from_slice(&hash);
-        h.extend_from_slice(&it.bytes);
+        let h = framed(it, id, &hash);
         // A server that refuses the item stops our stream and says why on its half: read the
         // answer even when the write was cut short.
         let written = match send.write_all(&h).await {
@@ -532,5 +744,50 @@ impl Link for QuicClient {
 
     fn stats(&self) -> ItemLinkStats {
         self.stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    fn item(len: usize) -> Vec<u8> {
+        let it = Item::new(ItemKind::Zstd, (0..len).map(|i| i as u8).collect());
+        framed(&it, 7, &sha256(&it.bytes))
+    }
+
+    #[test]
+    fn datagram_items_are_checked_before_delivery() {
+        let good = item(300);
+        assert!(matches!(check_datagram(&good, 1000), DatagramCheck::Good { id: 7, bytes, .. } if bytes.len() == 300));
+        assert!(matches!(check_datagram(&good, 299), DatagramCheck::Oversized(7)));
+        assert!(matches!(
+            check_datagram(&good[..good.len() - 1], 1000),
+            DatagramCheck::Malformed(Some(7))
+        ));
+        assert!(matches!(
+            check_datagram(&good[..HEADER - 1], 1000),
+            DatagramCheck::Malformed(None)
+        ));
+        let mut bad_kind = good.clone();
+        bad_kind[4] = 0xff;
+        assert!(matches!(
+            check_datagram(&bad_kind, 1000),
+            DatagramCheck::Malformed(Some(7))
+        ));
+        let mut flipped = good.clone();
+        flipped[HEADER + 10] ^= 1;
+        assert!(matches!(check_datagram(&flipped, 1000), DatagramCheck::HashMismatch(7)));
+        // Random bytes (seeded): never delivered.
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        for _ in 0..10_000 {
+            let n = rng.random_range(0..200);
+            let mut d: Vec<u8> = (0..n).map(|_| rng.random()).collect();
+            if n >= 4 && rng.random_bool(0.5) {
+                d[..4].copy_from_slice(MAGIC);
+            }
+            assert!(!matches!(check_datagram(&d, 1 << 20), DatagramCheck::Good { .. }));
+        }
     }
 }
