@@ -74,6 +74,8 @@ enum Command {
     Emulate(quic::EmulateArgs),
     /// Send files as items over the radio link, QUIC, or the radio with fallback to QUIC.
     Send(link::SendDirArgs),
+    /// Receive items of the radio link on a live radio (the other end of `semcom send -a/--udp`).
+    Recv(link::RecvArgs),
 }
 
 fn main() -> ExitCode {
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
         Command::Quic(c) => quic::run(c),
         Command::Emulate(a) => quic::emulate(a),
         Command::Send(a) => link::run(a),
+        Command::Recv(a) => link::recv(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -167,6 +170,11 @@ mod tests {
             "semcom emulate --snr -2 --phy-rate 12 --channel rayleigh --duration 10s",
             "semcom send items --link auto --passphrase secret-words --snr 5 --connect 127.0.0.1:4433 --cert c.der",
             "semcom send items --link radio --key k.bin",
+            "semcom send items --link radio --key k.bin --udp 127.0.0.1:5000 -s 2M",
+            "semcom send items --link radio --passphrase p -a driver=hackrf -f 2.45G -g 30",
+            "semcom recv --udp 0.0.0.0:5000 --key k.bin -o got --count 10 --json",
+            "semcom quic send --connect 127.0.0.1:4434 --cert c.der items --no-datagrams",
+            "semcom sim link --modalities image --image kodak --image-psnr 28 --image-margin 0.5 --no-analog",
         ] {
             let args: Vec<&str> = line.split_whitespace().collect();
             let cli = Cli::try_parse_from(&args).unwrap_or_else(|e| panic!("{line}: {e}"));
@@ -188,6 +196,8 @@ mod tests {
             "semcom sim image --data d --mode jpeg --snr 3:1:2",
             "semcom sim image --data d --mode digital",
             "semcom send items --link radio --key k --insecure",
+            "semcom recv --udp 127.0.0.1:5000 --key k --insecure",
+            "semcom recv --udp 127.0.0.1:5000 -a driver=hackrf",
             "semcom emulate --phy-rate x",
             "semcom tx --random 10 -o x.cf32 --udp 127.0.0.1:1",
             "semcom tx --items - -n 3 -o x.cf32",

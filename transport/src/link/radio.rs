@@ -135,6 +135,8 @@ pub struct RadioItemLink<R: Radio> {
     stats: ItemLinkStats,
     inner_malformed: u64,
     scratch_tx: semcom_phy::Transmitter,
+    /// The radio said its stream ended (end of a file, a UDP sender that closed).
+    rx_ended: bool,
 }
 
 impl<R: Radio> RadioItemLink<R> {
@@ -160,7 +162,14 @@ impl<R: Radio> RadioItemLink<R> {
             stats: ItemLinkStats::default(),
             inner_malformed: 0,
             scratch_tx: semcom_phy::Transmitter::new(),
+            rx_ended: false,
         }
+    }
+
+    /// True once the radio's receive stream has ended (end of a file, a UDP sender that closed
+    /// its stream): a receiving loop can stop after [`Link::finish`].
+    pub fn rx_ended(&self) -> bool {
+        self.rx_ended
     }
 
     /// The PHY link underneath (its radio, PHY counters).
@@ -338,6 +347,9 @@ impl<R: Radio> RadioItemLink<R> {
             let r = self.phy.poll()?;
             while let Some(ev) = self.phy.next_event() {
                 self.handle(ev);
+            }
+            if matches!(r, RxRead::End) {
+                self.rx_ended = true;
             }
             if !matches!(r, RxRead::Samples { .. }) {
                 break;
