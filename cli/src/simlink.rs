@@ -358,6 +358,9 @@ pub struct Row {
     pub(crate) meaning_share: f64,
     /// Images: mean PSNR of what the receiver shows (a lost image as mid-grey), dB.
     pub(crate) psnr_db: Option<f64>,
+    /// Text: bits per character of what the path sends (the item before the link: frame or
+    /// zstd output), over all items.
+    pub(crate) bits_per_char: Option<f64>,
     /// Mean item size before the link (codec output), bytes.
     pub(crate) payload_bytes: f64,
     /// Mean bytes on the air per item (link frames with headers, tags and FCS; QUIC: every
@@ -780,12 +783,27 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
         meaning,
         meaning_share: meaning as f64 / n as f64,
         psnr_db,
+        bits_per_char: bits_per_char(p, items),
         payload_bytes: items.iter().map(|i| i.bytes.len()).sum::<usize>() as f64 / n as f64,
         wire_bytes: wire as f64 / n as f64,
         airtime_us: air / n as f64,
         latency_us: if lat_n > 0 { lat / lat_n as f64 } else { f64::NAN },
         refused_frames: stats.security.refused(),
     })
+}
+
+/// Text items: bits sent per character of the originals.
+pub(crate) fn bits_per_char(p: &Prepared, items: &[Item]) -> Option<f64> {
+    if p.modality != LinkModality::Text {
+        return None;
+    }
+    let chars: usize = p
+        .originals
+        .iter()
+        .map(|o| String::from_utf8_lossy(o).chars().count())
+        .sum();
+    let bits: usize = items.iter().map(|i| i.bytes.len() * 8).sum();
+    (chars > 0).then(|| bits as f64 / chars as f64)
 }
 
 /// Items whose decoded meaning equals the original.
@@ -957,11 +975,11 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     // CSV
     let mut csv = String::from(
-        "modality,channel,snr_db,path,phy,items,link_delivered,link_partial,link_lost,meaning,meaning_share,psnr_db,payload_bytes,wire_bytes,airtime_us,latency_us,refused_frames\n",
+        "modality,channel,snr_db,path,phy,items,link_delivered,link_partial,link_lost,meaning,meaning_share,psnr_db,bits_per_char,payload_bytes,wire_bytes,airtime_us,latency_us,refused_frames\n",
     );
     for r in rows {
         csv += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{:.4},{},{:.1},{:.1},{:.1},{:.1},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{:.4},{},{},{:.1},{:.1},{:.1},{:.1},{}\n",
             r.modality,
             r.channel,
             r.snr_db,
@@ -974,6 +992,7 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
             r.meaning,
             r.meaning_share,
             r.psnr_db.map_or(String::new(), |v| format!("{v:.2}")),
+            r.bits_per_char.map_or(String::new(), |v| format!("{v:.3}")),
             r.payload_bytes,
             r.wire_bytes,
             r.airtime_us,
@@ -1089,6 +1108,17 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
         }
     }
     for p in preps {
+        let bpc = |path: &str| {
+            rows.iter()
+                .find(|r| r.modality == p.modality.name() && r.path == path)
+                .and_then(|r| r.bits_per_char)
+        };
+        if let (Some(s), Some(c)) = (bpc("semantic"), bpc("classical")) {
+            notes += &format!(
+                "- text: {s:.2} bits per character on the semantic path (frame with header), {c:.2} on the classical path (zstd -19{}).\n",
+                if a.zstd_dict { " with a dictionary" } else { "" }
+            );
+        }
         if let Some(t) = &p.image {
             notes += &crate::simlink_image::summary_note(a, t, &p.classical_rate);
         }
@@ -1213,6 +1243,7 @@ mod tests {
             meaning: 0,
             meaning_share: share,
             psnr_db: None,
+            bits_per_char: None,
             payload_bytes: 0.0,
             wire_bytes: 0.0,
             airtime_us: 0.0,

@@ -368,6 +368,7 @@ pub(crate) fn run_analog_job(a: &SimLinkArgs, t: &ImageTruth, job: Job, modality
         meaning,
         meaning_share: meaning as f64 / n as f64,
         psnr_db: Some(psnr_sum / n as f64),
+        bits_per_char: None,
         payload_bytes: f64::NAN,
         wire_bytes: f64::NAN,
         airtime_us: t.analog_airtime_us(),

@@ -101,6 +101,7 @@ pub fn run_quic_point(a: &SimLinkArgs, p: &Prepared, pi: usize, channel: LinkCha
             .image
             .as_ref()
             .map(|t| (0..n).map(|i| t.classical_psnr(i, intact[i])).sum::<f64>() / n as f64),
+        bits_per_char: crate::simlink::bits_per_char(p, &p.classical),
         payload_bytes: p.classical.iter().map(|i| i.bytes.len()).sum::<usize>() as f64 / n as f64,
         wire_bytes: wire as f64 / n as f64,
         airtime_us: airtime_ns as f64 / 1e3 / n as f64,
