@@ -30,7 +30,7 @@ pub mod models;
 pub mod record;
 
 use crate::frame::{put_varint, ModelId};
-use crate::prior::{Prior, TokenCoder};
+use crate::prior::{PrefixCache, Prior};
 use crate::rangecoder::{RangeDecoder, RangeEncoder};
 use crate::vocab::{BOS, EOS, TAG_KEY, TAG_STRING};
 use crate::CodecError;
@@ -320,7 +320,9 @@ struct Core<'p> {
     prev_schema: Option<usize>,
     epoch: u64,
     header: Vec<Vec<u8>>,
-    string_allowed: Vec<bool>,
+    /// The prior's distributions for keys and strings coded so far (speed only: the same bits
+    /// as a fresh coder for every string).
+    strings: PrefixCache<'p>,
     /// Bits spent per field path (and on shapes), when the encoder keeps accounts.
     costs: Option<HashMap<Vec<u8>, FieldCost>>,
 }
@@ -361,7 +363,7 @@ impl<'p> Core<'p> {
             prev_schema: None,
             epoch: 0,
             header: Vec::new(),
-            string_allowed: prior.text_allowed().to_vec(),
+            strings: PrefixCache::new(prior, prior.text_allowed()),
             costs: None,
         };
         c.key_field = c.field(b"\x00key");
@@ -903,12 +905,12 @@ impl<'p> Core<'p> {
 
     /// Text through the prior, tagged as a key or a string value, ended by EOS.
     fn prior_string(&mut self, io: &mut dyn Io, _f: usize, text: &[u8], tag: u32) -> Result<Vec<u8>, CodecError> {
-        let mut coder = TokenCoder::new(self.prior, &[BOS, tag]);
+        let mut coder = self.strings.coder(&[BOS, tag]);
         if io.decoding() {
             let mut toks = Vec::new();
             let mut n = 0;
             loop {
-                let t = io.token(&mut coder, &self.string_allowed, 0)?;
+                let t = io.token(&mut coder, 0)?;
                 if t == EOS {
                     break;
                 }
@@ -927,7 +929,7 @@ impl<'p> Core<'p> {
             )));
         }
         for t in self.prior.bpe().encode(text).into_iter().chain([EOS]) {
-            io.token(&mut coder, &self.string_allowed, t)?;
+            io.token(&mut coder, t)?;
         }
         Ok(text.to_vec())
     }
