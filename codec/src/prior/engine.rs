@@ -774,11 +774,18 @@ mod tests {
                 seed ^= seed << 17;
                 seed
             };
-            for (k, m, n, rows) in [(160, 480, 1, 0..480), (640, 160, 3, 0..160), (48, 11, 2, 3..11), (40, 7, 2, 1..6)] {
+            for (k, m, n, rows) in [
+                (160, 480, 1, 0..480),
+                (640, 160, 3, 0..160),
+                (48, 11, 2, 3..11),
+                (40, 7, 2, 1..6),
+            ] {
                 let q: Vec<i8> = (0..m * k)
                     .map(|i| if i % 97 == 0 { -128 } else { next() as i8 })
                     .collect();
-                let xq: Vec<i8> = (0..n * k).map(|i| if i % 89 == 0 { 127 } else { next() as i8 }).collect();
+                let xq: Vec<i8> = (0..n * k)
+                    .map(|i| if i % 89 == 0 { 127 } else { next() as i8 })
+                    .collect();
                 let scale: Vec<f32> = (0..m).map(|r| 1e-3 * (1 + r % 7) as f32).collect();
                 let sx: Vec<f32> = (0..n).map(|i| 0.01 * (i + 1) as f32).collect();
                 let bias: Vec<f32> = (0..m).map(|r| r as f32 * 0.125 - 3.0).collect();
