@@ -481,26 +481,28 @@ impl<'p> Core<'p> {
                 sc.spelled = sc.spelled.saturating_add(1);
             }
         }
-        for s in p.strings {
-            let epoch = self.epoch;
-            if !self.memory.contains_key(&s) {
-                if self.memory.len() >= MEMORY_CAP {
-                    continue;
-                }
-                self.memory_hash.entry(hash16(&s)).or_default().push(s.clone());
-                self.memory.insert(
-                    s.clone(),
-                    Remembered {
-                        periods: 0,
-                        last_epoch: u64::MAX,
-                    },
-                );
-            }
-            let m = self.memory.get_mut(&s).expect("inserted above");
+        let epoch = self.epoch;
+        let seen = |m: &mut Remembered| {
             if m.last_epoch != epoch {
                 m.last_epoch = epoch;
                 m.periods = m.periods.saturating_add(1);
             }
+        };
+        for s in p.strings {
+            if let Some(m) = self.memory.get_mut(&s) {
+                seen(m);
+                continue;
+            }
+            if self.memory.len() >= MEMORY_CAP {
+                continue;
+            }
+            self.memory_hash.entry(hash16(&s)).or_default().push(s.clone());
+            let mut m = Remembered {
+                periods: 0,
+                last_epoch: u64::MAX,
+            };
+            seen(&mut m);
+            self.memory.insert(s, m);
         }
         self.prev_schema = schema;
     }
@@ -509,7 +511,9 @@ impl<'p> Core<'p> {
     /// decoder passes an empty one and gets the decoded one back).
     fn code(&mut self, io: &mut dyn Io, rec: &Input, intra: bool) -> Result<(Output, Pending), CodecError> {
         let mut pending = Pending::default();
-        let mut mark = io.coded_bits();
+        // Bits are only counted when the encoder keeps accounts.
+        let keep = self.costs.is_some();
+        let mut mark = if keep { io.coded_bits() } else { 0.0 };
         let mut account = |costs: &mut Option<HashMap<Vec<u8>, FieldCost>>, path: &[u8], now: f64| {
             if let Some(c) = costs {
                 let e = c.entry(path.to_vec()).or_default();
@@ -580,7 +584,11 @@ impl<'p> Core<'p> {
             _ => return Err(CodecError::Payload("unknown record kind".into())),
         };
         let schema = schema.expect("every arm above gives a schema");
-        account(&mut self.costs, b"(record shape)", io.coded_bits());
+        account(
+            &mut self.costs,
+            b"(record shape)",
+            if keep { io.coded_bits() } else { 0.0 },
+        );
         let fields = self.schemas[schema].fields.clone();
         let leaf_is_num = self.schemas[schema].leaf_is_num.clone();
         let mut leaves = Vec::with_capacity(fields.len());
@@ -603,7 +611,11 @@ impl<'p> Core<'p> {
                 t
             };
             slot.insert(f, j);
-            account(&mut self.costs, &self.fields[f].path, io.coded_bits());
+            account(
+                &mut self.costs,
+                &self.fields[f].path,
+                if keep { io.coded_bits() } else { 0.0 },
+            );
             leaves.push(out);
         }
         self.learn(&fields, &cur);
