@@ -109,6 +109,33 @@ impl State {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The keys and values of positions `from..`, layer by layer (keys, then values): what
+    /// [`State::push_rows`] appends to a state that holds positions `..from`.
+    pub fn rows_from(&self, from: usize) -> Vec<f32> {
+        let from = from.min(self.len);
+        let d = if self.len == 0 {
+            0
+        } else {
+            self.keys[0].len() / self.len
+        };
+        let mut out = Vec::with_capacity(2 * self.keys.len() * (self.len - from) * d);
+        for (k, v) in self.keys.iter().zip(&self.values) {
+            out.extend_from_slice(&k[from * d..]);
+            out.extend_from_slice(&v[from * d..]);
+        }
+        out
+    }
+
+    /// Appends `n` positions given as [`State::rows_from`] gives them.
+    pub fn push_rows(&mut self, rows: &[f32], n: usize) {
+        let per = rows.len() / (2 * self.keys.len()).max(1);
+        for (l, (k, v)) in self.keys.iter_mut().zip(&mut self.values).enumerate() {
+            k.extend_from_slice(&rows[2 * l * per..][..per]);
+            v.extend_from_slice(&rows[(2 * l + 1) * per..][..per]);
+        }
+        self.len += n;
+    }
 }
 
 impl Engine {
@@ -178,6 +205,16 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// An empty cache with room for `tokens` positions before it grows.
+    pub fn state_with_capacity(&self, tokens: usize) -> State {
+        let cap = tokens.min(self.cfg.max_len) * self.cfg.d_model;
+        State {
+            keys: (0..self.cfg.n_layers).map(|_| Vec::with_capacity(cap)).collect(),
+            values: (0..self.cfg.n_layers).map(|_| Vec::with_capacity(cap)).collect(),
+            len: 0,
+        }
     }
 
     /// An empty cache.

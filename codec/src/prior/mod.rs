@@ -485,8 +485,11 @@ struct PrefixNode {
     /// Cumulative frequencies: token t's interval is `cum[t]..cum[t + 1]`, the total `cum[v]`.
     cum: Vec<u32>,
     children: Vec<(u32, usize)>,
-    /// The engine's cache after `history`.
-    state: State,
+    /// The node one token shorter (none for a context).
+    parent: Option<usize>,
+    /// The engine's keys and values of this node's own positions ([`State::rows_from`]): the
+    /// whole context for a root, its last token otherwise. A node's state is its chain's rows.
+    rows: Vec<f32>,
     /// Context and tokens.
     history: Vec<u32>,
 }
@@ -518,7 +521,7 @@ impl<'p> PrefixCache<'p> {
         }
         let coder = TokenCoder::new(self.prior, context);
         let at = if context.len() <= PREFIX_CACHE_DEPTH && coder.history == context {
-            let n = self.insert(coder.state, coder.history, &coder.logits);
+            let n = self.insert(None, coder.state.rows_from(0), coder.history, &coder.logits);
             self.roots.push((context.to_vec(), n));
             At::Node(n)
         } else {
@@ -537,8 +540,24 @@ impl<'p> PrefixCache<'p> {
         self.nodes.is_empty()
     }
 
-    /// Adds the node after `history` whose logits are `logits`; returns its index.
-    fn insert(&mut self, state: State, history: Vec<u32>, logits: &[f32]) -> usize {
+    /// The engine's state after node `n`'s tokens.
+    fn state(&self, n: usize) -> State {
+        let mut chain = vec![n];
+        while let Some(p) = self.nodes[chain[chain.len() - 1]].parent {
+            chain.push(p);
+        }
+        let mut st = self.prior.engine.state_with_capacity(self.nodes[n].history.len() + 1);
+        for &c in chain.iter().rev() {
+            let node = &self.nodes[c];
+            let own = if node.parent.is_some() { 1 } else { node.history.len() };
+            st.push_rows(&node.rows, own);
+        }
+        st
+    }
+
+    /// Adds the node after `history` (child of `parent`, with its own keys and values `rows`)
+    /// whose logits are `logits`; returns its index.
+    fn insert(&mut self, parent: Option<usize>, rows: Vec<f32>, history: Vec<u32>, logits: &[f32]) -> usize {
         self.prior.frequencies(
             logits,
             &history,
@@ -554,12 +573,12 @@ impl<'p> PrefixCache<'p> {
             total += f;
             cum.push(total);
         }
-        let d = self.prior.engine.config().d_model;
-        self.bytes += cum.len() * 4 + history.len() * (4 + 2 * 4 * d * self.prior.engine.config().n_layers) + 64;
+        self.bytes += 4 * (cum.len() + rows.len() + history.len()) + 96;
         self.nodes.push(PrefixNode {
             cum,
             children: Vec::new(),
-            state,
+            parent,
+            rows,
             history,
         });
         self.nodes.len() - 1
@@ -594,13 +613,14 @@ impl CachedCoder<'_, '_> {
             self.at = At::Node(child);
             return;
         }
-        let mut state = c.nodes[n].state.clone();
+        let mut state = c.state(n);
         let mut history = c.nodes[n].history.clone();
         let room = history.len() < PREFIX_CACHE_DEPTH && c.bytes < PREFIX_CACHE_BYTES;
         if room && c.prior.engine.step(&mut state, t, &mut c.logits) {
+            let rows = state.rows_from(history.len());
             history.push(t);
             let logits = std::mem::take(&mut c.logits);
-            let child = c.insert(state, history, &logits);
+            let child = c.insert(Some(n), rows, history, &logits);
             c.logits = logits;
             c.nodes[n].children.push((t, child));
             self.at = At::Node(child);
