@@ -114,11 +114,7 @@ impl State {
     /// [`State::push_rows`] appends to a state that holds positions `..from`.
     pub fn rows_from(&self, from: usize) -> Vec<f32> {
         let from = from.min(self.len);
-        let d = if self.len == 0 {
-            0
-        } else {
-            self.keys[0].len() / self.len
-        };
+        let d = self.keys.first().map_or(0, Vec::len).checked_div(self.len).unwrap_or(0);
         let mut out = Vec::with_capacity(2 * self.keys.len() * (self.len - from) * d);
         for (k, v) in self.keys.iter().zip(&self.values) {
             out.extend_from_slice(&k[from * d..]);
