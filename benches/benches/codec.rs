@@ -1,7 +1,8 @@
 //! Codec speed on one core: `cargo bench -p semcom-benches --bench codec`.
 //!
 //! A 100-character log line and sentence through the text codec (encode, decode), and telemetry
-//! records per second. Uses the shipped prior (`models/text-prior.safetensors`) when present, else
+//! records per second: readings-like records, and the first 2000 full network-server uplinks of
+//! `../shared/datasets/telemetry` (skipped with a message when the data set is absent). Uses the shipped prior (`models/text-prior.safetensors`) when present, else
 //! a seeded untrained prior of the same size, which costs the same time per token. The same
 //! workloads run in `semcom bench codec`.
 
@@ -96,5 +97,57 @@ fn telemetry(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, text, telemetry);
+/// The trace `semcom bench codec` times: full LoRaWAN network-server uplinks (about 1.3 kB of
+/// JSON each), first 2000 records.
+const UPLINKS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../shared/datasets/telemetry/ems-tourperret-A81758FFFE04B1C1.ndjson.gz"
+);
+
+fn uplinks() -> Option<Vec<Vec<u8>>> {
+    use std::io::Read;
+    let raw = std::fs::read(UPLINKS).ok()?;
+    let mut text = Vec::new();
+    flate2::read::GzDecoder::new(&raw[..]).read_to_end(&mut text).ok()?;
+    Some(
+        text.split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .take(2000)
+            .map(<[u8]>::to_vec)
+            .collect(),
+    )
+}
+
+fn telemetry_full(c: &mut Criterion) {
+    let Some(recs) = uplinks() else {
+        eprintln!("{UPLINKS} not found: telemetry_full skipped");
+        return;
+    };
+    let p = prior();
+    let opts = TelemetryOptions::default();
+    let mut enc = TelemetryEncoder::new(&p, opts.clone());
+    let coded: Vec<(u64, Vec<u8>)> = recs.iter().map(|r| enc.encode(r).unwrap()).collect();
+    let mut g = c.benchmark_group("telemetry_full");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(recs.len() as u64));
+    // Each iteration is a fresh stream: the codec learns the schema and its keys again.
+    g.bench_function("encode", |b| {
+        b.iter(|| {
+            let mut enc = TelemetryEncoder::new(&p, opts.clone());
+            recs.iter().map(|r| enc.encode(r).unwrap().1.len()).sum::<usize>()
+        })
+    });
+    g.bench_function("decode", |b| {
+        b.iter(|| {
+            let mut dec = TelemetryDecoder::new(&p, opts.clone());
+            coded
+                .iter()
+                .map(|(s, pl)| dec.decode(*s, pl).unwrap().len())
+                .sum::<usize>()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, text, telemetry, telemetry_full);
 criterion_main!(benches);

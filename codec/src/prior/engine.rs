@@ -109,6 +109,29 @@ impl State {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// The keys and values of positions `from..`, layer by layer (keys, then values): what
+    /// [`State::push_rows`] appends to a state that holds positions `..from`.
+    pub fn rows_from(&self, from: usize) -> Vec<f32> {
+        let from = from.min(self.len);
+        let d = self.keys.first().map_or(0, Vec::len).checked_div(self.len).unwrap_or(0);
+        let mut out = Vec::with_capacity(2 * self.keys.len() * (self.len - from) * d);
+        for (k, v) in self.keys.iter().zip(&self.values) {
+            out.extend_from_slice(&k[from * d..]);
+            out.extend_from_slice(&v[from * d..]);
+        }
+        out
+    }
+
+    /// Appends `n` positions given as [`State::rows_from`] gives them.
+    pub fn push_rows(&mut self, rows: &[f32], n: usize) {
+        let per = rows.len() / (2 * self.keys.len()).max(1);
+        for (l, (k, v)) in self.keys.iter_mut().zip(&mut self.values).enumerate() {
+            k.extend_from_slice(&rows[2 * l * per..][..per]);
+            v.extend_from_slice(&rows[(2 * l + 1) * per..][..per]);
+        }
+        self.len += n;
+    }
 }
 
 impl Engine {
@@ -178,6 +201,16 @@ impl Engine {
     /// The configuration.
     pub fn config(&self) -> &Config {
         &self.cfg
+    }
+
+    /// An empty cache with room for `tokens` positions before it grows.
+    pub fn state_with_capacity(&self, tokens: usize) -> State {
+        let cap = tokens.min(self.cfg.max_len) * self.cfg.d_model;
+        State {
+            keys: (0..self.cfg.n_layers).map(|_| Vec::with_capacity(cap)).collect(),
+            values: (0..self.cfg.n_layers).map(|_| Vec::with_capacity(cap)).collect(),
+            len: 0,
+        }
     }
 
     /// An empty cache.
@@ -446,6 +479,9 @@ fn matmul_i8_rows(
     matmul_i8_rows_generic(q, scale, bias, xq, sx, rows, out, stride);
 }
 
+/// The AVX2 kernel: each row of `xq` widened to 16 bits once, then four rows of `q` at a time
+/// against it with `vpmaddwd` (products of 8-bit values and sums of two of them are exact in 32
+/// bits). Integer sums do not depend on their order, so this gives the generic kernel's bits.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 #[allow(clippy::too_many_arguments)]
@@ -459,7 +495,55 @@ unsafe fn matmul_i8_rows_avx2(
     out: &mut [f32],
     stride: usize,
 ) {
-    matmul_i8_rows_generic(q, scale, bias, xq, sx, rows, out, stride);
+    use std::arch::x86_64::{__m256i, _mm256_add_epi32, _mm256_madd_epi16, _mm256_setzero_si256};
+    let k = xq.len() / sx.len();
+    if !k.is_multiple_of(16) || q.len() < rows.end * k {
+        matmul_i8_rows_generic(q, scale, bias, xq, sx, rows, out, stride);
+        return;
+    }
+    let chunks = k / 16;
+    let r0 = rows.start;
+    let mut xw: Vec<__m256i> = Vec::with_capacity(chunks);
+    for (i, xi) in xq.chunks_exact(k).enumerate() {
+        xw.clear();
+        xw.extend(xi.chunks_exact(16).map(|c| widen16(c)));
+        let mut sums = [0i32; 4];
+        let mut r = rows.start;
+        while r < rows.end {
+            let tile = (rows.end - r).min(4);
+            if tile == 4 {
+                let w = &q[r * k..(r + 4) * k];
+                let (mut a0, mut a1, mut a2, mut a3) = (
+                    _mm256_setzero_si256(),
+                    _mm256_setzero_si256(),
+                    _mm256_setzero_si256(),
+                    _mm256_setzero_si256(),
+                );
+                for (c, &x) in xw.iter().enumerate() {
+                    let o = c * 16;
+                    a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, widen16(&w[o..o + 16])));
+                    a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, widen16(&w[k + o..k + o + 16])));
+                    a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, widen16(&w[2 * k + o..2 * k + o + 16])));
+                    a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, widen16(&w[3 * k + o..3 * k + o + 16])));
+                }
+                sums = [hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3)];
+            } else {
+                for (j, sum) in sums.iter_mut().enumerate().take(tile) {
+                    let w = &q[(r + j) * k..(r + j + 1) * k];
+                    let mut a = _mm256_setzero_si256();
+                    for (c, &x) in xw.iter().enumerate() {
+                        a = _mm256_add_epi32(a, _mm256_madd_epi16(x, widen16(&w[c * 16..c * 16 + 16])));
+                    }
+                    *sum = hsum8(a);
+                }
+            }
+            for (j, &sum) in sums.iter().enumerate().take(tile) {
+                let b = bias.map_or(0.0, |b| b[r + j]);
+                out[i * stride + r + j - r0] = sum as f32 * (scale[r + j] * sx[i]) + b;
+            }
+            r += tile;
+        }
+    }
 }
 
 #[inline(always)]
@@ -494,6 +578,31 @@ fn matmul_i8_rows_generic(
             out[i * stride + r - r0] = sum as f32 * (scale[r] * sx[i]) + b;
         }
     }
+}
+
+/// 16 signed bytes widened to 16 bits.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn widen16(p: &[i8]) -> std::arch::x86_64::__m256i {
+    use std::arch::x86_64::{__m128i, _mm256_cvtepi8_epi16, _mm_loadu_si128};
+    assert!(p.len() >= 16);
+    // SAFETY: `p` holds at least 16 bytes (an unaligned load).
+    _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(p.as_ptr().cast::<__m128i>()) })
+}
+
+/// The sum of the eight 32-bit lanes.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[inline]
+fn hsum8(v: std::arch::x86_64::__m256i) -> i32 {
+    use std::arch::x86_64::{
+        _mm256_castsi256_si128, _mm256_extracti128_si256, _mm_add_epi32, _mm_cvtsi128_si32, _mm_shuffle_epi32,
+    };
+    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+    _mm_cvtsi128_si32(s)
 }
 
 /// Rows `rows` of `w` against every row of `x`, into `out[i * stride + (r − rows.start)]`.
@@ -683,6 +792,46 @@ fn tanh(u: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The AVX2 8-bit kernel gives the portable kernel's bits: whole and partial tiles of four
+    /// rows, several input rows, sub-ranges of rows, lengths that are and are not multiples of 16,
+    /// and the extreme values ±127 / −128.
+    #[test]
+    fn int8_kernels_agree() {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let mut seed = 0x2545_f491_4f6c_dd1du64;
+            let mut next = || {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                seed
+            };
+            for (k, m, n, rows) in [
+                (160, 480, 1, 0..480),
+                (640, 160, 3, 0..160),
+                (48, 11, 2, 3..11),
+                (40, 7, 2, 1..6),
+            ] {
+                let q: Vec<i8> = (0..m * k)
+                    .map(|i| if i % 97 == 0 { -128 } else { next() as i8 })
+                    .collect();
+                let xq: Vec<i8> = (0..n * k)
+                    .map(|i| if i % 89 == 0 { 127 } else { next() as i8 })
+                    .collect();
+                let scale: Vec<f32> = (0..m).map(|r| 1e-3 * (1 + r % 7) as f32).collect();
+                let sx: Vec<f32> = (0..n).map(|i| 0.01 * (i + 1) as f32).collect();
+                let bias: Vec<f32> = (0..m).map(|r| r as f32 * 0.125 - 3.0).collect();
+                let width = rows.len();
+                let (mut a, mut b) = (vec![0f32; n * width], vec![0f32; n * width]);
+                matmul_i8_rows_generic(&q, &scale, Some(&bias), &xq, &sx, rows.clone(), &mut a, width);
+                // SAFETY: the CPU reports AVX2.
+                unsafe { matmul_i8_rows_avx2(&q, &scale, Some(&bias), &xq, &sx, rows.clone(), &mut b, width) };
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<u32>>();
+                assert_eq!(bits(&a), bits(&b), "k {k}, rows {rows:?}, n {n}");
+            }
+        }
+    }
 
     #[test]
     fn exp_is_accurate() {

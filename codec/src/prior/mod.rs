@@ -452,3 +452,237 @@ fn code_with(enc: &mut RangeEncoder, freqs: &[u32], t: u32) -> Result<(), CodecE
     enc.encode(cum, f, total);
     Ok(())
 }
+
+/// Bytes a [`PrefixCache`] may hold (distributions and engine caches of its nodes); past it,
+/// sequences are coded by a plain [`TokenCoder`] and nothing new is kept.
+const PREFIX_CACHE_BYTES: usize = 8 << 20;
+/// Deepest node a [`PrefixCache`] keeps (context plus tokens), well inside the context window.
+const PREFIX_CACHE_DEPTH: usize = 24;
+
+/// The next-token distributions of the token sequences a stream has coded after fixed contexts
+/// (a trie), so that a sequence coded again, or sharing a beginning with an earlier one, costs no
+/// transformer step for the part already seen.
+///
+/// A node holds exactly the frequencies [`TokenCoder`] computes after the same tokens (the
+/// engine is a deterministic function of them), so coding through the cache gives the same bits
+/// as coding with a fresh [`TokenCoder`] every time; the cache only saves time. The telemetry
+/// codec codes keys and short strings this way: they recur in every resync period.
+#[derive(Debug)]
+pub struct PrefixCache<'p> {
+    prior: &'p Prior,
+    allowed: Vec<bool>,
+    nodes: Vec<PrefixNode>,
+    roots: Vec<(Vec<u32>, usize)>,
+    bytes: usize,
+    logits: Vec<f32>,
+    freqs: Vec<u32>,
+    scratch: Scratch,
+}
+
+/// One sequence seen: its next-token distribution and what extends it.
+#[derive(Debug)]
+struct PrefixNode {
+    /// Cumulative frequencies: token t's interval is `cum[t]..cum[t + 1]`, the total `cum[v]`.
+    cum: Vec<u32>,
+    children: Vec<(u32, usize)>,
+    /// The node one token shorter (none for a context).
+    parent: Option<usize>,
+    /// The engine's keys and values of this node's own positions ([`State::rows_from`]): the
+    /// whole context for a root, its last token otherwise. A node's state is its chain's rows.
+    rows: Vec<f32>,
+    /// Context and tokens.
+    history: Vec<u32>,
+}
+
+impl<'p> PrefixCache<'p> {
+    /// An empty cache for sequences whose every token is coded under `allowed`.
+    pub fn new(prior: &'p Prior, allowed: &[bool]) -> Self {
+        let v = prior.engine.config().vocab_size;
+        Self {
+            prior,
+            allowed: allowed.to_vec(),
+            nodes: Vec::new(),
+            roots: Vec::new(),
+            bytes: 0,
+            logits: vec![0.0; v],
+            freqs: vec![0; v],
+            scratch: Scratch::default(),
+        }
+    }
+
+    /// Starts a sequence after `context` (as [`TokenCoder::new`]).
+    pub fn coder(&mut self, context: &[u32]) -> CachedCoder<'_, 'p> {
+        let context = if context.is_empty() { &[BOS][..] } else { context };
+        if let Some(&(_, n)) = self.roots.iter().find(|(c, _)| c == context) {
+            return CachedCoder {
+                cache: self,
+                at: At::Node(n),
+            };
+        }
+        let coder = TokenCoder::new(self.prior, context);
+        let at = if context.len() <= PREFIX_CACHE_DEPTH && coder.history == context {
+            let n = self.insert(None, coder.state.rows_from(0), coder.history, &coder.logits);
+            self.roots.push((context.to_vec(), n));
+            At::Node(n)
+        } else {
+            At::Live(Box::new(coder))
+        };
+        CachedCoder { cache: self, at }
+    }
+
+    /// Nodes held.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// True when nothing is held yet.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The engine's state after node `n`'s tokens.
+    fn state(&self, n: usize) -> State {
+        let mut chain = vec![n];
+        while let Some(p) = self.nodes[chain[chain.len() - 1]].parent {
+            chain.push(p);
+        }
+        let mut st = self.prior.engine.state_with_capacity(self.nodes[n].history.len() + 1);
+        for &c in chain.iter().rev() {
+            let node = &self.nodes[c];
+            let own = if node.parent.is_some() { 1 } else { node.history.len() };
+            st.push_rows(&node.rows, own);
+        }
+        st
+    }
+
+    /// Adds the node after `history` (child of `parent`, with its own keys and values `rows`)
+    /// whose logits are `logits`; returns its index.
+    fn insert(&mut self, parent: Option<usize>, rows: Vec<f32>, history: Vec<u32>, logits: &[f32]) -> usize {
+        self.prior.frequencies(
+            logits,
+            &history,
+            &self.allowed,
+            &mut self.freqs,
+            &mut self.scratch,
+            None,
+        );
+        let mut cum = Vec::with_capacity(self.freqs.len() + 1);
+        let mut total = 0u32;
+        cum.push(0);
+        for &f in &self.freqs {
+            total += f;
+            cum.push(total);
+        }
+        self.bytes += 4 * (cum.len() + rows.len() + history.len()) + 96;
+        self.nodes.push(PrefixNode {
+            cum,
+            children: Vec::new(),
+            parent,
+            rows,
+            history,
+        });
+        self.nodes.len() - 1
+    }
+}
+
+/// Where a [`CachedCoder`] stands.
+#[derive(Debug)]
+enum At<'p> {
+    /// After a node's tokens.
+    Node(usize),
+    /// After a node's tokens and one more, whose node is looked up (or computed) only when the
+    /// next token is coded: the last token of a sequence costs no step.
+    Fed(usize, u32),
+    /// Past what the cache keeps.
+    Live(Box<TokenCoder<'p>>),
+}
+
+/// Codes one token sequence through a [`PrefixCache`]; the same bits as [`TokenCoder`].
+#[derive(Debug)]
+pub struct CachedCoder<'c, 'p> {
+    cache: &'c mut PrefixCache<'p>,
+    at: At<'p>,
+}
+
+impl CachedCoder<'_, '_> {
+    /// Makes `self.at` a node or a live coder.
+    fn resolve(&mut self) {
+        let At::Fed(n, t) = self.at else { return };
+        let c = &mut *self.cache;
+        if let Some(&(_, child)) = c.nodes[n].children.iter().find(|&&(k, _)| k == t) {
+            self.at = At::Node(child);
+            return;
+        }
+        let mut state = c.state(n);
+        let mut history = c.nodes[n].history.clone();
+        let room = history.len() < PREFIX_CACHE_DEPTH && c.bytes < PREFIX_CACHE_BYTES;
+        if room && c.prior.engine.step(&mut state, t, &mut c.logits) {
+            let rows = state.rows_from(history.len());
+            history.push(t);
+            let logits = std::mem::take(&mut c.logits);
+            let child = c.insert(Some(n), rows, history, &logits);
+            c.logits = logits;
+            c.nodes[n].children.push((t, child));
+            self.at = At::Node(child);
+            return;
+        }
+        // No room (or the step would overflow the context, which `feed` handles): go on
+        // without the cache from the node's state (a failed step changed nothing).
+        let v = c.prior.engine.config().vocab_size;
+        let mut coder = TokenCoder {
+            prior: c.prior,
+            state,
+            history,
+            logits: vec![0.0; v],
+            freqs: vec![0; v],
+            scratch: Scratch::default(),
+            mem: None,
+        };
+        coder.feed(t);
+        self.at = At::Live(Box::new(coder));
+    }
+
+    /// Codes `t` (which must be allowed) and moves past it.
+    pub fn encode(&mut self, enc: &mut RangeEncoder, t: u32) -> Result<(), CodecError> {
+        self.resolve();
+        match &mut self.at {
+            At::Node(n) => {
+                let n = *n;
+                let cum = &self.cache.nodes[n].cum;
+                let (lo, hi) = match (cum.get(t as usize), cum.get(t as usize + 1)) {
+                    (Some(&lo), Some(&hi)) if hi > lo => (lo, hi),
+                    _ => return Err(CodecError::Input(format!("token {t} is not codable in this context"))),
+                };
+                enc.encode(lo, hi - lo, cum[cum.len() - 1]);
+                self.at = At::Fed(n, t);
+                Ok(())
+            }
+            At::Live(c) => c.encode(enc, t, &self.cache.allowed),
+            At::Fed(..) => unreachable!("resolved above"),
+        }
+    }
+
+    /// Decodes the next token and moves past it.
+    pub fn decode(&mut self, dec: &mut RangeDecoder<'_>) -> Result<u32, CodecError> {
+        self.resolve();
+        match &mut self.at {
+            At::Node(n) => {
+                let n = *n;
+                let cum = &self.cache.nodes[n].cum;
+                let total = cum[cum.len() - 1];
+                let bad = || CodecError::Payload("code value outside the distribution".into());
+                let target = dec.target(total).ok_or_else(bad)?;
+                // The token whose interval holds the target (empty intervals hold nothing).
+                let t = cum[1..].partition_point(|&c| c <= target);
+                if t + 1 >= cum.len() {
+                    return Err(bad());
+                }
+                dec.consume(cum[t], cum[t + 1] - cum[t], total);
+                self.at = At::Fed(n, t as u32);
+                Ok(t as u32)
+            }
+            At::Live(c) => c.decode(dec, &self.cache.allowed),
+            At::Fed(..) => unreachable!("resolved above"),
+        }
+    }
+}

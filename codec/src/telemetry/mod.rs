@@ -30,7 +30,7 @@ pub mod models;
 pub mod record;
 
 use crate::frame::{put_varint, ModelId};
-use crate::prior::{Prior, TokenCoder};
+use crate::prior::{PrefixCache, Prior};
 use crate::rangecoder::{RangeDecoder, RangeEncoder};
 use crate::vocab::{BOS, EOS, TAG_KEY, TAG_STRING};
 use crate::CodecError;
@@ -265,12 +265,49 @@ fn move_to_front<T>(list: &mut Vec<T>, at: Option<usize>, new: impl FnOnce() -> 
     }
 }
 
+/// Which leaf of the record being coded each field took, by field id (a field that appears
+/// twice keeps its last leaf), and the fields in the order they first appeared.
+struct Slots {
+    leaf: Vec<u32>,
+    present: Vec<usize>,
+}
+
+impl Slots {
+    fn new(fields: usize) -> Self {
+        Self {
+            leaf: vec![u32::MAX; fields],
+            present: Vec::new(),
+        }
+    }
+
+    fn get(&self, f: usize) -> Option<usize> {
+        self.leaf.get(f).copied().filter(|&k| k != u32::MAX).map(|k| k as usize)
+    }
+
+    fn insert(&mut self, f: usize, j: usize) {
+        if self.leaf.len() <= f {
+            self.leaf.resize(f + 1, u32::MAX);
+        }
+        if self.leaf[f] == u32::MAX {
+            self.present.push(f);
+        }
+        self.leaf[f] = j as u32;
+    }
+
+    /// (field, leaf) of every field seen so far in the record.
+    fn iter(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.present.iter().map(|&f| (f, self.leaf[f] as usize))
+    }
+}
+
 /// A shape seen in the stream.
 #[derive(Clone, Debug)]
 struct Schema {
     shape: Vec<Shape>,
     /// Field id of each leaf.
     fields: Vec<usize>,
+    /// Whether each leaf is a number (else a string).
+    leaf_is_num: Vec<bool>,
     hash: u16,
     /// Resync periods in which this shape went out in full (capped).
     spelled: u8,
@@ -318,9 +355,13 @@ struct Core<'p> {
     memory_hash: HashMap<u16, Vec<Vec<u8>>>,
     tables: Tables,
     prev_schema: Option<usize>,
+    /// The schema [`Core::schema_id`] found last (a lookup cache, not coding state).
+    last_schema: Option<usize>,
     epoch: u64,
     header: Vec<Vec<u8>>,
-    string_allowed: Vec<bool>,
+    /// The prior's distributions for keys and strings coded so far (speed only: the same bits
+    /// as a fresh coder for every string).
+    strings: PrefixCache<'p>,
     /// Bits spent per field path (and on shapes), when the encoder keeps accounts.
     costs: Option<HashMap<Vec<u8>, FieldCost>>,
 }
@@ -359,9 +400,10 @@ impl<'p> Core<'p> {
             memory_hash: HashMap::new(),
             tables: Tables::new(),
             prev_schema: None,
+            last_schema: None,
             epoch: 0,
             header: Vec::new(),
-            string_allowed: prior.text_allowed().to_vec(),
+            strings: PrefixCache::new(prior, prior.text_allowed()),
             costs: None,
         };
         c.key_field = c.field(b"\x00key");
@@ -398,7 +440,12 @@ impl<'p> Core<'p> {
     }
 
     fn schema_id(&mut self, shape: &[Shape]) -> usize {
+        // Records mostly repeat the last shape looked up: compare with it before hashing.
+        if let Some(s) = self.last_schema.filter(|&s| self.schemas[s].shape == shape) {
+            return s;
+        }
         if let Some(&s) = self.by_shape.get(shape) {
+            self.last_schema = Some(s);
             return s;
         }
         let fields = record::leaf_paths(shape)
@@ -406,15 +453,21 @@ impl<'p> Core<'p> {
             .map(|(p, _)| self.field(&p))
             .collect();
         let hash = hash16(&shape_bytes(shape));
+        let leaf_is_num = shape
+            .iter()
+            .filter_map(|s| matches!(s, Shape::Num | Shape::Str).then_some(matches!(s, Shape::Num)))
+            .collect();
         self.schemas.push(Schema {
             shape: shape.to_vec(),
             fields,
+            leaf_is_num,
             hash,
             spelled: 0,
             last_spelled_epoch: u64::MAX,
         });
         let id = self.schemas.len() - 1;
         self.by_shape.insert(shape.to_vec(), id);
+        self.last_schema = Some(id);
         self.by_hash.entry(hash).or_default().push(id);
         id
     }
@@ -428,26 +481,28 @@ impl<'p> Core<'p> {
                 sc.spelled = sc.spelled.saturating_add(1);
             }
         }
-        for s in p.strings {
-            let epoch = self.epoch;
-            if !self.memory.contains_key(&s) {
-                if self.memory.len() >= MEMORY_CAP {
-                    continue;
-                }
-                self.memory_hash.entry(hash16(&s)).or_default().push(s.clone());
-                self.memory.insert(
-                    s.clone(),
-                    Remembered {
-                        periods: 0,
-                        last_epoch: u64::MAX,
-                    },
-                );
-            }
-            let m = self.memory.get_mut(&s).expect("inserted above");
+        let epoch = self.epoch;
+        let seen = |m: &mut Remembered| {
             if m.last_epoch != epoch {
                 m.last_epoch = epoch;
                 m.periods = m.periods.saturating_add(1);
             }
+        };
+        for s in p.strings {
+            if let Some(m) = self.memory.get_mut(&s) {
+                seen(m);
+                continue;
+            }
+            if self.memory.len() >= MEMORY_CAP {
+                continue;
+            }
+            self.memory_hash.entry(hash16(&s)).or_default().push(s.clone());
+            let mut m = Remembered {
+                periods: 0,
+                last_epoch: u64::MAX,
+            };
+            seen(&mut m);
+            self.memory.insert(s, m);
         }
         self.prev_schema = schema;
     }
@@ -456,7 +511,9 @@ impl<'p> Core<'p> {
     /// decoder passes an empty one and gets the decoded one back).
     fn code(&mut self, io: &mut dyn Io, rec: &Input, intra: bool) -> Result<(Output, Pending), CodecError> {
         let mut pending = Pending::default();
-        let mut mark = io.coded_bits();
+        // Bits are only counted when the encoder keeps accounts.
+        let keep = self.costs.is_some();
+        let mut mark = if keep { io.coded_bits() } else { 0.0 };
         let mut account = |costs: &mut Option<HashMap<Vec<u8>, FieldCost>>, path: &[u8], now: f64| {
             if let Some(c) = costs {
                 let e = c.entry(path.to_vec()).or_default();
@@ -527,17 +584,17 @@ impl<'p> Core<'p> {
             _ => return Err(CodecError::Payload("unknown record kind".into())),
         };
         let schema = schema.expect("every arm above gives a schema");
-        account(&mut self.costs, b"(record shape)", io.coded_bits());
+        account(
+            &mut self.costs,
+            b"(record shape)",
+            if keep { io.coded_bits() } else { 0.0 },
+        );
         let fields = self.schemas[schema].fields.clone();
-        let shape = self.schemas[schema].shape.clone();
-        let leaf_is_num: Vec<bool> = shape
-            .iter()
-            .filter_map(|s| matches!(s, Shape::Num | Shape::Str).then_some(matches!(s, Shape::Num)))
-            .collect();
+        let leaf_is_num = self.schemas[schema].leaf_is_num.clone();
         let mut leaves = Vec::with_capacity(fields.len());
         // Numeric value of each leaf in this record (for cross-field prediction).
         let mut cur: Vec<Option<(i128, u8)>> = vec![None; fields.len()];
-        let mut slot: HashMap<usize, usize> = HashMap::with_capacity(fields.len());
+        let mut slot = Slots::new(self.fields.len());
         for (j, &f) in fields.iter().enumerate() {
             self.fields[f].reset(self.epoch);
             let text = match rec {
@@ -554,11 +611,15 @@ impl<'p> Core<'p> {
                 t
             };
             slot.insert(f, j);
-            account(&mut self.costs, &self.fields[f].path, io.coded_bits());
+            account(
+                &mut self.costs,
+                &self.fields[f].path,
+                if keep { io.coded_bits() } else { 0.0 },
+            );
             leaves.push(out);
         }
         self.learn(&fields, &cur);
-        Ok((Output::Record(Parsed { shape, leaves }, schema), pending))
+        Ok((Output::Record(leaves, schema), pending))
     }
 
     /// After a record: choose each numeric field's predictor for the next one and shift values.
@@ -622,7 +683,7 @@ impl<'p> Core<'p> {
         }
     }
 
-    fn predict(&self, f: usize, scale: u8, cur: &[Option<(i128, u8)>], slot: &HashMap<usize, usize>) -> i128 {
+    fn predict(&self, f: usize, scale: u8, cur: &[Option<(i128, u8)>], slot: &Slots) -> i128 {
         let fld = &self.fields[f];
         let Some((p, ps)) = fld.prev else { return 0 };
         let rescale = |v: i128, from: u8| -> i128 {
@@ -637,7 +698,7 @@ impl<'p> Core<'p> {
                 Some((p2, s2)) if s2 == ps && ps == scale => (2 * p).saturating_sub(p2),
                 _ => rescale(p, ps),
             },
-            Pred::Partner(g) => match (slot.get(&g).and_then(|&k| cur[k]), self.fields[g].prev) {
+            Pred::Partner(g) => match (slot.get(g).and_then(|k| cur[k]), self.fields[g].prev) {
                 (Some((vk, sk)), Some((pk, pks))) if sk == scale && pks == scale && ps == scale => {
                     vk.saturating_add(p - pk)
                 }
@@ -653,7 +714,7 @@ impl<'p> Core<'p> {
         f: usize,
         text: &[u8],
         cur: &[Option<(i128, u8)>],
-        slot: &HashMap<usize, usize>,
+        slot: &Slots,
     ) -> Result<Leaf, CodecError> {
         let (class, value) = if io.decoding() {
             (0, None)
@@ -661,7 +722,12 @@ impl<'p> Core<'p> {
             (i, None)
         } else {
             let dec = parse_decimal(text);
-            let f32w = f32_widened(text);
+            // An f32 reading only wins over a decimal with three more decimals (below).
+            let f32w = if dec.is_some_and(|d| d.1 < 3) {
+                None
+            } else {
+                f32_widened(text)
+            };
             match (dec, f32w) {
                 (Some(d), Some(w)) if w.1 + 3 <= d.1 => (NUM_F32, Some(w)),
                 (Some(d), _) => (NUM_DEC, Some(d)),
@@ -706,7 +772,7 @@ impl<'p> Core<'p> {
         scale: u8,
         lossy_ok: bool,
         cur: &[Option<(i128, u8)>],
-        slot: &HashMap<usize, usize>,
+        slot: &Slots,
     ) -> Result<(i128, Vec<u8>), CodecError> {
         let p = self.predict(f, scale, cur, slot);
         let q = match self.fields[f].tolerance {
@@ -732,7 +798,7 @@ impl<'p> Core<'p> {
         f: usize,
         text: &[u8],
         cur: &[Option<(i128, u8)>],
-        slot: &HashMap<usize, usize>,
+        slot: &Slots,
         pending: &mut Pending,
     ) -> Result<Leaf, CodecError> {
         let class = if io.decoding() { 0 } else { self.string_class(f, text) };
@@ -835,18 +901,19 @@ impl<'p> Core<'p> {
         f: usize,
         raw: &[u8],
         cur: &[Option<(i128, u8)>],
-        slot: &HashMap<usize, usize>,
+        slot: &Slots,
     ) -> Result<Vec<u8>, CodecError> {
         // How much each numeric field of this record changed since the last record (mod 256).
-        let changes: HashMap<usize, u8> = slot
+        let mut changes: Vec<(usize, u8)> = slot
             .iter()
-            .filter_map(|(&g, &k)| {
+            .filter_map(|(g, k)| {
                 let (v, s) = cur[k]?;
                 let (p, ps) = self.fields[g].prev?;
                 (s == ps && v != p).then(|| (g, (v - p).rem_euclid(256) as u8))
             })
             .collect();
-        let change = |g: usize| changes.get(&g).copied();
+        changes.sort_unstable();
+        let change = |g: usize| changes.binary_search_by_key(&g, |c| c.0).ok().map(|i| changes[i].1);
         let partners: Vec<Option<u8>> = self.fields[f].byte_partner.iter().map(|p| p.and_then(change)).collect();
         let fld = &mut self.fields[f];
         let mut recent = std::mem::take(&mut fld.bytes_by_len);
@@ -890,7 +957,7 @@ impl<'p> Core<'p> {
             if d == 0 || bp[i].and_then(change) == Some(d) {
                 continue;
             }
-            bp[i] = changes.iter().filter(|&(_, &c)| c == d).map(|(&g, _)| g).min();
+            bp[i] = changes.iter().filter(|&&(_, c)| c == d).map(|&(g, _)| g).min();
         }
         let fld = &mut self.fields[f];
         fld.byte_partner = bp;
@@ -903,12 +970,12 @@ impl<'p> Core<'p> {
 
     /// Text through the prior, tagged as a key or a string value, ended by EOS.
     fn prior_string(&mut self, io: &mut dyn Io, _f: usize, text: &[u8], tag: u32) -> Result<Vec<u8>, CodecError> {
-        let mut coder = TokenCoder::new(self.prior, &[BOS, tag]);
+        let mut coder = self.strings.coder(&[BOS, tag]);
         if io.decoding() {
             let mut toks = Vec::new();
             let mut n = 0;
             loop {
-                let t = io.token(&mut coder, &self.string_allowed, 0)?;
+                let t = io.token(&mut coder, 0)?;
                 if t == EOS {
                     break;
                 }
@@ -927,7 +994,7 @@ impl<'p> Core<'p> {
             )));
         }
         for t in self.prior.bpe().encode(text).into_iter().chain([EOS]) {
-            io.token(&mut coder, &self.string_allowed, t)?;
+            io.token(&mut coder, t)?;
         }
         Ok(text.to_vec())
     }
@@ -1069,7 +1136,8 @@ enum Input<'a> {
 
 /// What the walk produced.
 enum Output {
-    Record(Parsed, usize),
+    /// The leaves of a record of this schema.
+    Record(Vec<Vec<u8>>, usize),
     Verbatim(Vec<u8>),
 }
 
@@ -1417,9 +1485,9 @@ impl<'p> TelemetryEncoder<'p> {
         let mut enc = RangeEncoder::new();
         let (out, pending) = self.core.code(&mut Enc(&mut enc), &input, intra)?;
         let schema = match &out {
-            Output::Record(p, s) => {
+            Output::Record(leaves, s) => {
                 self.last.clear();
-                record::write(p, &self.core.header, &mut self.last);
+                record::write_parts(&self.core.schemas[*s].shape, leaves, &mut self.last);
                 Some(*s)
             }
             Output::Verbatim(v) => {
@@ -1518,8 +1586,8 @@ impl<'p> TelemetryDecoder<'p> {
         self.valid = true;
         let mut bytes = Vec::new();
         let schema = match out {
-            Output::Record(p, s) => {
-                record::write(&p, &self.core.header, &mut bytes);
+            Output::Record(leaves, s) => {
+                record::write_parts(&self.core.schemas[s].shape, &leaves, &mut bytes);
                 Some(s)
             }
             Output::Verbatim(v) => {

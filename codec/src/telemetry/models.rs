@@ -1,7 +1,7 @@
 //! Adaptive models shared by encoder and decoder, and the one interface ([`Io`]) through which
 //! the telemetry codec's single walk either writes or reads every symbol.
 
-use crate::prior::TokenCoder;
+use crate::prior::CachedCoder;
 use crate::rangecoder::{RangeDecoder, RangeEncoder};
 use crate::CodecError;
 
@@ -14,7 +14,7 @@ pub trait Io {
     /// Codes one binary decision with an adaptive probability.
     fn bit(&mut self, m: &mut Bit, b: bool) -> Result<bool, CodecError>;
     /// Codes one token with the prior.
-    fn token(&mut self, coder: &mut TokenCoder<'_>, allowed: &[bool], t: u32) -> Result<u32, CodecError>;
+    fn token(&mut self, coder: &mut CachedCoder<'_, '_>, t: u32) -> Result<u32, CodecError>;
     /// Whether this is the decoder (values passed in are placeholders).
     fn decoding(&self) -> bool;
     /// Bits coded so far (the encoder's count; 0 when decoding).
@@ -128,8 +128,8 @@ impl Io for Enc<'_> {
         Ok(b)
     }
 
-    fn token(&mut self, coder: &mut TokenCoder<'_>, allowed: &[bool], t: u32) -> Result<u32, CodecError> {
-        coder.encode(self.0, t, allowed)?;
+    fn token(&mut self, coder: &mut CachedCoder<'_, '_>, t: u32) -> Result<u32, CodecError> {
+        coder.encode(self.0, t)?;
         Ok(t)
     }
 
@@ -188,8 +188,8 @@ impl Io for Dec<'_, '_> {
         Ok(b)
     }
 
-    fn token(&mut self, coder: &mut TokenCoder<'_>, allowed: &[bool], _: u32) -> Result<u32, CodecError> {
-        coder.decode(self.0, allowed)
+    fn token(&mut self, coder: &mut CachedCoder<'_, '_>, _: u32) -> Result<u32, CodecError> {
+        coder.decode(self.0)
     }
 
     fn decoding(&self) -> bool {

@@ -45,8 +45,8 @@ pub fn parse_json(s: &[u8]) -> Option<Parsed> {
         s,
         i: 0,
         out: Parsed {
-            shape: Vec::new(),
-            leaves: Vec::new(),
+            shape: Vec::with_capacity(s.len() / 8),
+            leaves: Vec::with_capacity(s.len() / 16),
         },
     };
     if s.first() != Some(&b'{') {
@@ -288,9 +288,14 @@ pub fn parse_csv(row: &[u8], header: &[Vec<u8>]) -> Option<Parsed> {
 
 /// Writes a record back: JSON (compact) or a CSV row.
 pub fn write(p: &Parsed, _header: &[Vec<u8>], out: &mut Vec<u8>) {
-    let mut leaves = p.leaves.iter();
+    write_parts(&p.shape, &p.leaves, out);
+}
+
+/// Writes a record given as its shape and leaves (see [`write`]).
+pub fn write_parts(shape: &[Shape], leaves: &[Vec<u8>], out: &mut Vec<u8>) {
+    let mut leaves = leaves.iter();
     let mut i = 0;
-    write_value(&p.shape, &mut i, &mut leaves, out);
+    write_value(shape, &mut i, &mut leaves, out);
 }
 
 fn write_value<'a>(shape: &[Shape], i: &mut usize, leaves: &mut impl Iterator<Item = &'a Vec<u8>>, out: &mut Vec<u8>) {
