@@ -87,6 +87,7 @@ fn file_overhead(model: &DigitalModel, pic: &Picture) -> usize {
         height: pic.height(),
         channels: pic.channels(),
         step_q: MAX_STEP_Q,
+        slice_rows: None,
         payload: Vec::new(),
     };
     sem_file(model, &code).len() + 2
