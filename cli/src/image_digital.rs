@@ -8,12 +8,12 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use semcom_codec::frame::put_varint;
+use semcom_codec::frame::Segment;
 use semcom_codec::image::digital::{
     step_for_quality, DigitalCode, DigitalConfig, DigitalModel, DEFAULT_MAX_PIXELS, MAX_STEP_Q,
 };
 use semcom_codec::image::train::load_images;
 use semcom_codec::picture::{psnr, Picture};
-use semcom_codec::frame::Segment;
 use semcom_codec::{Modality, SemanticFrame};
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -409,10 +409,17 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// The frame a sliced image travels in over a link, its header length and the item's
-/// importance runs: the frame header and the slice table at class 0 (the robust class), the
-/// slices at class 1.
-pub fn sliced_frame(code: &DigitalCode) -> Result<(Vec<u8>, usize, Vec<(u8, usize)>)> {
+/// A sliced image framed for a link.
+pub struct SlicedFrame {
+    /// The frame's bytes (no model id, no CRC: the link authenticates).
+    pub bytes: Vec<u8>,
+    /// The item's importance runs: frame header and slice table at class 0 (the robust class),
+    /// the slices at class 1.
+    pub runs: Vec<(u8, usize)>,
+}
+
+/// The frame a sliced image travels in over a link (see [`SlicedFrame`]).
+pub fn sliced_frame(code: &DigitalCode) -> Result<SlicedFrame> {
     let table = code.slice_table_len()?;
     let f = SemanticFrame {
         modality: Modality::Image,
@@ -431,13 +438,14 @@ pub fn sliced_frame(code: &DigitalCode) -> Result<(Vec<u8>, usize, Vec<(u8, usiz
     let bytes = f.to_bytes();
     let header = bytes.len() - code.payload.len();
     let runs = vec![(0, header + table), (1, code.payload.len() - table)];
-    Ok((bytes, header, runs))
+    Ok(SlicedFrame { bytes, runs })
 }
 
 pub fn eval_conceal(a: ConcealArgs) -> Result<()> {
     use rand::seq::SliceRandom;
     use rand::SeedableRng;
     use semcom_codec::image::digital::{slice_rows_for, Conceal};
+    use semcom_transport::link::gaps::{fragment_ranges, with_gaps};
     use semcom_transport::link::{frame::fragment, Item, ItemKind};
 
     let model = load_model(&a.model)?;
@@ -474,17 +482,7 @@ pub fn eval_conceal(a: ConcealArgs) -> Result<()> {
     writeln!(
         text,
         "{:>6} | {:>8} {:>8} | {:>8} {:>8} {:>6} {:>6} | {:>7} {:>8} {:>8} {:>7}",
-        "target",
-        "bpp",
-        "PSNR",
-        "sliced",
-        "PSNR",
-        "rows",
-        "slices",
-        "dropped",
-        "blank",
-        "prior",
-        "gain"
+        "target", "bpp", "PSNR", "sliced", "PSNR", "rows", "slices", "dropped", "blank", "prior", "gain"
     )?;
     let mut rows_out = Vec::new();
     for &bpp in &a.bpp {
@@ -513,16 +511,11 @@ pub fn eval_conceal(a: ConcealArgs) -> Result<()> {
             let whole = model.decode(&code, DEFAULT_MAX_PIXELS)?;
             let p_sliced = psnr(pic, &whole)?;
             // Over the link: fragments of the frame.
-            let (bytes, header, runs) = sliced_frame(&code)?;
+            let SlicedFrame { bytes, runs } = sliced_frame(&code)?;
+            let layout = fragment_ranges(&runs, a.fragment);
             let item = Item::new(ItemKind::Semantic, bytes).with_classes(runs);
             let frags = fragment(&item, 0, a.fragment)?;
-            let mut at = 0;
-            let mut spans = Vec::new();
-            for f in &frags {
-                spans.push((f.class, at..at + f.data.len()));
-                at += f.data.len();
-            }
-            let eligible: Vec<usize> = (0..spans.len()).filter(|&k| spans[k].0 != 0).collect();
+            let eligible: Vec<usize> = (0..frags.len()).filter(|&k| frags[k].class != 0).collect();
             let n_drop = ((a.drop * frags.len() as f64).ceil() as usize).min(eligible.len());
             for &seed in &a.seeds {
                 let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
@@ -530,15 +523,18 @@ pub fn eval_conceal(a: ConcealArgs) -> Result<()> {
                 );
                 let mut pick = eligible.clone();
                 pick.shuffle(&mut rng);
-                let lost: Vec<std::ops::Range<usize>> = pick[..n_drop]
+                // What the receiver gets (an `Outcome::Partial`), and its way back to the code:
+                // fragment layout → frame with gaps → payload ranges → concealing decoder.
+                let got: Vec<Option<Vec<u8>>> = frags
                     .iter()
-                    .map(|&k| {
-                        let r = &spans[k].1;
-                        r.start.saturating_sub(header)..r.end.saturating_sub(header)
-                    })
+                    .enumerate()
+                    .map(|(k, f)| (!pick[..n_drop].contains(&k)).then(|| f.data.clone()))
                     .collect();
-                let (blank, rb) = model.decode_concealed(&code, &lost, Conceal::Blank, DEFAULT_MAX_PIXELS)?;
-                let (prior, rp) = model.decode_concealed(&code, &lost, Conceal::Prior, DEFAULT_MAX_PIXELS)?;
+                let (rx, lost) = with_gaps(&got, &layout)?;
+                let (frame, lost) = SemanticFrame::from_bytes_with_gaps(&rx, &lost)?;
+                let rx_code = DigitalCode::from_parts(&frame.params, &frame.payload, DEFAULT_MAX_PIXELS)?;
+                let (blank, rb) = model.decode_concealed(&rx_code, &lost, Conceal::Blank, DEFAULT_MAX_PIXELS)?;
+                let (prior, rp) = model.decode_concealed(&rx_code, &lost, Conceal::Prior, DEFAULT_MAX_PIXELS)?;
                 let (pb, pp) = (psnr(pic, &blank)?, psnr(pic, &prior)?);
                 acc[5] += n_drop as f64 / frags.len() as f64;
                 acc[6] += pb;

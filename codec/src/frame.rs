@@ -240,12 +240,12 @@ impl SemanticFrame {
             return Err(CodecError::Lost(format!("the frame header (first {} bytes)", at + 1)));
         }
         let (modality, model, params, segments, m) = head?;
-        let end = usize::try_from(m).unwrap_or(usize::MAX).min(bytes.len() - at).saturating_add(at);
+        let end = usize::try_from(m)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len() - at)
+            .saturating_add(at);
         let payload = bytes[at..end].to_vec();
-        let rel = lost
-            .iter()
-            .map(|l| l.start - at..l.end.saturating_sub(at))
-            .collect();
+        let rel = lost.iter().map(|l| l.start - at..l.end.saturating_sub(at)).collect();
         Ok((
             Self {
                 modality,
@@ -261,7 +261,14 @@ impl SemanticFrame {
 
     /// Bytes of the header that [`SemanticFrame::to_bytes`] writes before the payload.
     pub fn header_len(&self) -> usize {
-        let n = Self { payload: Vec::new(), with_crc: false, ..self.clone() }.to_bytes().len() - 1;
+        let n = Self {
+            payload: Vec::new(),
+            with_crc: false,
+            ..self.clone()
+        }
+        .to_bytes()
+        .len()
+            - 1;
         let mut v = Vec::new();
         put_varint(&mut v, self.payload.len() as u64);
         n + v.len()

@@ -153,6 +153,7 @@ impl DigitalCode {
     /// is [`CodecError::Lost`].
     fn slices(&self, lost: &[Range<usize>]) -> Result<(usize, Vec<Range<usize>>), CodecError> {
         if self.slice_rows.is_none() {
+            #[allow(clippy::single_range_in_vec_init)] // one slice: the whole payload
             return Ok((0, vec![0..self.payload.len()]));
         }
         let n = self.slice_count();
@@ -207,7 +208,11 @@ impl DigitalCode {
         let width = next("broken width")?;
         let height = next("broken height")?;
         let step_q = next("broken step")?;
-        let slice_rows = if sliced { Some(next("broken slice height")?) } else { None };
+        let slice_rows = if sliced {
+            Some(next("broken slice height")?)
+        } else {
+            None
+        };
         if at != params.len() {
             return Err(bad("trailing bytes"));
         }
@@ -724,17 +729,36 @@ impl DigitalModel {
         Ok(table)
     }
 
-    /// Decodes one slice (block rows `r0..r1` of every component) into `q`.
-    fn decode_slice(bytes: &[u8], q: &mut [Vec<i32>], bw: usize, r0: usize, r1: usize) -> Result<(), CodecError> {
+    /// Decodes one slice (block rows `r0..r1` of every component) into `q`: in the sliced
+    /// mode with primed contexts shared by the two colour components, else (the whole image
+    /// as one slice) with fresh contexts per component.
+    fn decode_slice(
+        bytes: &[u8],
+        q: &mut [Vec<i32>],
+        bw: usize,
+        (r0, r1): (usize, usize),
+        sliced: bool,
+    ) -> Result<(), CodecError> {
         let mut dec = RangeDecoder::new(bytes);
         let mut io = Dec(&mut dec);
-        let mut luma = Contexts::primed();
-        let mut chroma = Contexts::primed();
+        let start = || if sliced { Contexts::primed() } else { Contexts::new() };
+        let mut luma = start();
+        let mut chroma = start();
         for (c, plane) in q.iter_mut().enumerate() {
+            if c == 2 && !sliced {
+                chroma = start();
+            }
             let ctx = if c == 0 { &mut luma } else { &mut chroma };
             walk_plane(&mut io, ctx, &mut plane[r0 * bw * N..r1 * bw * N], bw, r1 - r0)?;
             if io.0.overran() {
-                return Err(CodecError::Payload("slice ends before its blocks do".into()));
+                return Err(CodecError::Payload(
+                    if sliced {
+                        "slice ends before its blocks do"
+                    } else {
+                        "payload ends before the image does"
+                    }
+                    .into(),
+                ));
             }
         }
         Ok(())
@@ -776,7 +800,9 @@ impl DigitalModel {
         let mut q = self.quantise(coef, step_q);
         let payload = match slice_rows {
             None => Self::entropy_code(&mut q, bw, bh)?,
-            Some(r) if r >= 1 && u64::from(r) <= MAX_SLICE_ROWS => Self::entropy_code_sliced(&mut q, bw, bh, r as usize)?,
+            Some(r) if r >= 1 && u64::from(r) <= MAX_SLICE_ROWS => {
+                Self::entropy_code_sliced(&mut q, bw, bh, r as usize)?
+            }
             Some(r) => {
                 return Err(CodecError::Input(format!(
                     "slice height {r} block rows (1–{MAX_SLICE_ROWS})"
@@ -801,7 +827,12 @@ impl DigitalModel {
 
     /// [`DigitalModel::encode_within`] in the sliced mode with `slice_rows` block rows per
     /// slice (see [`slice_rows_for`] to aim at a slice size in bytes).
-    pub fn encode_within_sliced(&self, pic: &Picture, max_bytes: usize, slice_rows: u32) -> Result<DigitalCode, CodecError> {
+    pub fn encode_within_sliced(
+        &self,
+        pic: &Picture,
+        max_bytes: usize,
+        slice_rows: u32,
+    ) -> Result<DigitalCode, CodecError> {
         self.search(pic, max_bytes, Some(slice_rows))
     }
 
@@ -842,7 +873,9 @@ impl DigitalModel {
         }
         if let Some(r) = code.slice_rows {
             if r == 0 || u64::from(r) > MAX_SLICE_ROWS {
-                return Err(CodecError::Input(format!("slice height {r} block rows (1–{MAX_SLICE_ROWS})")));
+                return Err(CodecError::Input(format!(
+                    "slice height {r} block rows (1–{MAX_SLICE_ROWS})"
+                )));
             }
         }
         Ok((w.div_ceil(B), h.div_ceil(B), Self::components(code.channels)))
@@ -865,23 +898,12 @@ impl DigitalModel {
             q.resize(nc, vec![0i32; bw * bh * N]);
             for (i, r) in ranges.into_iter().enumerate() {
                 let r0 = i * rows as usize;
-                Self::decode_slice(&code.payload[r], &mut q, bw, r0, (r0 + rows as usize).min(bh))?;
+                Self::decode_slice(&code.payload[r], &mut q, bw, (r0, (r0 + rows as usize).min(bh)), true)?;
             }
             return Ok(self.reconstruct(&q, code.step_q, w, h, code.channels));
         }
-        let mut dec = RangeDecoder::new(&code.payload);
-        {
-            let mut io = Dec(&mut dec);
-            for _ in 0..nc {
-                let mut plane = vec![0i32; bw * bh * N];
-                let mut ctx = Contexts::new();
-                walk_plane(&mut io, &mut ctx, &mut plane, bw, bh)?;
-                if io.0.overran() {
-                    return Err(CodecError::Payload("payload ends before the image does".into()));
-                }
-                q.push(plane);
-            }
-        }
+        q.resize(nc, vec![0i32; bw * bh * N]);
+        Self::decode_slice(&code.payload, &mut q, bw, (0, bh), false)?;
         Ok(self.reconstruct(&q, code.step_q, w, h, code.channels))
     }
 
@@ -915,7 +937,7 @@ impl DigitalModel {
             let gone = lost.iter().any(|l| l.start < r.end && l.end > r.start);
             if gone {
                 report.lost_slices += 1;
-            } else if Self::decode_slice(&code.payload[r], &mut q, bw, r0, r1).is_err() {
+            } else if Self::decode_slice(&code.payload[r], &mut q, bw, (r0, r1), code.slice_rows.is_some()).is_err() {
                 report.undecodable_slices += 1;
                 for plane in q.iter_mut() {
                     plane[r0 * bw * N..r1 * bw * N].fill(0);
@@ -932,7 +954,10 @@ impl DigitalModel {
         if conceal == Conceal::Blank {
             report.concealed_blocks = 0;
         }
-        Ok((self.reconstruct(&q, code.step_q, code.width, code.height, code.channels), report))
+        Ok((
+            self.reconstruct(&q, code.step_q, code.width, code.height, code.channels),
+            report,
+        ))
     }
 
     /// Fills the blocks of the `missing` block rows with the tokens of the most likely content
@@ -1283,6 +1308,7 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
     use rand_chacha::ChaCha8Rng;
+    use std::path::Path;
 
     /// A smooth colour pattern with texture and noise (seeded).
     fn test_picture(w: usize, h: usize, channels: usize, seed: u64) -> Picture {
@@ -1425,13 +1451,20 @@ mod tests {
         for (w, h, c) in [(37, 21, 3), (16, 16, 1), (1, 1, 3), (40, 70, 3)] {
             let pic = test_picture(w, h, c, 4);
             for step_q in [0, 60, 200, MAX_STEP_Q] {
-                let whole = m.decode(&m.encode(&pic, step_q).unwrap(), 1 << 20).unwrap();
+                let plain = m.encode(&pic, step_q).unwrap();
+                let whole = m.decode(&plain, 1 << 20).unwrap();
+                let (p, rep) = m.decode_concealed(&plain, &[], Conceal::Prior, 1 << 20).unwrap();
+                assert_eq!((p, rep.slices, rep.concealed()), (whole.clone(), 1, false));
                 for rows in [1, 2, 3, 100] {
                     let code = m.encode_sliced(&pic, step_q, rows).unwrap();
                     assert_eq!(code.slice_count(), h.div_ceil(B).div_ceil(rows as usize));
                     let parsed = DigitalCode::from_parts(&code.params(), &code.payload, 1 << 20).unwrap();
                     assert_eq!(parsed, code);
-                    assert_eq!(m.decode(&parsed, 1 << 20).unwrap(), whole, "{w}×{h}×{c} step {step_q} rows {rows}");
+                    assert_eq!(
+                        m.decode(&parsed, 1 << 20).unwrap(),
+                        whole,
+                        "{w}×{h}×{c} step {step_q} rows {rows}"
+                    );
                     let (p, rep) = m.decode_concealed(&parsed, &[], Conceal::Prior, 1 << 20).unwrap();
                     assert_eq!(p, whole);
                     assert!(!rep.concealed());
@@ -1444,8 +1477,14 @@ mod tests {
     fn sliced_payloads_that_are_cut_or_padded_are_errors() {
         let m = DigitalModel::dct();
         let code = m.encode_sliced(&test_picture(40, 40, 3, 1), 40, 1).unwrap();
-        for payload in [code.payload[..code.payload.len() - 1].to_vec(), [&code.payload[..], &[0]].concat()] {
-            let c = DigitalCode { payload, ..code.clone() };
+        for payload in [
+            code.payload[..code.payload.len() - 1].to_vec(),
+            [&code.payload[..], &[0]].concat(),
+        ] {
+            let c = DigitalCode {
+                payload,
+                ..code.clone()
+            };
             assert!(matches!(m.decode(&c, 1 << 20), Err(CodecError::Payload(_))));
         }
         let c = DigitalCode {
@@ -1456,6 +1495,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::single_range_in_vec_init)]
     fn a_lost_slice_table_is_a_typed_error_and_lost_slices_are_counted() {
         let m = DigitalModel::dct();
         let pic = test_picture(64, 64, 3, 2);
@@ -1463,7 +1503,7 @@ mod tests {
         let table = code.slice_table_len().unwrap();
         assert!((4..=8).contains(&table), "four one- or two-byte lengths: {table}");
         for lost in [0..1, table - 1..table + 5, 0..code.payload.len()] {
-            let e = m.decode_concealed(&code, &[lost.clone()], Conceal::Prior, 1 << 20);
+            let e = m.decode_concealed(&code, std::slice::from_ref(&lost), Conceal::Prior, 1 << 20);
             assert!(matches!(e, Err(CodecError::Lost(_))), "{lost:?}: {e:?}");
         }
         // A cut payload (the last fragment lost) conceals its tail, the table intact.
@@ -1476,7 +1516,9 @@ mod tests {
         // One byte in the middle of slice 1 (bytes past the table: slice 0, then slice 1).
         let (_, ranges) = code.slices(&[]).unwrap();
         let mid = (ranges[1].start + ranges[1].end) / 2;
-        let (blank, rep) = m.decode_concealed(&code, &[mid..mid + 1], Conceal::Blank, 1 << 20).unwrap();
+        let (blank, rep) = m
+            .decode_concealed(&code, &[mid..mid + 1], Conceal::Blank, 1 << 20)
+            .unwrap();
         assert_eq!((rep.lost_slices, rep.concealed_blocks), (1, 0));
         // Blank: the lost band shows the component means, the rest is the exact reconstruction.
         let whole = m.decode(&code, 1 << 20).unwrap();
@@ -1498,7 +1540,10 @@ mod tests {
         let lost = [ranges[3].clone(), ranges[7].clone()];
         let (blank, rb) = m.decode_concealed(&code, &lost, Conceal::Blank, 1 << 20).unwrap();
         let (prior, rp) = m.decode_concealed(&code, &lost, Conceal::Prior, 1 << 20).unwrap();
-        assert_eq!((rb.lost_slices, rp.lost_slices, rp.concealed_blocks), (2, 2, 2 * 12 * 3));
+        assert_eq!(
+            (rb.lost_slices, rp.lost_slices, rp.concealed_blocks),
+            (2, 2, 2 * 12 * 3)
+        );
         let pb = crate::picture::psnr(&pic, &blank).unwrap();
         let pp = crate::picture::psnr(&pic, &prior).unwrap();
         assert!(pp > pb + 3.0, "prior {pp:.2} dB vs blank {pb:.2} dB");
@@ -1520,14 +1565,21 @@ mod tests {
         for bad in [
             p[..p.len() - 1].to_vec(),
             [&p[..], &[0]].concat(),
-            DigitalCode { slice_rows: Some(0), ..code.clone() }.params(),
+            DigitalCode {
+                slice_rows: Some(0),
+                ..code.clone()
+            }
+            .params(),
             [&p[..p.len() - 1], &[0x80, 0x80, 0x08]].concat(),
         ] {
             let e = DigitalCode::from_parts(&bad, &[], 1 << 20);
             assert!(matches!(e, Err(CodecError::Malformed(_))), "{bad:?}: {e:?}");
         }
         let m = DigitalModel::dct();
-        let zero = DigitalCode { slice_rows: Some(0), ..code };
+        let zero = DigitalCode {
+            slice_rows: Some(0),
+            ..code
+        };
         assert!(matches!(m.decode(&zero, 1 << 20), Err(CodecError::Input(_))));
         assert!(m.encode_sliced(&test_picture(8, 8, 1, 0), 10, 0).is_err());
     }
@@ -1537,5 +1589,59 @@ mod tests {
         assert_eq!(slice_rows_for(512, 12_288, 512), 3);
         assert_eq!(slice_rows_for(512, 49_152, 512), 1);
         assert_eq!(slice_rows_for(16, 10, 512), 2);
+    }
+
+    #[test]
+    fn prior_concealment_beats_blank_on_a_kodak_photo() {
+        let p = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shared/datasets/kodak/kodim23.png"
+        ));
+        let Ok(full) = Picture::load(p) else {
+            eprintln!("skipping: {} not found", p.display());
+            return;
+        };
+        let pic = full.crop(256, 128, 256, 256).unwrap();
+        let m = DigitalModel::dct();
+        let code = m.encode_within_sliced(&pic, 256 * 256 / 16, 1).unwrap();
+        let (_, ranges) = code.slices(&[]).unwrap();
+        // A tenth of the slices, spread out (rows 3, 13, 23: 24-pixel bands).
+        let lost: Vec<Range<usize>> = [3, 13, 23].iter().map(|&i| ranges[i].clone()).collect();
+        let (blank, _) = m.decode_concealed(&code, &lost, Conceal::Blank, 1 << 20).unwrap();
+        let (prior, rep) = m.decode_concealed(&code, &lost, Conceal::Prior, 1 << 20).unwrap();
+        assert_eq!(rep.lost_slices, 3);
+        let pb = crate::picture::psnr(&pic, &blank).unwrap();
+        let pp = crate::picture::psnr(&pic, &prior).unwrap();
+        assert!(pp > pb + 3.0, "prior {pp:.2} dB vs blank {pb:.2} dB");
+    }
+
+    #[test]
+    #[allow(clippy::single_range_in_vec_init)]
+    fn frames_with_gaps_give_payload_ranges_for_the_concealing_decoder() {
+        use crate::frame::{Modality, SemanticFrame};
+        let m = DigitalModel::dct();
+        let code = m.encode_sliced(&test_picture(64, 64, 3, 6), 50, 1).unwrap();
+        let f = SemanticFrame {
+            modality: Modality::Image,
+            model: None,
+            params: code.params(),
+            segments: Vec::new(),
+            payload: code.payload.clone(),
+            with_crc: false,
+        };
+        let bytes = f.to_bytes();
+        let head = f.header_len();
+        assert_eq!(bytes.len(), head + code.payload.len());
+        let (_, ranges) = code.slices(&[]).unwrap();
+        let lost = ranges[4].start + head..ranges[4].start + head + 1;
+        let (g, rel) = SemanticFrame::from_bytes_with_gaps(&bytes[..bytes.len() - 5], &[lost]).unwrap();
+        assert_eq!(rel, vec![ranges[4].start..ranges[4].start + 1]);
+        let got = DigitalCode::from_parts(&g.params, &g.payload, 1 << 20).unwrap();
+        let (_, rep) = m.decode_concealed(&got, &rel, Conceal::Prior, 1 << 20).unwrap();
+        assert_eq!((rep.slices, rep.lost_slices), (8, 2), "slice 4 and the cut last slice");
+        assert!(matches!(
+            SemanticFrame::from_bytes_with_gaps(&bytes, &[1..3]),
+            Err(CodecError::Lost(_))
+        ));
     }
 }

@@ -67,7 +67,9 @@ pub fn with_gaps(
     let mut lost = Vec::new();
     for (i, (f, r)) in fragments.iter().zip(layout).enumerate() {
         if r.start != bytes.len() {
-            return Err(LinkError::Malformed(format!("fragment {i} does not follow the one before")));
+            return Err(LinkError::Malformed(format!(
+                "fragment {i} does not follow the one before"
+            )));
         }
         match f {
             Some(d) if r.end == usize::MAX || d.len() == r.len() => bytes.extend_from_slice(d),
