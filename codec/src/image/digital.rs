@@ -251,9 +251,10 @@ impl DigitalCode {
 pub enum Conceal {
     /// Zero tokens (the component means: a flat band), the baseline.
     Blank,
-    /// The most likely tokens given what arrived: the missing band is interpolated from the
-    /// received pixel rows above and below it, then transformed and quantised like the encoder
-    /// does, so the decoder shows tokens the codec could have sent.
+    /// The most likely tokens given what arrived: the missing band is estimated from the
+    /// received pixel rows above and below it (smooth part interpolated, edge texture fading
+    /// in), then transformed and quantised like the encoder does, so the decoder shows tokens
+    /// the codec could have sent.
     Prior,
 }
 
@@ -363,6 +364,12 @@ fn eob_bucket(v: u32) -> usize {
 /// Weight of the primed start tables of a slice (measured on Kodak: 20 → 48 → 120 gain
 /// 0.1–0.3 dB, 300 no more).
 const PRIME_TOTAL: f32 = 120.0;
+
+/// Concealment: rows averaged into a side's smooth row, the horizontal box radius of that
+/// row, and the factor per pixel by which an edge row's detail fades into the missing band.
+const SMOOTH_ROWS: usize = 4;
+const SMOOTH_RADIUS: usize = 8;
+const DETAIL_FADE: f32 = 0.75;
 
 /// Geometric start weights (ratio `r`, about `total` in all) for a magnitude table.
 fn geometric(n: usize, r: f32, total: f32) -> Vec<u16> {
@@ -961,10 +968,12 @@ impl DigitalModel {
     }
 
     /// Fills the blocks of the `missing` block rows with the tokens of the most likely content
-    /// given the received rows: per component, each pixel column is interpolated linearly
-    /// across the missing band between the nearest received pixel rows above and below (or
-    /// continued from the one side that exists), then forward-transformed and quantised with
-    /// round-to-nearest reconstruction values.
+    /// given the received rows: per component, the smooth part of the received rows on each
+    /// side (mean of the last rows, box-filtered along the row) is interpolated linearly across
+    /// the missing band, and the texture of each side's edge row fades in from that side
+    /// (texture far from the edge is uncorrelated with it, so its best estimate is the smooth
+    /// part); a band at the image edge is continued from its one side. The estimate is then
+    /// forward-transformed and quantised to the nearest reconstruction value.
     fn conceal_prior(&self, q: &mut [Vec<i32>], step_q: u16, bw: usize, bh: usize, missing: &[bool]) {
         let pw = bw * B;
         let ph = bh * B;
@@ -983,16 +992,35 @@ impl DigitalModel {
             }
             let (y0, y1) = (r0 * B, r * B);
             for (c, plane) in planes.iter_mut().enumerate() {
-                let above = (y0 > 0).then(|| plane[(y0 - 1) * pw..y0 * pw].to_vec());
-                let below = (y1 < ph).then(|| plane[y1 * pw..(y1 + 1) * pw].to_vec());
+                // Each side: its edge row and a smooth version (the mean of its last
+                // `SMOOTH_ROWS` rows, box-filtered along the row). The smooth rows are
+                // interpolated across the band; the edge row's detail fades with the distance.
+                let side = |rows: Range<usize>, edge: usize| {
+                    let raw = plane[edge * pw..(edge + 1) * pw].to_vec();
+                    let n = rows.len() as f32;
+                    let mean: Vec<f32> = (0..pw)
+                        .map(|x| rows.clone().map(|y| plane[y * pw + x]).sum::<f32>() / n)
+                        .collect();
+                    let smooth: Vec<f32> = (0..pw)
+                        .map(|x| {
+                            let (a, b) = (x.saturating_sub(SMOOTH_RADIUS), (x + SMOOTH_RADIUS + 1).min(pw));
+                            mean[a..b].iter().sum::<f32>() / (b - a) as f32
+                        })
+                        .collect();
+                    let detail: Vec<f32> = raw.iter().zip(&smooth).map(|(r, s)| r - s).collect();
+                    (smooth, detail)
+                };
+                let above = (y0 > 0).then(|| side(y0.saturating_sub(SMOOTH_ROWS)..y0, y0 - 1));
+                let below = (y1 < ph).then(|| side(y1..(y1 + SMOOTH_ROWS).min(ph), y1));
                 let span = (y1 - y0 + 1) as f32;
                 for y in y0..y1 {
                     let t = (y - y0 + 1) as f32 / span;
+                    let (fa, fb) = (DETAIL_FADE.powi((y - y0 + 1) as i32), DETAIL_FADE.powi((y1 - y) as i32));
                     for x in 0..pw {
                         plane[y * pw + x] = match (&above, &below) {
-                            (Some(a), Some(b)) => a[x] * (1.0 - t) + b[x] * t,
-                            (Some(a), None) => a[x],
-                            (None, Some(b)) => b[x],
+                            (Some(a), Some(b)) => a.0[x] * (1.0 - t) + b.0[x] * t + a.1[x] * fa + b.1[x] * fb,
+                            (Some(a), None) => a.0[x] + a.1[x] * fa,
+                            (None, Some(b)) => b.0[x] + b.1[x] * fb,
                             (None, None) => 0.0,
                         };
                     }
