@@ -30,6 +30,9 @@ pub enum EvalCommand {
     Image(crate::image::EvalArgs),
     /// Images, digital mode: PSNR at target bits per pixel against JPEG at the same rates.
     ImageDigital(crate::image_digital::EvalArgs),
+    /// Images, digital mode: concealment of lost link fragments (sliced code, PSNR of blank vs
+    /// prior concealment) and the rate cost of slicing.
+    ImageConceal(crate::image_digital::ConcealArgs),
 }
 
 #[derive(Args, Debug)]
@@ -80,6 +83,7 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
         EvalCommand::Sensor(a) => crate::sensor::eval(a),
         EvalCommand::Image(a) => crate::image::eval(a),
         EvalCommand::ImageDigital(a) => crate::image_digital::eval(a),
+        EvalCommand::ImageConceal(a) => crate::image_digital::eval_conceal(a),
     }
 }
 

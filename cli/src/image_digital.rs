@@ -8,6 +8,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use semcom_codec::frame::put_varint;
+use semcom_codec::frame::Segment;
 use semcom_codec::image::digital::{
     step_for_quality, DigitalCode, DigitalConfig, DigitalModel, DEFAULT_MAX_PIXELS, MAX_STEP_Q,
 };
@@ -69,6 +70,41 @@ pub struct EvalArgs {
     json: bool,
 }
 
+#[derive(Args, Debug)]
+pub struct ConcealArgs {
+    /// Directory of evaluation images (e.g. ../shared/datasets/kodak).
+    #[arg(long)]
+    data: PathBuf,
+    /// The digital image model.
+    #[arg(long, default_value = DEFAULT_MODEL)]
+    model: PathBuf,
+    /// Target rates, bits per pixel of the whole file (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "0.25,0.5,1.0")]
+    bpp: Vec<f64>,
+    /// Fraction of the image's slice fragments dropped (rounded up to whole fragments).
+    #[arg(long, default_value_t = 0.1)]
+    drop: f64,
+    /// Link fragment payload, bytes (as `semcom sim link --max-fragment`).
+    #[arg(long, default_value_t = 512)]
+    fragment: usize,
+    /// Target slice size in bytes (default: the fragment size).
+    #[arg(long)]
+    slice_bytes: Option<usize>,
+    /// Block rows per slice instead of aiming at --slice-bytes.
+    #[arg(long)]
+    slice_rows: Option<u32>,
+    /// Seeds of the fragment drops (comma-separated); each image and rate draws its own
+    /// pattern from the seed.
+    #[arg(long, value_delimiter = ',', default_value = "1,2,3")]
+    seeds: Vec<u64>,
+    /// Only the first N images.
+    #[arg(long)]
+    limit: Option<usize>,
+    /// JSON output.
+    #[arg(long)]
+    json: bool,
+}
+
 /// The `.sem` file of one coded image.
 pub fn sem_file(model: &DigitalModel, code: &DigitalCode) -> Vec<u8> {
     let mut f = SemanticFrame::new(Modality::Image, model.id(), code.payload.clone());
@@ -87,6 +123,7 @@ fn file_overhead(model: &DigitalModel, pic: &Picture) -> usize {
         height: pic.height(),
         channels: pic.channels(),
         step_q: MAX_STEP_Q,
+        slice_rows: None,
         payload: Vec::new(),
     };
     sem_file(model, &code).len() + 2
@@ -364,6 +401,194 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             serde_json::to_string_pretty(&json!({
                 "data": a.data.display().to_string(), "model": model.id().to_string(),
                 "builtin_dct": a.builtin_dct, "rates": rows,
+            }))?
+        );
+    } else {
+        print!("{text}");
+    }
+    Ok(())
+}
+
+/// A sliced image framed for a link.
+pub struct SlicedFrame {
+    /// The frame's bytes (no model id, no CRC: the link authenticates).
+    pub bytes: Vec<u8>,
+    /// The item's importance runs: frame header and slice table at class 0 (the robust class),
+    /// the slices at class 1.
+    pub runs: Vec<(u8, usize)>,
+}
+
+/// The frame a sliced image travels in over a link (see [`SlicedFrame`]).
+pub fn sliced_frame(code: &DigitalCode) -> Result<SlicedFrame> {
+    let table = code.slice_table_len()?;
+    let f = SemanticFrame {
+        modality: Modality::Image,
+        model: None,
+        params: code.params(),
+        segments: vec![
+            Segment { class: 0, len: table },
+            Segment {
+                class: 1,
+                len: code.payload.len() - table,
+            },
+        ],
+        payload: code.payload.clone(),
+        with_crc: false,
+    };
+    let bytes = f.to_bytes();
+    let header = bytes.len() - code.payload.len();
+    let runs = vec![(0, header + table), (1, code.payload.len() - table)];
+    Ok(SlicedFrame { bytes, runs })
+}
+
+pub fn eval_conceal(a: ConcealArgs) -> Result<()> {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
+    use semcom_codec::image::digital::{slice_rows_for, Conceal};
+    use semcom_transport::link::gaps::{fragment_ranges, with_gaps};
+    use semcom_transport::link::{frame::fragment, Item, ItemKind};
+
+    let model = load_model(&a.model)?;
+    let mut all = load_images(std::slice::from_ref(&a.data))?;
+    if let Some(n) = a.limit {
+        all.truncate(n);
+    }
+    if a.bpp.iter().any(|b| !(b.is_finite() && *b > 0.0)) {
+        bail!("--bpp: rates must be positive");
+    }
+    if !(0.0..1.0).contains(&a.drop) {
+        bail!("--drop {}: a fraction in [0, 1)", a.drop);
+    }
+    if a.fragment == 0 || a.seeds.is_empty() {
+        bail!("--fragment must be positive and --seeds not empty");
+    }
+    let target = a.slice_bytes.unwrap_or(a.fragment);
+    let mut text = String::new();
+    writeln!(
+        text,
+        "{} images from {}; model {}; {}-byte fragments, {:.0} % of the slice fragments dropped (rounded up; \
+         never the first fragment: frame header + slice table travel at class 0), seeds {:?}; slices {}\n",
+        all.len(),
+        a.data.display(),
+        model.id(),
+        a.fragment,
+        a.drop * 100.0,
+        a.seeds,
+        match a.slice_rows {
+            Some(r) => format!("of {r} block rows"),
+            None => format!("aimed at {target} bytes"),
+        }
+    )?;
+    writeln!(
+        text,
+        "{:>6} | {:>8} {:>8} | {:>8} {:>8} {:>6} {:>6} | {:>7} {:>8} {:>8} {:>7}",
+        "target", "bpp", "PSNR", "sliced", "PSNR", "rows", "slices", "dropped", "blank", "prior", "gain"
+    )?;
+    let mut rows_out = Vec::new();
+    for &bpp in &a.bpp {
+        let mut acc = [0f64; 9];
+        let mut cases = 0usize;
+        let mut per_image = Vec::new();
+        for (i, (path, pic)) in all.iter().enumerate() {
+            let px = (pic.width() * pic.height()) as f64;
+            let budget = (bpp * px / 8.0).floor() as usize;
+            // Unsliced reference.
+            let file = encode_picture(&model, pic, Some(bpp), None)?;
+            let frames = crate::codec::frames(&file)?;
+            let plain = DigitalCode::from_parts(&frames[0].params, &frames[0].payload, DEFAULT_MAX_PIXELS)?;
+            let p_plain = psnr(pic, &model.decode(&plain, DEFAULT_MAX_PIXELS)?)?;
+            // Sliced, at the same whole-file budget (the slice table counts).
+            let over = file_overhead(&model, pic) + 2;
+            let payload_budget = budget.saturating_sub(over);
+            let rows = a
+                .slice_rows
+                .unwrap_or_else(|| slice_rows_for(pic.height(), payload_budget, target));
+            let mut code = model.encode_within_sliced(pic, payload_budget, rows)?;
+            while code.step_q < MAX_STEP_Q && sem_file(&model, &code).len() > budget {
+                code = model.encode_sliced(pic, code.step_q + 1, rows)?;
+            }
+            let s_file = sem_file(&model, &code).len();
+            let whole = model.decode(&code, DEFAULT_MAX_PIXELS)?;
+            let p_sliced = psnr(pic, &whole)?;
+            // Over the link: fragments of the frame.
+            let SlicedFrame { bytes, runs } = sliced_frame(&code)?;
+            let layout = fragment_ranges(&runs, a.fragment);
+            let item = Item::new(ItemKind::Semantic, bytes).with_classes(runs);
+            let frags = fragment(&item, 0, a.fragment)?;
+            let eligible: Vec<usize> = (0..frags.len()).filter(|&k| frags[k].class != 0).collect();
+            let n_drop = ((a.drop * frags.len() as f64).ceil() as usize).min(eligible.len());
+            for &seed in &a.seeds {
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                    seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ ((i as u64) << 16) ^ (bpp * 1000.0) as u64,
+                );
+                let mut pick = eligible.clone();
+                pick.shuffle(&mut rng);
+                // What the receiver gets (an `Outcome::Partial`), and its way back to the code:
+                // fragment layout → frame with gaps → payload ranges → concealing decoder.
+                let got: Vec<Option<Vec<u8>>> = frags
+                    .iter()
+                    .enumerate()
+                    .map(|(k, f)| (!pick[..n_drop].contains(&k)).then(|| f.data.clone()))
+                    .collect();
+                let (rx, lost) = with_gaps(&got, &layout)?;
+                let (frame, lost) = SemanticFrame::from_bytes_with_gaps(&rx, &lost)?;
+                let rx_code = DigitalCode::from_parts(&frame.params, &frame.payload, DEFAULT_MAX_PIXELS)?;
+                let (blank, rb) = model.decode_concealed(&rx_code, &lost, Conceal::Blank, DEFAULT_MAX_PIXELS)?;
+                let (prior, rp) = model.decode_concealed(&rx_code, &lost, Conceal::Prior, DEFAULT_MAX_PIXELS)?;
+                let (pb, pp) = (psnr(pic, &blank)?, psnr(pic, &prior)?);
+                acc[5] += n_drop as f64 / frags.len() as f64;
+                acc[6] += pb;
+                acc[7] += pp;
+                acc[8] += rb.lost_slices as f64 / rb.slices as f64;
+                cases += 1;
+                per_image.push(json!({
+                    "image": path.file_name().map(|n| n.to_string_lossy().into_owned()), "seed": seed,
+                    "fragments": frags.len(), "dropped": n_drop, "slices": rp.slices,
+                    "lost_slices": rp.lost_slices, "concealed_blocks": rp.concealed_blocks,
+                    "blank_psnr": pb, "prior_psnr": pp,
+                }));
+            }
+            acc[0] += file.len() as f64 * 8.0 / px;
+            acc[1] += p_plain;
+            acc[2] += s_file as f64 * 8.0 / px;
+            acc[3] += p_sliced;
+            acc[4] += code.slice_count() as f64;
+        }
+        let n = all.len() as f64;
+        let c = cases as f64;
+        let (pb, pp) = (acc[6] / c, acc[7] / c);
+        writeln!(
+            text,
+            "{bpp:>6.3} | {:>8.4} {:>8.2} | {:>8.4} {:>8.2} {:>6} {:>6.0} | {:>6.1}% {:>8.2} {:>8.2} {:>+7.2}",
+            acc[0] / n,
+            acc[1] / n,
+            acc[2] / n,
+            acc[3] / n,
+            a.slice_rows.map_or("auto".to_string(), |r| r.to_string()),
+            acc[4] / n,
+            acc[5] / c * 100.0,
+            pb,
+            pp,
+            pp - pb
+        )?;
+        rows_out.push(json!({
+            "target_bpp": bpp, "unsliced_bpp": acc[0] / n, "unsliced_psnr": acc[1] / n,
+            "sliced_bpp": acc[2] / n, "sliced_psnr": acc[3] / n, "mean_slices": acc[4] / n,
+            "dropped_fraction": acc[5] / c, "lost_slice_fraction": acc[8] / c,
+            "blank_psnr": pb, "prior_psnr": pp, "gain_db": pp - pb, "cases": per_image,
+        }));
+    }
+    writeln!(
+        text,
+        "\nbpp over the whole .sem file; `sliced` PSNR with nothing lost; blank / prior: mean PSNR over images × seeds \
+         with the fragments dropped (missing tokens zero / estimated from the received neighbours)."
+    )?;
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "data": a.data.display().to_string(), "model": model.id().to_string(), "fragment": a.fragment,
+                "drop": a.drop, "seeds": a.seeds, "rates": rows_out,
             }))?
         );
     } else {

@@ -291,3 +291,48 @@ fn eval_reports_both_codecs_on_a_small_set() {
         assert!(r["jpeg_psnr"].as_f64().unwrap() > 10.0);
     }
 }
+
+#[test]
+fn eval_image_conceal_beats_blank_on_kodak_photos() {
+    let kodak = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/datasets/kodak"));
+    if !kodak.join("kodim01.png").exists() {
+        eprintln!("skipping: {} not found", kodak.display());
+        return;
+    }
+    let out = semcom(&[
+        "eval",
+        "image-conceal",
+        "--data",
+        s(kodak),
+        "--model",
+        MODEL,
+        "--limit",
+        "4",
+        "--bpp",
+        "0.5",
+        "--seeds",
+        "1,2",
+        "--json",
+    ]);
+    ok(&out);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &v["rates"][0];
+    assert!(r["sliced_bpp"].as_f64().unwrap() <= 0.5);
+    assert!(r["dropped_fraction"].as_f64().unwrap() >= 0.1);
+    let gain = r["gain_db"].as_f64().unwrap();
+    assert!(gain >= 3.0, "concealment gain {gain:.2} dB");
+    assert!(r["unsliced_psnr"].as_f64().unwrap() - r["sliced_psnr"].as_f64().unwrap() < 1.0);
+}
+
+#[test]
+fn eval_image_conceal_refuses_bad_arguments() {
+    let dir = tmp("conceal-bad");
+    std::fs::create_dir_all(&dir).unwrap();
+    picture(32, 32, 0.1).save_png(dir.join("a.png")).unwrap();
+    let base = ["eval", "image-conceal", "--data", s(&dir), "--model", MODEL];
+    assert_fails(&semcom(&[&base[..], &["--drop", "1.5"]].concat()), "--drop");
+    assert_fails(&semcom(&[&base[..], &["--fragment", "0"]].concat()), "--fragment");
+    assert_fails(&semcom(&[&base[..], &["--bpp=-1"]].concat()), "--bpp");
+    // A small image still runs (one slice per fragment at most).
+    ok(&semcom(&[&base[..], &["--bpp", "2", "--seeds", "4"]].concat()));
+}

@@ -59,6 +59,10 @@ pub enum CodecError {
     /// decoding resumes at the stream's next resync point.
     #[error("stream out of step: {0}")]
     Desync(String),
+    /// Bytes that decoding cannot do without were lost in transit (e.g. the slice table of a
+    /// sliced image): send them at a more robust importance class.
+    #[error("essential bytes lost: {0}")]
+    Lost(String),
     /// A model file that cannot be used.
     #[error("model file {path}: {reason}")]
     Model {

@@ -205,6 +205,75 @@ impl SemanticFrame {
         out
     }
 
+    /// Parses a frame that arrived with holes: the frame byte ranges `lost` did not arrive
+    /// (their bytes in `bytes` are ignored) and `bytes` may be cut short. The header, up to the
+    /// payload, must have arrived ([`CodecError::Lost`] otherwise); the CRC is not checked (the
+    /// link authenticates what arrived). Returns the frame, whose payload may be shorter than
+    /// declared, and the lost ranges relative to the payload — what a concealing decoder such
+    /// as `DigitalModel::decode_concealed` takes. With nothing lost this is
+    /// [`SemanticFrame::from_bytes`] and no ranges.
+    pub fn from_bytes_with_gaps(
+        bytes: &[u8],
+        lost: &[std::ops::Range<usize>],
+    ) -> Result<(Self, Vec<std::ops::Range<usize>>), CodecError> {
+        let lost: Vec<std::ops::Range<usize>> = lost.iter().filter(|l| l.start < l.end).cloned().collect();
+        if lost.is_empty() {
+            return Ok((Self::from_bytes(bytes)?, Vec::new()));
+        }
+        let mut r = Reader { b: bytes, pos: 0 };
+        let head = (|| {
+            let head = r.byte("version/modality")?;
+            if head >> 4 != VERSION {
+                return Err(CodecError::Version(head >> 4));
+            }
+            let modality = Modality::from_code(head & 0x0F)?;
+            let flags = r.byte("flags")?;
+            if flags & !(F_MODEL | F_PARAMS | F_IMPORTANCE | F_CRC) != 0 {
+                return Err(CodecError::Malformed(format!("unknown flags {flags:#04x}")));
+            }
+            let (model, params, segments) = r.fields(flags)?;
+            let m = r.varint("payload length")?;
+            Ok((modality, model, params, segments, m))
+        })();
+        let at = r.pos;
+        if lost.iter().any(|l| l.start <= at) {
+            return Err(CodecError::Lost(format!("the frame header (first {} bytes)", at + 1)));
+        }
+        let (modality, model, params, segments, m) = head?;
+        let end = usize::try_from(m)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len() - at)
+            .saturating_add(at);
+        let payload = bytes[at..end].to_vec();
+        let rel = lost.iter().map(|l| l.start - at..l.end.saturating_sub(at)).collect();
+        Ok((
+            Self {
+                modality,
+                model,
+                params,
+                segments,
+                payload,
+                with_crc: false,
+            },
+            rel,
+        ))
+    }
+
+    /// Bytes of the header that [`SemanticFrame::to_bytes`] writes before the payload.
+    pub fn header_len(&self) -> usize {
+        let n = Self {
+            payload: Vec::new(),
+            with_crc: false,
+            ..self.clone()
+        }
+        .to_bytes()
+        .len()
+            - 1;
+        let mut v = Vec::new();
+        put_varint(&mut v, self.payload.len() as u64);
+        n + v.len()
+    }
+
     /// Parses a frame: exactly `bytes`, no trailing data.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
         let mut r = Reader { b: bytes, pos: 0 };
@@ -233,35 +302,7 @@ impl SemanticFrame {
             }
             r.b = body;
         }
-        let model = if flags & F_MODEL != 0 {
-            let b = r.take("model id", 4)?;
-            Some(ModelId(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
-        } else {
-            None
-        };
-        let params = if flags & F_PARAMS != 0 {
-            let n = r.len("params length")?;
-            if n == 0 {
-                return Err(CodecError::Malformed("params flag set but no params".into()));
-            }
-            r.take("params", n)?.to_vec()
-        } else {
-            Vec::new()
-        };
-        let mut segments = Vec::new();
-        if flags & F_IMPORTANCE != 0 {
-            let k = r.len("segment count")?;
-            if k == 0 {
-                return Err(CodecError::Malformed("importance flag set but no segments".into()));
-            }
-            for _ in 0..k {
-                let class = r.varint("segment class")?;
-                let class = u8::try_from(class)
-                    .map_err(|_| CodecError::Malformed(format!("importance class {class} > 255")))?;
-                let len = r.len("segment length")?;
-                segments.push(Segment { class, len });
-            }
-        }
+        let (model, params, segments) = r.fields(flags)?;
         let m = r.len("payload length")?;
         let payload = r.take("payload", m)?.to_vec();
         if r.pos != r.b.len() {
@@ -315,6 +356,40 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
+    /// The optional fields between the flags and the payload length.
+    #[allow(clippy::type_complexity)]
+    fn fields(&mut self, flags: u8) -> Result<(Option<ModelId>, Vec<u8>, Vec<Segment>), CodecError> {
+        let model = if flags & F_MODEL != 0 {
+            let b = self.take("model id", 4)?;
+            Some(ModelId(u32::from_be_bytes([b[0], b[1], b[2], b[3]])))
+        } else {
+            None
+        };
+        let params = if flags & F_PARAMS != 0 {
+            let n = self.len("params length")?;
+            if n == 0 {
+                return Err(CodecError::Malformed("params flag set but no params".into()));
+            }
+            self.take("params", n)?.to_vec()
+        } else {
+            Vec::new()
+        };
+        let mut segments = Vec::new();
+        if flags & F_IMPORTANCE != 0 {
+            let k = self.len("segment count")?;
+            if k == 0 {
+                return Err(CodecError::Malformed("importance flag set but no segments".into()));
+            }
+            for _ in 0..k {
+                let class = self.varint("segment class")?;
+                let class = u8::try_from(class)
+                    .map_err(|_| CodecError::Malformed(format!("importance class {class} > 255")))?;
+                let len = self.len("segment length")?;
+                segments.push(Segment { class, len });
+            }
+        }
+        Ok((model, params, segments))
+    }
     fn byte(&mut self, field: &'static str) -> Result<u8, CodecError> {
         Ok(self.take(field, 1)?[0])
     }

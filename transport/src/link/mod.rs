@@ -17,6 +17,7 @@
 pub mod crypto;
 pub mod fallback;
 pub mod frame;
+pub mod gaps;
 pub mod radio;
 
 pub use crypto::{LinkKey, Opener, Sealer, SecurityCounters};
