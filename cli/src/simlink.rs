@@ -195,7 +195,7 @@ pub struct SimLinkArgs {
     classical_rate: Option<u32>,
     /// Largest fragment, bytes.
     #[arg(long, default_value_t = 512)]
-    max_fragment: usize,
+    pub(crate) max_fragment: usize,
     /// Items per modality (0: all): text messages and sensor windows evenly spaced over the
     /// files, telemetry records from the start (a stream).
     #[arg(long, default_value_t = 0)]
@@ -350,6 +350,8 @@ pub struct Row {
     pub(crate) link_delivered: usize,
     /// Items with fragments missing.
     pub(crate) link_partial: usize,
+    /// Of those, items the receiver showed with concealed parts (images).
+    pub(crate) concealed: usize,
     /// Items of which nothing arrived.
     pub(crate) link_lost: usize,
     /// Items whose meaning arrived (decoded and equal to the original; images: within the
@@ -709,6 +711,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
     let stats = link.stats();
     let n = items.len();
     let mut got: Vec<Option<Vec<u8>>> = vec![None; n];
+    let mut parts: Vec<Option<Vec<Option<Vec<u8>>>>> = vec![None; n];
     let (mut partial, mut lat, mut lat_n) = (0, 0.0, 0usize);
     for r in reports {
         let i = usize::from(r.id);
@@ -723,17 +726,25 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
                     lat_n += 1;
                 }
             }
-            Outcome::Partial(_) => partial += 1,
+            Outcome::Partial(f) => {
+                partial += 1;
+                parts[i] = Some(f);
+            }
             Outcome::Lost => {}
         }
     }
     let delivered = got.iter().filter(|g| g.is_some()).count();
     let mut psnr_db = None;
+    let mut concealed = 0;
     let meaning = if let Some(t) = &p.image {
         let mut sum = 0.0;
         let mut ok = 0;
         for (i, g) in got.iter().enumerate() {
-            let v = if semantic {
+            let v = if let (true, Some(f)) = (semantic, &parts[i]) {
+                let (v, c) = t.partial_psnr(i, f, a.max_fragment);
+                concealed += usize::from(c);
+                v
+            } else if semantic {
                 t.semantic_psnr(i, &items[i].bytes, g.as_deref())?
             } else {
                 t.classical_psnr(i, g.as_deref() == Some(p.originals[i].as_slice()))
@@ -779,6 +790,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
         items: n,
         link_delivered: delivered,
         link_partial: partial,
+        concealed,
         link_lost: n - delivered - partial,
         meaning,
         meaning_share: meaning as f64 / n as f64,
@@ -975,11 +987,11 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     // CSV
     let mut csv = String::from(
-        "modality,channel,snr_db,path,phy,items,link_delivered,link_partial,link_lost,meaning,meaning_share,psnr_db,bits_per_char,payload_bytes,wire_bytes,airtime_us,latency_us,refused_frames\n",
+        "modality,channel,snr_db,path,phy,items,link_delivered,link_partial,concealed,link_lost,meaning,meaning_share,psnr_db,bits_per_char,payload_bytes,wire_bytes,airtime_us,latency_us,refused_frames\n",
     );
     for r in rows {
         csv += &format!(
-            "{},{},{},{},{},{},{},{},{},{},{:.4},{},{},{:.1},{:.1},{:.1},{:.1},{}\n",
+            "{},{},{},{},{},{},{},{},{},{},{},{:.4},{},{},{:.1},{:.1},{:.1},{:.1},{}\n",
             r.modality,
             r.channel,
             r.snr_db,
@@ -988,6 +1000,7 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
             r.items,
             r.link_delivered,
             r.link_partial,
+            r.concealed,
             r.link_lost,
             r.meaning,
             r.meaning_share,
@@ -1239,6 +1252,7 @@ mod tests {
             items: 10,
             link_delivered: 0,
             link_partial: 0,
+            concealed: 0,
             link_lost: 0,
             meaning: 0,
             meaning_share: share,

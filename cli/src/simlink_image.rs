@@ -1,8 +1,12 @@
 //! Image items of `semcom sim link`: the digital image codec and the analog JSCC against JPEG.
 //!
-//! - **semantic** (digital): the image coded by `semcom_codec::image::digital` at `--image-bpp`
-//!   (whole frame), in a `SemanticFrame`, as link frames on the semcom profile like every other
-//!   semantic item;
+//! - **semantic** (digital): the image coded by `semcom_codec::image::digital` at the coarsest
+//!   step whose picture reaches `--image-psnr` + `--image-margin` (or at `--image-bpp`), in the
+//!   sliced mode (independently decodable bands of block rows, about one link fragment each),
+//!   in a `SemanticFrame`, as link frames on the semcom profile like every other semantic item.
+//!   When fragments are lost but the first one (frame header and slice table) arrived, the
+//!   receiver conceals the missing bands (`Conceal::Prior`: tokens estimated from the received
+//!   rows) and shows the item as delivered with concealed parts;
 //! - **analog**: the learned analog JSCC model's k = n/16 symbols on one analog semcom frame (no
 //!   link layer: analog symbols are not bytes, so they are neither sealed nor fragmented);
 //! - **classical**: a JPEG (the `image` crate's encoder) at equal airtime. Its size is free, so
@@ -20,7 +24,7 @@ use crate::image::Jscc;
 use crate::simimage::{channel_uses, largest_quality, load_images, AnalogImageCodec, Ratio};
 use crate::simlink::{Job, LinkChannel, Row, SimLinkArgs};
 use anyhow::{bail, Context, Result};
-use semcom_codec::image::digital::{DigitalCode, DigitalModel, MAX_STEP_Q};
+use semcom_codec::image::digital::{slice_rows_for, Conceal, DigitalCode, DigitalModel, MAX_STEP_Q};
 use semcom_codec::image::AnalogJscc;
 use semcom_codec::picture::{psnr, Picture};
 use semcom_codec::CodecError;
@@ -28,6 +32,7 @@ use semcom_codec::{Modality, SemanticFrame};
 use semcom_phy::channel::FadingSpec;
 use semcom_phy::sim::{analog_burst_samples, frame_seed, FrameSim, Propagation, SimParams};
 use semcom_phy::{Complex32, Rate};
+use semcom_transport::link::gaps::{uniform_layout, with_gaps};
 use semcom_transport::link::{PhyMode, RadioItemLink, RadioItemLinkConfig};
 use semcom_transport::radio::sim::SimRadio;
 use semcom_transport::{Item, ItemKind};
@@ -165,15 +170,23 @@ pub(crate) fn prepare(
             height: pic.height(),
             channels: pic.channels(),
             step_q: 0,
+            slice_rows: Some(1),
             payload: Vec::new(),
         };
         let code = match a.image_bpp {
             Some(bpp) => {
                 let overhead = semantic_item(&empty).bytes.len();
                 let budget = (bpp * (pic.width() * pic.height()) as f64 / 8.0).floor() as usize;
-                t.model.encode_within(&pic, budget.saturating_sub(overhead).max(1))
+                let rows = slice_rows_for(pic.height(), budget, a.max_fragment);
+                t.model
+                    .encode_within_sliced(&pic, budget.saturating_sub(overhead).max(1), rows)
             }
-            None => encode_for_psnr(&t.model, &pic, a.image_psnr + a.image_margin),
+            None => encode_for_psnr(&t.model, &pic, a.image_psnr + a.image_margin).and_then(|c| {
+                // Slicing changes the bytes, not the picture: the same step, in bands of about
+                // one link fragment.
+                let rows = slice_rows_for(pic.height(), c.payload.len(), a.max_fragment);
+                t.model.encode_sliced(&pic, c.step_q, rows)
+            }),
         }
         .with_context(|| format!("coding {name}"))?;
         let item = semantic_item(&code);
@@ -277,8 +290,31 @@ impl ImageTruth {
         self.analog.is_some()
     }
 
-    /// PSNR of what the receiver shows for semantic item `i` given what arrived (`sent`: the
-    /// item's bytes).
+    /// PSNR of what the receiver shows for semantic item `i` of which only some fragments
+    /// arrived (`max_fragment`: the link's fragment size; the item is of one importance class),
+    /// and whether it was concealed (false: nothing could be shown, mid-grey).
+    pub(crate) fn partial_psnr(&self, i: usize, fragments: &[Option<Vec<u8>>], max_fragment: usize) -> (f64, bool) {
+        let pic = &self.pics[i];
+        let max_pixels = pic.width() * pic.height();
+        let layout = uniform_layout(fragments.len(), max_fragment);
+        let shown = with_gaps(fragments, &layout)
+            .ok()
+            .and_then(|(bytes, lost)| SemanticFrame::from_bytes_with_gaps(&bytes, &lost).ok())
+            .filter(|(f, _)| f.modality == Modality::Image)
+            .and_then(|(f, lost)| {
+                let c = DigitalCode::from_parts(&f.params, &f.payload, max_pixels).ok()?;
+                ((c.width, c.height, c.channels) == (pic.width(), pic.height(), pic.channels())).then_some((c, lost))
+            })
+            .and_then(|(c, lost)| self.model.decode_concealed(&c, &lost, Conceal::Prior, max_pixels).ok())
+            .and_then(|(p, _)| psnr(pic, &p).ok());
+        match shown {
+            Some(v) => (v, true),
+            None => (self.grey_psnr[i], false),
+        }
+    }
+
+    /// PSNR of what the receiver shows for semantic item `i` given what arrived whole (`sent`:
+    /// the item's bytes).
     pub(crate) fn semantic_psnr(&self, i: usize, sent: &[u8], got: Option<&[u8]>) -> Result<f64> {
         let Some(b) = got else { return Ok(self.grey_psnr[i]) };
         if b == sent {
@@ -364,6 +400,7 @@ pub(crate) fn run_analog_job(a: &SimLinkArgs, t: &ImageTruth, job: Job, modality
         items: n,
         link_delivered: delivered,
         link_partial: 0,
+        concealed: 0,
         link_lost: n - delivered,
         meaning,
         meaning_share: meaning as f64 / n as f64,

@@ -94,6 +94,7 @@ pub fn run_quic_point(a: &SimLinkArgs, p: &Prepared, pi: usize, channel: LinkCha
         items: n,
         link_delivered: delivered,
         link_partial: 0,
+        concealed: 0,
         link_lost: n - delivered,
         meaning,
         meaning_share: meaning as f64 / n as f64,
