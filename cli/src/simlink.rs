@@ -1083,6 +1083,12 @@ fn write_outputs(a: &SimLinkArgs, preps: &[Prepared], rows: &[Row], secs: f64) -
                     ch.name(),
                     c0.airtime_us / s0.airtime_us
                 );
+            } else if sem_path == "analog" {
+                notes += &format!(
+                    "- {label}, {}: the classical items get the digital items' airtime, {:.2}× the analog frames' (in the classical path's favour).\n",
+                    ch.name(),
+                    c0.airtime_us / s0.airtime_us
+                );
             } else if c0.airtime_us > s0.airtime_us * 1.001 {
                 notes += &format!(
                     "- {label}, {}: the classical items take {:.2}× the {sem_path} airtime on average (some do not fit it even at 54 Mbit/s: not equal airtime, in the classical path's favour).\n",
