@@ -109,7 +109,7 @@ impl Refiner {
     }
 }
 
-/// Mean over the last dimension (helper for losses).
+/// Mean of every element (flattened; helper for losses).
 pub fn mean_all(x: &Tensor) -> Result<Tensor> {
     x.flatten_all()?.mean(D::Minus1)
 }

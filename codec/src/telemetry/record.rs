@@ -291,7 +291,7 @@ pub fn write(p: &Parsed, _header: &[Vec<u8>], out: &mut Vec<u8>) {
     write_parts(&p.shape, &p.leaves, out);
 }
 
-/// Writes a record given as its shape and leaves (see [`write`]).
+/// Writes a record given as its shape and leaves (see [`write()`]).
 pub fn write_parts(shape: &[Shape], leaves: &[Vec<u8>], out: &mut Vec<u8>) {
     let mut leaves = leaves.iter();
     let mut i = 0;
