@@ -162,7 +162,7 @@ mod tests {
             "semcom sim link --text a.txt --telemetry t.ndjson --held-out 0.2 --zstd-dict --insecure --limit 10",
             "semcom demo",
             "semcom sim image --data d --mode jpeg --snr 0:2:20 --ratio 1/16 --channel rayleigh --json --plot p.png -n 4",
-            "semcom sim image --data d --mode analog --seed 3",
+            "semcom sim image --data d --mode analog --seed 3 --realisations 4",
             "semcom quic cert --cert c.der --key k.der --name gw.local",
             "semcom quic serve --listen 127.0.0.1:4433 --cert c.der --key k.der --out got --count 5",
             "semcom quic send --connect 127.0.0.1:4434 --cert c.der items --zstd --item-timeout 2s",

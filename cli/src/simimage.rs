@@ -127,6 +127,11 @@ pub struct SimImageArgs {
     /// Use at most this many images (the first by file name); 0: all.
     #[arg(short = 'n', long, default_value_t = 0)]
     max_images: usize,
+    /// Send every image this many times per SNR point, each through its own channel draw (noise,
+    /// timing offset and, for Rayleigh, fading): more realisations, smoother means. The first
+    /// realisation of each image is the one a single run sends.
+    #[arg(long, default_value_t = 1)]
+    realisations: usize,
     /// JPEG: frames per legacy rate for the PER that picks the rate.
     #[arg(long, default_value_t = 50)]
     rate_frames: u64,
@@ -360,6 +365,9 @@ pub fn simulate(a: &SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Resul
     if a.threads == Some(0) {
         bail!("--threads must be at least 1");
     }
+    if !(1..=1000).contains(&a.realisations) {
+        bail!("--realisations must be within 1 … 1000");
+    }
     let (images, _) = load_images(&a.data, a.max_images)?;
     let snr = &a.snr.0;
     let threads = a
@@ -384,12 +392,15 @@ pub fn simulate(a: &SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Resul
     let n_img = prep.images.len();
     // JPEG files by (image, rate): they do not depend on the SNR.
     let files: Mutex<HashMap<(usize, u32), JpegFile>> = Mutex::new(HashMap::new());
-    parallel(threads, snr.len() * n_img, |job| {
-        let (point, img) = (job / n_img, job % n_img);
+    let per_point = n_img * a.realisations;
+    parallel(threads, snr.len() * per_point, |job| {
+        let (point, item) = (job / per_point, job % per_point);
+        let img = item % n_img;
         let (name, pic) = &prep.images[img];
         let k = channel_uses(pic, a.ratio);
         let air = budget(pic);
-        let item_seed = frame_seed(a.seed, point as u64, img as u64);
+        // Realisation r of image i is item i + r·n: realisation 0 is what a single run sends.
+        let item_seed = frame_seed(a.seed, point as u64, item as u64);
         let mut r = ItemResult {
             image: name.clone(),
             snr_db: snr[point],
@@ -721,6 +732,7 @@ mod tests {
             channel,
             delay_spread: 2.0,
             max_images: 0,
+            realisations: 1,
             rate_frames: 10,
             max_item_loss: 0.1,
             seed: 5,
