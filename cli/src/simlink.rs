@@ -449,7 +449,7 @@ pub(crate) fn zstd_decompressor(dict: &[u8]) -> Result<zstd::bulk::Decompressor<
 }
 
 /// The frame a semantic item travels in: modality, parameters, payload; no model id or CRC.
-fn semantic_item(modality: Modality, params: Vec<u8>, payload: Vec<u8>) -> Item {
+pub(crate) fn semantic_item(modality: Modality, params: Vec<u8>, payload: Vec<u8>) -> Item {
     let f = SemanticFrame {
         modality,
         model: None,
@@ -745,7 +745,7 @@ fn run_job(a: &SimLinkArgs, p: &Prepared, job: Job, prior: &Prior, cache: &TextC
                 concealed += usize::from(c);
                 v
             } else if semantic {
-                t.semantic_psnr(i, &items[i].bytes, g.as_deref())?
+                t.semantic_psnr(i, &items[i].bytes, g.as_deref())
             } else {
                 t.classical_psnr(i, g.as_deref() == Some(p.originals[i].as_slice()))
             };

@@ -36,6 +36,7 @@ use semcom_transport::link::gaps::{uniform_layout, with_gaps};
 use semcom_transport::link::{PhyMode, RadioItemLink, RadioItemLinkConfig};
 use semcom_transport::radio::sim::SimRadio;
 use semcom_transport::{Item, ItemKind};
+use std::ops::Range;
 use std::path::Path;
 
 /// The built-in images: 192 × 128 centre crops of eight Kodak images (see cli/samples/SOURCE.md).
@@ -268,15 +269,7 @@ fn encode_for_psnr(model: &DigitalModel, pic: &Picture, target: f64) -> Result<D
 
 /// The frame a digital image travels in (modality, parameters, payload; no model id or CRC).
 fn semantic_item(code: &DigitalCode) -> Item {
-    let f = SemanticFrame {
-        modality: Modality::Image,
-        model: None,
-        params: code.params(),
-        segments: Vec::new(),
-        payload: code.payload.clone(),
-        with_crc: false,
-    };
-    Item::new(ItemKind::Semantic, f.to_bytes())
+    crate::simlink::semantic_item(Modality::Image, code.params(), code.payload.clone())
 }
 
 impl ImageTruth {
@@ -290,23 +283,38 @@ impl ImageTruth {
         self.analog.is_some()
     }
 
+    /// PSNR of the picture the receiver shows for semantic item `i` from the frame `bytes` whose
+    /// frame byte ranges `lost` did not arrive (concealed), or `None` when nothing can be shown.
+    fn shown_psnr(&self, i: usize, bytes: &[u8], lost: &[Range<usize>]) -> Option<f64> {
+        let pic = &self.pics[i];
+        let max_pixels = pic.width() * pic.height();
+        let (f, lost) = SemanticFrame::from_bytes_with_gaps(bytes, lost).ok()?;
+        if f.modality != Modality::Image {
+            return None;
+        }
+        let c = DigitalCode::from_parts(&f.params, &f.payload, max_pixels).ok()?;
+        if (c.width, c.height, c.channels) != (pic.width(), pic.height(), pic.channels()) {
+            return None;
+        }
+        let shown = if lost.is_empty() {
+            self.model.reconstruction(&c).ok()?
+        } else {
+            self.model
+                .decode_concealed(&c, &lost, Conceal::Prior, max_pixels)
+                .ok()?
+                .0
+        };
+        psnr(pic, &shown).ok()
+    }
+
     /// PSNR of what the receiver shows for semantic item `i` of which only some fragments
     /// arrived (`max_fragment`: the link's fragment size; the item is of one importance class),
     /// and whether it was concealed (false: nothing could be shown, mid-grey).
     pub(crate) fn partial_psnr(&self, i: usize, fragments: &[Option<Vec<u8>>], max_fragment: usize) -> (f64, bool) {
-        let pic = &self.pics[i];
-        let max_pixels = pic.width() * pic.height();
         let layout = uniform_layout(fragments.len(), max_fragment);
         let shown = with_gaps(fragments, &layout)
             .ok()
-            .and_then(|(bytes, lost)| SemanticFrame::from_bytes_with_gaps(&bytes, &lost).ok())
-            .filter(|(f, _)| f.modality == Modality::Image)
-            .and_then(|(f, lost)| {
-                let c = DigitalCode::from_parts(&f.params, &f.payload, max_pixels).ok()?;
-                ((c.width, c.height, c.channels) == (pic.width(), pic.height(), pic.channels())).then_some((c, lost))
-            })
-            .and_then(|(c, lost)| self.model.decode_concealed(&c, &lost, Conceal::Prior, max_pixels).ok())
-            .and_then(|(p, _)| psnr(pic, &p).ok());
+            .and_then(|(bytes, lost)| self.shown_psnr(i, &bytes, &lost));
         match shown {
             Some(v) => (v, true),
             None => (self.grey_psnr[i], false),
@@ -315,23 +323,13 @@ impl ImageTruth {
 
     /// PSNR of what the receiver shows for semantic item `i` given what arrived whole (`sent`:
     /// the item's bytes).
-    pub(crate) fn semantic_psnr(&self, i: usize, sent: &[u8], got: Option<&[u8]>) -> Result<f64> {
-        let Some(b) = got else { return Ok(self.grey_psnr[i]) };
-        if b == sent {
-            return Ok(self.clean_psnr[i]);
-        }
-        // Authenticated links deliver what was sent; an unsealed one could (very rarely) pass
-        // other bytes: decode them.
-        let pic = &self.pics[i];
-        let shown = SemanticFrame::from_bytes(b)
-            .ok()
-            .filter(|f| f.modality == Modality::Image)
-            .and_then(|f| DigitalCode::from_parts(&f.params, &f.payload, pic.width() * pic.height()).ok())
-            .filter(|c| (c.width, c.height, c.channels) == (pic.width(), pic.height(), pic.channels()))
-            .and_then(|c| self.model.reconstruction(&c).ok());
-        match shown {
-            Some(s) => Ok(psnr(pic, &s)?),
-            None => Ok(self.grey_psnr[i]),
+    pub(crate) fn semantic_psnr(&self, i: usize, sent: &[u8], got: Option<&[u8]>) -> f64 {
+        match got {
+            None => self.grey_psnr[i],
+            Some(b) if b == sent => self.clean_psnr[i],
+            // Authenticated links deliver what was sent; an unsealed one could (very rarely)
+            // pass other bytes: decode them.
+            Some(b) => self.shown_psnr(i, b, &[]).unwrap_or(self.grey_psnr[i]),
         }
     }
 
