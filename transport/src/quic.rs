@@ -274,27 +274,26 @@ async fn serve_stream(
         r.extend_from_slice(&hash);
         r
     };
-    if recv.read_exact(&mut h).await.is_err() || &h[..4] != MAGIC {
-        bump(c, |k| k.malformed += 1);
-        let _ = send.write_all(&reply(ST_REFUSED, [0; 32])).await;
-        let _ = send.finish();
-        return;
-    }
-    let Some(kind) = ItemKind::from_code(h[4]) else {
-        bump(c, |k| k.malformed += 1);
-        let _ = send.write_all(&reply(ST_REFUSED, [0; 32])).await;
-        let _ = send.finish();
-        return;
+    let header = match recv.read_exact(&mut h).await {
+        Ok(()) => check_header(&h, max_item),
+        Err(_) => HeaderCheck::Malformed(None),
     };
-    let id = u32::from_be_bytes([h[5], h[6], h[7], h[8]]);
-    let len = u32::from_be_bytes([h[9], h[10], h[11], h[12]]) as usize;
-    if len > max_item {
-        bump(c, |k| k.oversized += 1);
-        let _ = recv.stop(1u32.into());
-        let _ = send.write_all(&reply(ST_REFUSED, [0; 32])).await;
-        let _ = send.finish();
-        return;
-    }
+    let (kind, id, len, hash) = match header {
+        HeaderCheck::Good { kind, id, len, hash } => (kind, id, len, hash),
+        HeaderCheck::Malformed(_) => {
+            bump(c, |k| k.malformed += 1);
+            let _ = send.write_all(&reply(ST_REFUSED, [0; 32])).await;
+            let _ = send.finish();
+            return;
+        }
+        HeaderCheck::Oversized(_) => {
+            bump(c, |k| k.oversized += 1);
+            let _ = recv.stop(1u32.into());
+            let _ = send.write_all(&reply(ST_REFUSED, [0; 32])).await;
+            let _ = send.finish();
+            return;
+        }
+    };
     let bytes = match recv.read_to_end(len).await {
         Ok(b) if b.len() == len => b,
         _ => {
@@ -305,7 +304,7 @@ async fn serve_stream(
         }
     };
     let got = sha256(&bytes);
-    if got[..] != h[13..45] {
+    if got != hash {
         bump(c, |k| k.hash_mismatch += 1);
         let _ = send.write_all(&reply(ST_HASH, got)).await;
         let _ = send.finish();
@@ -317,7 +316,39 @@ async fn serve_stream(
     let _ = send.finish();
 }
 
-/// What a datagram item's header says, or why it is refused.
+/// What an item's 45-byte header (stream or datagram) says, or why it is refused (with the id
+/// when the header got that far).
+enum HeaderCheck {
+    Good {
+        kind: ItemKind,
+        id: u32,
+        len: usize,
+        hash: [u8; 32],
+    },
+    Malformed(Option<u32>),
+    Oversized(u32),
+}
+
+/// Checks the header `h` (at least [`HEADER`] bytes): magic, kind, and the length against
+/// `max_item`.
+fn check_header(h: &[u8], max_item: usize) -> HeaderCheck {
+    if h.len() < HEADER || &h[..4] != MAGIC {
+        return HeaderCheck::Malformed(None);
+    }
+    let id = u32::from_be_bytes([h[5], h[6], h[7], h[8]]);
+    let Some(kind) = ItemKind::from_code(h[4]) else {
+        return HeaderCheck::Malformed(Some(id));
+    };
+    let len = u32::from_be_bytes([h[9], h[10], h[11], h[12]]) as usize;
+    if len > max_item {
+        return HeaderCheck::Oversized(id);
+    }
+    let mut hash = [0u8; 32];
+    hash.copy_from_slice(&h[13..HEADER]);
+    HeaderCheck::Good { kind, id, len, hash }
+}
+
+/// What a datagram item is, or why it is refused.
 enum DatagramCheck<'a> {
     Good { kind: ItemKind, id: u32, bytes: &'a [u8] },
     Malformed(Option<u32>),
@@ -326,22 +357,16 @@ enum DatagramCheck<'a> {
 }
 
 fn check_datagram(d: &[u8], max_item: usize) -> DatagramCheck<'_> {
-    if d.len() < HEADER || &d[..4] != MAGIC {
-        return DatagramCheck::Malformed(None);
-    }
-    let id = u32::from_be_bytes([d[5], d[6], d[7], d[8]]);
-    let Some(kind) = ItemKind::from_code(d[4]) else {
-        return DatagramCheck::Malformed(Some(id));
+    let (kind, id, len, hash) = match check_header(d, max_item) {
+        HeaderCheck::Good { kind, id, len, hash } => (kind, id, len, hash),
+        HeaderCheck::Malformed(id) => return DatagramCheck::Malformed(id),
+        HeaderCheck::Oversized(id) => return DatagramCheck::Oversized(id),
     };
-    let len = u32::from_be_bytes([d[9], d[10], d[11], d[12]]) as usize;
-    if len > max_item {
-        return DatagramCheck::Oversized(id);
-    }
     if d.len() != HEADER + len {
         return DatagramCheck::Malformed(Some(id));
     }
     let bytes = &d[HEADER..];
-    if sha256(bytes)[..] != d[13..HEADER] {
+    if sha256(bytes) != hash {
         return DatagramCheck::HashMismatch(id);
     }
     DatagramCheck::Good { kind, id, bytes }
