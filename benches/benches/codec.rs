@@ -68,21 +68,20 @@ fn records() -> Vec<String> {
         .collect()
 }
 
-fn telemetry(c: &mut Criterion) {
+/// Encodes and decodes `recs` as one stream per iteration (a fresh stream each time: the codec
+/// learns the schema and its keys again), in the group `name`.
+fn stream_group(c: &mut Criterion, name: &str, samples: usize, recs: &[&[u8]]) {
     let p = prior();
-    let recs = records();
     let opts = TelemetryOptions::default();
     let mut enc = TelemetryEncoder::new(&p, opts.clone());
-    let coded: Vec<(u64, Vec<u8>)> = recs.iter().map(|r| enc.encode(r.as_bytes()).unwrap()).collect();
-    let mut g = c.benchmark_group("telemetry_readings");
-    g.sample_size(20);
+    let coded: Vec<(u64, Vec<u8>)> = recs.iter().map(|r| enc.encode(r).unwrap()).collect();
+    let mut g = c.benchmark_group(name);
+    g.sample_size(samples);
     g.throughput(Throughput::Elements(recs.len() as u64));
     g.bench_function("encode", |b| {
         b.iter(|| {
             let mut enc = TelemetryEncoder::new(&p, opts.clone());
-            recs.iter()
-                .map(|r| enc.encode(r.as_bytes()).unwrap().1.len())
-                .sum::<usize>()
+            recs.iter().map(|r| enc.encode(r).unwrap().1.len()).sum::<usize>()
         })
     });
     g.bench_function("decode", |b| {
@@ -95,6 +94,12 @@ fn telemetry(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+fn telemetry(c: &mut Criterion) {
+    let recs = records();
+    let recs: Vec<&[u8]> = recs.iter().map(|r| r.as_bytes()).collect();
+    stream_group(c, "telemetry_readings", 20, &recs);
 }
 
 /// The trace `semcom bench codec` times: full LoRaWAN network-server uplinks (about 1.3 kB of
@@ -123,30 +128,8 @@ fn telemetry_full(c: &mut Criterion) {
         eprintln!("{UPLINKS} not found: telemetry_full skipped");
         return;
     };
-    let p = prior();
-    let opts = TelemetryOptions::default();
-    let mut enc = TelemetryEncoder::new(&p, opts.clone());
-    let coded: Vec<(u64, Vec<u8>)> = recs.iter().map(|r| enc.encode(r).unwrap()).collect();
-    let mut g = c.benchmark_group("telemetry_full");
-    g.sample_size(10);
-    g.throughput(Throughput::Elements(recs.len() as u64));
-    // Each iteration is a fresh stream: the codec learns the schema and its keys again.
-    g.bench_function("encode", |b| {
-        b.iter(|| {
-            let mut enc = TelemetryEncoder::new(&p, opts.clone());
-            recs.iter().map(|r| enc.encode(r).unwrap().1.len()).sum::<usize>()
-        })
-    });
-    g.bench_function("decode", |b| {
-        b.iter(|| {
-            let mut dec = TelemetryDecoder::new(&p, opts.clone());
-            coded
-                .iter()
-                .map(|(s, pl)| dec.decode(*s, pl).unwrap().len())
-                .sum::<usize>()
-        })
-    });
-    g.finish();
+    let recs: Vec<&[u8]> = recs.iter().map(Vec::as_slice).collect();
+    stream_group(c, "telemetry_full", 10, &recs);
 }
 
 criterion_group!(benches, text, telemetry, telemetry_full);
