@@ -5,36 +5,15 @@
 use semcom_codec::image::digital::{DigitalCode, DigitalModel};
 use semcom_codec::picture::{psnr, Picture};
 use semcom_codec::SemanticFrame;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
+use std::process::Output;
 
-fn semcom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_semcom"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run semcom")
-}
+mod common;
 
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("semcom-image-digital-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
+use common::{assert_fails, s, semcom, tmp};
 
 fn ok(out: &Output) {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
-
-fn assert_fails(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure; stderr: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
-    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
 }
 
 /// A textured colour test image (deterministic).

@@ -1,33 +1,10 @@
 //! `semcom encode/decode --modality sensor`, `semcom eval sensor` and `semcom sim sensor` end to
 //! end, and their errors for bad input (non-zero exit, a message naming the problem, no panic).
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn semcom(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_semcom"))
-        .args(args)
-        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-        .output()
-        .expect("run semcom")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("semcom-sensor-test-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-fn assert_fails(out: &Output, needle: &str) {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "expected failure; stderr: {err}");
-    assert!(!err.contains("panicked"), "panicked: {err}");
-    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
-}
+use common::{assert_fails, s, semcom, tmp};
+use std::path::Path;
 
 const MODEL: &str = "models/sensor-har.safetensors";
 

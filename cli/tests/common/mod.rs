@@ -1,22 +1,41 @@
-//! Helpers of the radio tests: `semcom` processes that run side by side, JSON output, and a
-//! SigMF check against the SigMF 1.x schema.
+//! Helpers of the CLI tests: `semcom` run from the repository root with its errors checked,
+//! `semcom` processes that run side by side, JSON output, and a SigMF check against the SigMF
+//! 1.x schema.
 
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub fn tmp(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("semcom-radio-test-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("semcom-cli-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join(name)
 }
 
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// Runs `semcom args` to the end from the repository root (model paths such as
+/// `models/….safetensors` are relative to it).
+pub fn semcom(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_semcom"))
+        .args(args)
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        .output()
+        .expect("run semcom")
+}
+
+/// Asserts that a run failed with a message containing `needle`, and did not panic.
+pub fn assert_fails(out: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "expected failure; stderr: {err}");
+    assert!(!err.contains("panicked"), "panicked: {err}");
+    assert!(err.contains(needle), "stderr lacks `{needle}`: {err}");
 }
 
 /// Removes a test's files (recordings are tens of MB); a failed test leaves them for a look.
