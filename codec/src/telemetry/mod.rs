@@ -46,6 +46,8 @@ const MAX_STRING: usize = 1 << 16;
 const MTF: usize = 8;
 /// Positions of a byte string with their own "unchanged" probability.
 const BYTE_POSITIONS: usize = 64;
+/// A changed byte within this distance of its prediction is coded as a near change.
+const NEAR: usize = 8;
 /// Cap on the long-term string memory (entries).
 const MEMORY_CAP: usize = 1 << 16;
 
@@ -202,7 +204,14 @@ struct Field {
     same: Vec<Bit>,
     /// Per byte position: the numeric field whose change this byte follows.
     byte_partner: Vec<Option<usize>>,
-    delta: Adaptive,
+    /// Per byte position: whether a changed byte moved by at most [`NEAR`] (a counter) or not
+    /// (ciphertext, a new reading).
+    near: Vec<Bit>,
+    /// A near change: -NEAR..=NEAR without 0.
+    near_delta: Adaptive,
+    /// Any other change, uniform (an adaptive table over 239 random values would cost more than
+    /// their 7.9 bits while it learns).
+    far_delta: Adaptive,
     len: Adaptive,
     same_len: Bit,
     time_fmt: Adaptive,
@@ -231,7 +240,9 @@ impl Field {
             bytes_by_len: Vec::new(),
             same: Vec::new(),
             byte_partner: Vec::new(),
-            delta: Adaptive::new(256, 2),
+            near: Vec::new(),
+            near_delta: Adaptive::new(2 * NEAR, 4),
+            far_delta: Adaptive::new(256 - 2 * NEAR - 1, 0),
             len: Adaptive::with(&residual_weights(), 24),
             same_len: Bit::new(3500),
             time_fmt: Adaptive::new(TIME_FORMATS, 64),
@@ -943,9 +954,33 @@ impl<'p> Core<'p> {
                     continue;
                 }
             }
-            let pb = prev.unwrap_or(0);
-            let d = io.symbol(&mut fld.delta, usize::from(b.wrapping_sub(pb)))? as u8;
-            out.push(pb.wrapping_add(d));
+            let Some(pb) = prev else {
+                out.push(io.bits(u32::from(b), 8)? as u8);
+                continue;
+            };
+            let pos = i.min(BYTE_POSITIONS - 1);
+            if fld.near.len() <= pos {
+                fld.near.resize(pos + 1, Bit::new(2048));
+            }
+            // The change as a signed distance: ±1..=NEAR are near, the rest (far) uniform.
+            let d = i16::from(b.wrapping_sub(pb) as i8);
+            let near = NEAR as i16;
+            let is_near = io.bit(&mut fld.near[pos], d != 0 && d.abs() <= near)?;
+            let d = if is_near {
+                let s = if d < 0 { d + near } else { d + near - 1 };
+                let s = io.symbol(&mut fld.near_delta, s.clamp(0, 2 * near - 1) as usize)? as i16;
+                if s < near {
+                    s - near
+                } else {
+                    s - near + 1
+                }
+            } else {
+                // Far distances NEAR+1 ..= 256-NEAR-1 (as u8), in order.
+                let s = i16::from(b.wrapping_sub(pb)) - (near + 1);
+                let s = io.symbol(&mut fld.far_delta, s.clamp(0, 255 - 2 * near - 1) as usize)? as i16;
+                s + near + 1
+            };
+            out.push(pb.wrapping_add(d as u8));
         }
         // Learn which numeric field each changed byte follows (both ends see the same values).
         let n_prev = reference.len().min(out.len()).min(BYTE_POSITIONS);

@@ -67,29 +67,36 @@ impl Adaptive {
     }
 }
 
-/// An adaptive binary probability (12 bits, shift-5 update).
+/// An adaptive binary probability (12 bits). It learns fast at first (the step after `n`
+/// observations is 1/(n+2), a running frequency) and then slowly (1/32), so a decision that a
+/// resync period of 16 records sees the same way every time costs little within the period.
 #[derive(Clone, Copy, Debug)]
-pub struct Bit(u16);
+pub struct Bit {
+    p: u16,
+    n: u16,
+}
 
 impl Default for Bit {
     fn default() -> Self {
-        Self(2048)
+        Self::new(2048)
     }
 }
 
 impl Bit {
     /// Starts with P(1) = p/4096.
     pub fn new(p: u16) -> Self {
-        Self(p.clamp(64, 4032))
+        Self {
+            p: p.clamp(64, 4032),
+            n: 0,
+        }
     }
 
     fn update(&mut self, b: bool) {
-        if b {
-            self.0 += (4096 - self.0) >> 5;
-        } else {
-            self.0 -= self.0 >> 5;
-        }
-        self.0 = self.0.clamp(32, 4064);
+        let div = u32::from(self.n) + 2;
+        let p = u32::from(self.p);
+        let p = if b { p + (4096 - p) / div } else { p - p / div };
+        self.p = (p as u16).clamp(32, 4064);
+        self.n = (self.n + 1).min(30);
     }
 }
 
@@ -118,7 +125,7 @@ impl Io for Enc<'_> {
     }
 
     fn bit(&mut self, m: &mut Bit, b: bool) -> Result<bool, CodecError> {
-        let p1 = u32::from(m.0);
+        let p1 = u32::from(m.p);
         if b {
             self.0.encode(0, p1, 4096);
         } else {
@@ -176,7 +183,7 @@ impl Io for Dec<'_, '_> {
     }
 
     fn bit(&mut self, m: &mut Bit, _: bool) -> Result<bool, CodecError> {
-        let p1 = u32::from(m.0);
+        let p1 = u32::from(m.p);
         let t = self.0.target(4096).ok_or_else(corrupt)?;
         let b = t < p1;
         if b {
