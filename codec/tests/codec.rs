@@ -533,6 +533,89 @@ fn telemetry_recovers_within_the_resync_interval_after_a_loss() {
     }
 }
 
+/// Gateway records whose per-gateway fields (coordinates, name) depend on the gateway id, one
+/// gateway of which moves at record 200.
+fn gateway_record(i: u64, rng: &mut ChaCha8Rng) -> String {
+    let g = rng.random_range(0..6u64);
+    let moved = g == 2 && i >= 200;
+    let lat = 45.18 + g as f64 * 0.013 + if moved { 0.5 } else { 0.0 };
+    format!(
+        r#"{{"dev":"EMS-1","fcnt":{i},"gateways":[{{"channel":{},"id":"gw-{g}-{:08x}","lat":{lat:.5},"long":{:.5},"name":"site {g}","rssi":{}}}]}}"#,
+        rng.random_range(0..8),
+        g * 0x9e37_79b9,
+        5.74 - g as f64 * 0.007,
+        -100 - rng.random_range(0..20),
+    )
+}
+
+/// The keyed memory (a field's value per gateway id) pays off, and a decoder that lost records
+/// (so holds fewer or older associations) never outputs a wrong record: it decodes right or
+/// reports a desync, and one loss costs at most 16 records.
+#[test]
+fn telemetry_keyed_values_save_bits_and_never_decode_stale() {
+    let (p, _) = prior(6, 64);
+    let mut rng = ChaCha8Rng::seed_from_u64(21);
+    let records: Vec<String> = (0..400).map(|i| gateway_record(i, &mut rng)).collect();
+    let opts = TelemetryOptions::default();
+    // Coordinates per gateway cost almost nothing once known, though the gateway changes at random.
+    let mut enc = TelemetryEncoder::new(&p, opts.clone());
+    for (i, r) in records.iter().enumerate() {
+        if i == 100 {
+            enc.keep_costs();
+        }
+        enc.encode(r.as_bytes()).unwrap();
+    }
+    let costs = enc.costs();
+    let per_record = |path: &str| {
+        let c = costs.iter().find(|(p, _)| p == path).map(|c| c.1).unwrap();
+        c.bits / c.records as f64
+    };
+    for path in ["gateways.0.long", "gateways.0.name"] {
+        assert!(
+            per_record(path) < 1.0,
+            "{path}: {:.2} bits per record",
+            per_record(path)
+        );
+    }
+    // The moved gateway's latitude contradicts what was known: from then on it is coded anew.
+    let (lat, long) = (per_record("gateways.0.lat"), per_record("gateways.0.long"));
+    assert!(lat > long + 1.0, "lat {lat:.2} long {long:.2} bits per record");
+    // Lost records: single ones, a burst across the move, several in different resync periods.
+    let patterns: Vec<Vec<u64>> = vec![
+        vec![40],
+        vec![199],
+        vec![200, 201, 202, 203, 204, 205, 206, 207, 208],
+        vec![20, 37, 70, 150, 199, 230, 231, 300],
+        (0..400).filter(|i| (i * 7919) % 10 == 3).collect(),
+    ];
+    for lost in patterns {
+        let mut enc = TelemetryEncoder::new(&p, opts.clone());
+        let mut dec = TelemetryDecoder::new(&p, opts.clone());
+        let mut failed = 0;
+        for r in &records {
+            let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
+            if lost.contains(&seq) {
+                continue;
+            }
+            match dec.decode(seq, &payload) {
+                Ok(out) => assert_eq!(out, r.as_bytes(), "record {seq} decoded wrongly, lost {lost:?}"),
+                Err(e) => {
+                    failed += 1;
+                    assert!(
+                        lost.iter().any(|&l| l < seq && seq < l + 17),
+                        "record {seq} failed ({e}) with no loss in the 16 before it, lost {lost:?}"
+                    );
+                }
+            }
+        }
+        assert!(
+            failed <= 16 * lost.len(),
+            "{failed} failed records for {} lost",
+            lost.len()
+        );
+    }
+}
+
 #[test]
 fn lossy_telemetry_stays_within_tolerance() {
     let (p, _) = prior(6, 64);

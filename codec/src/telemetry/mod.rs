@@ -14,13 +14,25 @@
 //! - **strings** are "one of the field's last 8 values", a reference into a long-term memory of
 //!   strings by hash, an ISO-8601 timestamp (then a number), hex or base64 (then bytes, each
 //!   predicted from the same position of the field's last value), or text through the prior.
+//! - **keyed values**: a leaf's *key* is the first string leaf of its object (or of the nearest
+//!   enclosing object that has one) coded before it, such as a gateway's `id` for its `lat`, or
+//!   the device `name` for top-level fields. A field that always had the same value with a key
+//!   (a gateway's coordinates, name, distances) is sent as "the value known for this key"; see
+//!   the loss rules below.
 //!
 //! **Loss resilience.** Record `seq` (carried by the frame, not the payload) with
 //! `seq % resync == 0` is an *intra* record: every adaptive statistic starts afresh there, so a
 //! decoder that lost a record decodes again from the next intra record, at most `resync` (16)
 //! records later. What lives longer, the shapes and the string memory, is only referred to by hash
 //! once it has been sent in full in two different resync periods, so one lost record cannot take
-//! it away; a reference the decoder does not hold is an error, never a wrong record.
+//! it away; a reference the decoder does not hold is an error, never a wrong record. A keyed
+//! value is used once seen in two resync periods and never again once the field took another
+//! value with that key: a decoder's records are a subset of the encoder's, so it holds the same
+//! value or none (an error).
+//!
+//! **Byte strings** (hex, base64: a LoRaWAN frame) code each byte as "unchanged" with a bit that
+//! learns at the rate of a running frequency first, then a change within ±8 (a counter) or any
+//! other byte uniformly (ciphertext costs its 8 bits, not more).
 //!
 //! **Lossy mode.** A per-field tolerance (`temperature=0.1`) quantises that field's residuals in
 //! steps that keep every reconstructed value within the tolerance; the encoder predicts from its
@@ -132,9 +144,13 @@ impl TelemetryOptions {
 const NUM_DEC: usize = MTF;
 const NUM_F32: usize = MTF + 1;
 const NUM_RAW: usize = MTF + 2;
-const NUM_CLASSES: usize = MTF + 3;
+/// The value this field had with the same key (see [`Schema::keyed`]).
+const NUM_KEYED: usize = MTF + 3;
+const NUM_CLASSES: usize = MTF + 4;
 /// Starting weights of the number classes: the last value, then a decimal, most likely.
-const NUM_CLASS_WEIGHTS: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1];
+const NUM_CLASS_WEIGHTS: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 1];
+/// The same for a leaf that has a key: its keyed value is likely too.
+const NUM_CLASS_WEIGHTS_KEYED: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 16];
 
 /// String classes: 0..MTF are "the field's i-th most recent value".
 const S_MEMORY: usize = MTF;
@@ -145,9 +161,13 @@ const S_BASE64: usize = MTF + 4;
 const S_PRIOR: usize = MTF + 5;
 /// Identifier-like strings (the prior would need a token per 3 bytes or less): raw bytes.
 const S_BYTES: usize = MTF + 6;
-const S_CLASSES: usize = MTF + 7;
+/// The value this field had with the same key (see [`Schema::keyed`]).
+const S_KEYED: usize = MTF + 7;
+const S_CLASSES: usize = MTF + 8;
 /// Starting weights of the string classes: the last value most likely.
-const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1];
+const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1];
+/// The same for a leaf that has a key.
+const STR_CLASS_WEIGHTS_KEYED: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 16];
 
 /// Record kinds.
 const R_SAME: usize = 0;
@@ -188,6 +208,8 @@ struct Field {
     tolerance: Option<f64>,
     epoch: u64,
     num_class: Adaptive,
+    /// Number classes where the record's shape gives the leaf a key.
+    num_class_keyed: Adaptive,
     /// Recent distinct numbers: text and value.
     num_mtf: Vec<Leaf>,
     scale: Adaptive,
@@ -196,6 +218,7 @@ struct Field {
     prev2: Option<(i128, u8)>,
     pred: Pred,
     str_class: Adaptive,
+    str_class_keyed: Adaptive,
     mtf: Vec<Vec<u8>>,
     /// Recent byte-string values of distinct lengths, the last one first (a field that
     /// alternates between layouts, like a LoRaWAN frame with and without FOpts, is predicted from
@@ -229,6 +252,7 @@ impl Field {
             tolerance,
             epoch,
             num_class: Adaptive::with(&NUM_CLASS_WEIGHTS, 32),
+            num_class_keyed: Adaptive::with(&NUM_CLASS_WEIGHTS_KEYED, 32),
             num_mtf: Vec::new(),
             scale: Adaptive::with(&[8, 4, 4, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 48),
             res: Adaptive::with(&residual_weights(), 24),
@@ -236,6 +260,7 @@ impl Field {
             prev2: None,
             pred: Pred::Prev,
             str_class: Adaptive::with(&STR_CLASS_WEIGHTS, 32),
+            str_class_keyed: Adaptive::with(&STR_CLASS_WEIGHTS_KEYED, 32),
             mtf: Vec::new(),
             bytes_by_len: Vec::new(),
             same: Vec::new(),
@@ -319,10 +344,25 @@ struct Schema {
     fields: Vec<usize>,
     /// Whether each leaf is a number (else a string).
     leaf_is_num: Vec<bool>,
+    /// Per leaf: the leaf whose value keys it (the first string leaf of its object, or of the
+    /// nearest enclosing object that has one, coded before it) and its keyed-memory table.
+    keyed: Vec<Option<(u32, u32)>>,
     hash: u16,
     /// Resync periods in which this shape went out in full (capped).
     spelled: u8,
     last_spelled_epoch: u64,
+}
+
+/// What a field's value was with a given key (`hotspots.#.lat` for gateway `id` X): the
+/// long-term memory of functional dependencies. Usable once seen in two resync periods, and
+/// never again once the field took another value with that key, so a decoder (whose records
+/// are a subset of the encoder's) holds the same value or none.
+#[derive(Clone, Debug)]
+struct Keyed {
+    value: Leaf,
+    periods: u8,
+    last_epoch: u64,
+    contradicted: bool,
 }
 
 /// A string in the long-term memory.
@@ -364,6 +404,11 @@ struct Core<'p> {
     by_hash: HashMap<u16, Vec<usize>>,
     memory: HashMap<Vec<u8>, Remembered>,
     memory_hash: HashMap<u16, Vec<Vec<u8>>>,
+    /// Keyed-memory tables by generalised path (`hotspots.#.lat`).
+    keyed_tables: HashMap<Vec<u8>, u32>,
+    /// Per table: key text to value.
+    keyed: Vec<HashMap<Vec<u8>, Keyed>>,
+    keyed_entries: usize,
     tables: Tables,
     prev_schema: Option<usize>,
     /// The schema [`Core::schema_id`] found last (a lookup cache, not coding state).
@@ -392,6 +437,8 @@ pub struct FieldCost {
 #[derive(Default)]
 struct Pending {
     strings: Vec<Vec<u8>>,
+    /// (keyed table, key, value) of every keyed leaf.
+    keyed: Vec<(u32, Vec<u8>, Leaf)>,
     spelled_schema: Option<usize>,
 }
 
@@ -409,6 +456,9 @@ impl<'p> Core<'p> {
             by_hash: HashMap::new(),
             memory: HashMap::new(),
             memory_hash: HashMap::new(),
+            keyed_tables: HashMap::new(),
+            keyed: Vec::new(),
+            keyed_entries: 0,
             tables: Tables::new(),
             prev_schema: None,
             last_schema: None,
@@ -459,10 +509,9 @@ impl<'p> Core<'p> {
             self.last_schema = Some(s);
             return s;
         }
-        let fields = record::leaf_paths(shape)
-            .into_iter()
-            .map(|(p, _)| self.field(&p))
-            .collect();
+        let paths = record::leaf_paths(shape);
+        let fields = paths.iter().map(|(p, _)| self.field(p)).collect();
+        let keyed = self.keys_of(&paths);
         let hash = hash16(&shape_bytes(shape));
         let leaf_is_num = shape
             .iter()
@@ -472,6 +521,7 @@ impl<'p> Core<'p> {
             shape: shape.to_vec(),
             fields,
             leaf_is_num,
+            keyed,
             hash,
             spelled: 0,
             last_spelled_epoch: u64::MAX,
@@ -481,6 +531,43 @@ impl<'p> Core<'p> {
         self.last_schema = Some(id);
         self.by_hash.entry(hash).or_default().push(id);
         id
+    }
+
+    /// For each leaf of a shape (paths and whether numeric): its key leaf and keyed table.
+    fn keys_of(&mut self, paths: &[(Vec<u8>, bool)]) -> Vec<Option<(u32, u32)>> {
+        fn parent(p: &[u8]) -> &[u8] {
+            p.iter().rposition(|&c| c == b'.').map_or(&[][..], |i| &p[..i])
+        }
+        (0..paths.len())
+            .map(|j| {
+                let mut obj = parent(&paths[j].0);
+                let key = loop {
+                    let first = paths[..j].iter().position(|(p, num)| !num && parent(p) == obj);
+                    if first.is_some() || obj.is_empty() {
+                        break first;
+                    }
+                    obj = parent(obj);
+                }?;
+                let general: Vec<u8> = paths[j]
+                    .0
+                    .split(|&c| c == b'.')
+                    .map(|c| {
+                        if !c.is_empty() && c.iter().all(u8::is_ascii_digit) {
+                            &b"#"[..]
+                        } else {
+                            c
+                        }
+                    })
+                    .collect::<Vec<_>>()
+                    .join(&b'.');
+                let next = self.keyed_tables.len() as u32;
+                let table = *self.keyed_tables.entry(general).or_insert(next);
+                if table == next {
+                    self.keyed.push(HashMap::new());
+                }
+                Some((key as u32, table))
+            })
+            .collect()
     }
 
     /// Applies a fully coded record's long-lived changes.
@@ -499,6 +586,28 @@ impl<'p> Core<'p> {
                 m.periods = m.periods.saturating_add(1);
             }
         };
+        for (t, key, v) in p.keyed {
+            let table = &mut self.keyed[t as usize];
+            if let Some(e) = table.get_mut(&key) {
+                if e.value != v {
+                    e.contradicted = true;
+                } else if e.last_epoch != epoch {
+                    e.last_epoch = epoch;
+                    e.periods = e.periods.saturating_add(1);
+                }
+            } else if self.keyed_entries < MEMORY_CAP {
+                self.keyed_entries += 1;
+                table.insert(
+                    key,
+                    Keyed {
+                        value: v,
+                        periods: 1,
+                        last_epoch: epoch,
+                        contradicted: false,
+                    },
+                );
+            }
+        }
         for s in p.strings {
             if let Some(m) = self.memory.get_mut(&s) {
                 seen(m);
@@ -602,7 +711,8 @@ impl<'p> Core<'p> {
         );
         let fields = self.schemas[schema].fields.clone();
         let leaf_is_num = self.schemas[schema].leaf_is_num.clone();
-        let mut leaves = Vec::with_capacity(fields.len());
+        let keyed = self.schemas[schema].keyed.clone();
+        let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(fields.len());
         // Numeric value of each leaf in this record (for cross-field prediction).
         let mut cur: Vec<Option<(i128, u8)>> = vec![None; fields.len()];
         let mut slot = Slots::new(self.fields.len());
@@ -612,15 +722,27 @@ impl<'p> Core<'p> {
                 Input::Record(p) => p.leaves.get(j).map_or(&[][..], Vec::as_slice),
                 _ => &[],
             };
-            let out = if leaf_is_num[j] {
-                let (t, v) = self.number(io, f, text, &cur, &slot)?;
-                cur[j] = v;
-                t
+            // The value this field had with this record's key, where both ends may use it (the
+            // decoder takes whatever it holds: the encoder only refers to values it cannot lack).
+            // A timestamp never repeats: no key (both ends see the key's text).
+            let by_key = keyed[j]
+                .filter(|&(k, _)| self.fields[f].tolerance.is_none() && parse_time(&leaves[k as usize]).is_none());
+            let known = by_key
+                .and_then(|(k, t)| self.keyed[t as usize].get(leaves[k as usize].as_slice()))
+                .filter(|e| !e.contradicted && (io.decoding() || e.periods >= 2))
+                .map(|e| e.value.clone());
+            let known = known.as_ref();
+            let leaf = if leaf_is_num[j] {
+                self.number(io, f, text, &cur, &slot, by_key.map(|_| known))?
             } else {
-                let (t, v) = self.string(io, f, text, &cur, &slot, &mut pending)?;
-                cur[j] = v;
-                t
+                self.string(io, f, text, &cur, &slot, by_key.map(|_| known), &mut pending)?
             };
+            cur[j] = leaf.1;
+            if let Some((k, t)) = by_key {
+                let key: &Vec<u8> = &leaves[k as usize];
+                pending.keyed.push((t, key.clone(), leaf.clone()));
+            }
+            let out = leaf.0;
             slot.insert(f, j);
             account(
                 &mut self.costs,
@@ -726,9 +848,13 @@ impl<'p> Core<'p> {
         text: &[u8],
         cur: &[Option<(i128, u8)>],
         slot: &Slots,
+        keyed: Option<Option<&Leaf>>,
     ) -> Result<Leaf, CodecError> {
+        let known = keyed.flatten();
         let (class, value) = if io.decoding() {
             (0, None)
+        } else if known.is_some_and(|k| k.0 == text) {
+            (NUM_KEYED, None)
         } else if let Some(i) = self.fields[f].num_mtf.iter().position(|(t, _)| t == text) {
             (i, None)
         } else {
@@ -746,13 +872,23 @@ impl<'p> Core<'p> {
                 (None, None) => (NUM_RAW, None),
             }
         };
-        let class = io.symbol(&mut self.fields[f].num_class, class)?;
+        let fld = &mut self.fields[f];
+        let table = if keyed.is_some() {
+            &mut fld.num_class_keyed
+        } else {
+            &mut fld.num_class
+        };
+        let class = io.symbol(table, class)?;
         let out = if class < MTF {
             self.fields[f]
                 .num_mtf
                 .get(class)
                 .cloned()
                 .ok_or_else(|| desync("number refers to a value this decoder has not seen"))?
+        } else if class == NUM_KEYED {
+            known
+                .cloned()
+                .ok_or_else(|| desync("number refers to a keyed value this decoder has not seen"))?
         } else if class == NUM_RAW {
             (self.prior_string(io, f, text, TAG_STRING)?, None)
         } else {
@@ -803,6 +939,7 @@ impl<'p> Core<'p> {
         Ok((m, format_decimal(m, scale).into_bytes()))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn string(
         &mut self,
         io: &mut dyn Io,
@@ -810,10 +947,24 @@ impl<'p> Core<'p> {
         text: &[u8],
         cur: &[Option<(i128, u8)>],
         slot: &Slots,
+        keyed: Option<Option<&Leaf>>,
         pending: &mut Pending,
     ) -> Result<Leaf, CodecError> {
-        let class = if io.decoding() { 0 } else { self.string_class(f, text) };
-        let class = io.symbol(&mut self.fields[f].str_class, class)?;
+        let known = keyed.flatten();
+        let class = if io.decoding() {
+            0
+        } else if known.is_some_and(|k| k.0 == text) {
+            S_KEYED
+        } else {
+            self.string_class(f, text)
+        };
+        let fld = &mut self.fields[f];
+        let table = if keyed.is_some() {
+            &mut fld.str_class_keyed
+        } else {
+            &mut fld.str_class
+        };
+        let class = io.symbol(table, class)?;
         let (out, num) = match class {
             c if c < MTF => {
                 let v = self.fields[f]
@@ -825,6 +976,9 @@ impl<'p> Core<'p> {
                 (v, None)
             }
             S_MEMORY => (self.memory_ref(io, text)?, None),
+            S_KEYED => known
+                .cloned()
+                .ok_or_else(|| desync("string refers to a keyed value this decoder has not seen"))?,
             S_TIME => {
                 let (ms, fmt) = if io.decoding() {
                     (0, 0)
