@@ -58,6 +58,10 @@ const MAX_STRING: usize = 1 << 16;
 const MTF: usize = 8;
 /// Positions of a byte string with their own "unchanged" probability.
 const BYTE_POSITIONS: usize = 64;
+/// Choices for a field's first number in a resync period: 0, or one of the record's last numbers.
+const FIRST_CANDIDATES: usize = 8;
+/// Only numbers this large (timestamps, counters) are worth a copy: small ones cost little anyway.
+const FIRST_MAGNITUDE: u128 = 1 << 16;
 /// A changed byte within this distance of its prediction is coded as a near change.
 const NEAR: usize = 8;
 /// Cap on the long-term string memory (entries).
@@ -227,6 +231,9 @@ struct Field {
     same: Vec<Bit>,
     /// Per byte position: the numeric field whose change this byte follows.
     byte_partner: Vec<Option<usize>>,
+    /// Per byte position: the numeric field and byte (0 = least significant) of its mantissa that
+    /// this byte carries (a payload that encodes the decoded readings).
+    byte_source: Vec<Option<(usize, u8)>>,
     /// Per byte position: whether a changed byte moved by at most [`NEAR`] (a counter) or not
     /// (ciphertext, a new reading).
     near: Vec<Bit>,
@@ -265,6 +272,7 @@ impl Field {
             bytes_by_len: Vec::new(),
             same: Vec::new(),
             byte_partner: Vec::new(),
+            byte_source: Vec::new(),
             near: Vec::new(),
             near_delta: Adaptive::new(2 * NEAR, 4),
             far_delta: Adaptive::new(256 - 2 * NEAR - 1, 0),
@@ -376,6 +384,8 @@ struct Remembered {
 #[derive(Clone, Debug)]
 struct Tables {
     kind: Adaptive,
+    /// A field's first number of a period: predicted from which earlier number of the record.
+    first: Adaptive,
     shape: Adaptive,
     count: Adaptive,
 }
@@ -384,6 +394,7 @@ impl Tables {
     fn new() -> Self {
         Self {
             kind: Adaptive::with(&[24, 2, 1, 1], 24),
+            first: Adaptive::with(&[24, 2, 1, 1, 1, 1, 1, 1], 16),
             shape: Adaptive::new(SH_SYMBOLS, 24),
             count: Adaptive::with(&residual_weights(), 24),
         }
@@ -921,7 +932,11 @@ impl<'p> Core<'p> {
         cur: &[Option<(i128, u8)>],
         slot: &Slots,
     ) -> Result<(i128, Vec<u8>), CodecError> {
-        let p = self.predict(f, scale, cur, slot);
+        let p = if self.fields[f].prev.is_none() {
+            self.first_prediction(io, m, scale, cur)?
+        } else {
+            self.predict(f, scale, cur, slot)
+        };
         let q = match self.fields[f].tolerance {
             Some(t) if lossy_ok => ((t * 10f64.powi(i32::from(scale))) * (1.0 - 1e-12)).floor().min(1e15) as i128,
             _ => 0,
@@ -937,6 +952,49 @@ impl<'p> Core<'p> {
             return Err(overflow());
         }
         Ok((m, format_decimal(m, scale).into_bytes()))
+    }
+
+    /// A field's first number in a resync period has no past: it is predicted from one of the
+    /// last 7 large numbers of the record at the same scale (a copy of a timestamp, say), or from 0.
+    fn first_prediction(
+        &mut self,
+        io: &mut dyn Io,
+        m: i128,
+        scale: u8,
+        cur: &[Option<(i128, u8)>],
+    ) -> Result<i128, CodecError> {
+        let cands: Vec<i128> = cur
+            .iter()
+            .rev()
+            .filter_map(|c| {
+                c.filter(|c| c.1 == scale && c.0.unsigned_abs() >= FIRST_MAGNITUDE)
+                    .map(|c| c.0)
+            })
+            .take(FIRST_CANDIDATES - 1)
+            .collect();
+        if cands.is_empty() {
+            return Ok(0);
+        }
+        let best = if io.decoding() {
+            0
+        } else {
+            let mut best = (m.unsigned_abs(), 0);
+            for (i, &c) in cands.iter().enumerate() {
+                let e = m.abs_diff(c);
+                if e < best.0 {
+                    best = (e, i + 1);
+                }
+            }
+            best.1
+        };
+        let s = io.symbol(&mut self.tables.first, best)?;
+        match s {
+            0 => Ok(0),
+            s => cands
+                .get(s - 1)
+                .copied()
+                .ok_or_else(|| CodecError::Payload("prediction from a number the record does not have".into())),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1080,6 +1138,21 @@ impl<'p> Core<'p> {
         changes.sort_unstable();
         let change = |g: usize| changes.binary_search_by_key(&g, |c| c.0).ok().map(|i| changes[i].1);
         let partners: Vec<Option<u8>> = self.fields[f].byte_partner.iter().map(|p| p.and_then(change)).collect();
+        // Numeric fields of this record: mantissa now and in the last record (same scale).
+        let vals: Vec<(usize, i128, Option<i128>)> = slot
+            .iter()
+            .filter_map(|(g, k)| {
+                let (v, s) = cur[k]?;
+                let prev = self.fields[g].prev.filter(|p| p.1 == s).map(|p| p.0);
+                Some((g, v, prev))
+            })
+            .collect();
+        let byte_of = |v: i128, k: u8| (v >> (8 * u32::from(k))) as u8;
+        let source = |src: Option<(usize, u8)>| {
+            let (g, k) = src?;
+            vals.iter().find(|x| x.0 == g).map(|x| byte_of(x.1, k))
+        };
+        let sourced: Vec<Option<u8>> = self.fields[f].byte_source.iter().map(|&s| source(s)).collect();
         let fld = &mut self.fields[f];
         let mut recent = std::mem::take(&mut fld.bytes_by_len);
         let last_len = recent.first().map_or(0, Vec::len);
@@ -1095,9 +1168,11 @@ impl<'p> Core<'p> {
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let b = raw.get(i).copied().unwrap_or(0);
-            let prev = reference
-                .get(i)
-                .map(|&pb| pb.wrapping_add(partners.get(i).copied().flatten().unwrap_or(0)));
+            let prev = sourced.get(i).copied().flatten().or_else(|| {
+                reference
+                    .get(i)
+                    .map(|&pb| pb.wrapping_add(partners.get(i).copied().flatten().unwrap_or(0)))
+            });
             if let Some(pb) = prev {
                 let pos = i.min(BYTE_POSITIONS - 1);
                 if fld.same.len() <= pos {
@@ -1148,8 +1223,27 @@ impl<'p> Core<'p> {
             }
             bp[i] = changes.iter().filter(|&&(_, c)| c == d).map(|&(g, _)| g).min();
         }
+        // Learn which mantissa byte each changed byte carries: one that held the old byte in the
+        // last record and holds the new one now.
+        let mut bs = std::mem::take(&mut fld.byte_source);
+        let n_src = out.len().min(BYTE_POSITIONS);
+        bs.resize(n_src.max(bs.len()), None);
+        for i in 0..n_src {
+            if sourced.get(i).copied().flatten() == Some(out[i]) {
+                continue;
+            }
+            bs[i] = reference.get(i).filter(|&&r| r != out[i]).and_then(|&r| {
+                vals.iter().find_map(|&(g, v, p)| {
+                    let p = p?;
+                    (0..4u8)
+                        .find(|&k| byte_of(v, k) == out[i] && byte_of(p, k) == r)
+                        .map(|k| (g, k))
+                })
+            });
+        }
         let fld = &mut self.fields[f];
         fld.byte_partner = bp;
+        fld.byte_source = bs;
         move_to_front(&mut recent, by_len, || out.clone());
         recent[0].clone_from(&out);
         recent.truncate(4);
