@@ -167,11 +167,13 @@ const S_PRIOR: usize = MTF + 5;
 const S_BYTES: usize = MTF + 6;
 /// The value this field had with the same key (see [`Schema::keyed`]).
 const S_KEYED: usize = MTF + 7;
-const S_CLASSES: usize = MTF + 8;
+/// One of the field's own long-term values, by an 8-bit hash (see [`FieldMemory`]).
+const S_FIELD_MEMORY: usize = MTF + 8;
+const S_CLASSES: usize = MTF + 9;
 /// Starting weights of the string classes: the last value most likely.
-const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1];
+const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2];
 /// The same for a leaf that has a key.
-const STR_CLASS_WEIGHTS_KEYED: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 16];
+const STR_CLASS_WEIGHTS_KEYED: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 16, 2];
 
 /// Record kinds.
 const R_SAME: usize = 0;
@@ -373,6 +375,21 @@ struct Keyed {
     contradicted: bool,
 }
 
+/// The strings one field (by generalised path) has taken, for references by an 8-bit hash: a
+/// gateway id among the few dozen a device is heard by costs 8 bits, not the 16 of the
+/// record-wide memory. Same rules as that memory: usable once sent in two resync periods, and
+/// only while the encoder's table is not full (so the decoder's is a subset of it).
+#[derive(Clone, Debug, Default)]
+struct FieldMemory {
+    seen: HashMap<Vec<u8>, Remembered>,
+    by_hash: HashMap<u8, Vec<Vec<u8>>>,
+}
+
+/// Cap on each field's memory (entries).
+const FIELD_MEMORY_CAP: usize = 4096;
+/// Longest string a field's memory keeps.
+const FIELD_MEMORY_LEN: usize = 64;
+
 /// A string in the long-term memory.
 #[derive(Clone, Debug)]
 struct Remembered {
@@ -415,10 +432,13 @@ struct Core<'p> {
     by_hash: HashMap<u16, Vec<usize>>,
     memory: HashMap<Vec<u8>, Remembered>,
     memory_hash: HashMap<u16, Vec<Vec<u8>>>,
-    /// Keyed-memory tables by generalised path (`hotspots.#.lat`).
-    keyed_tables: HashMap<Vec<u8>, u32>,
-    /// Per table: key text to value.
+    /// Long-term tables by generalised path (`hotspots.#.lat`), and each field's table.
+    general_ids: HashMap<Vec<u8>, u32>,
+    general: Vec<u32>,
+    /// Per generalised path: key text to value.
     keyed: Vec<HashMap<Vec<u8>, Keyed>>,
+    /// Per generalised path: the strings it took.
+    field_memory: Vec<FieldMemory>,
     keyed_entries: usize,
     tables: Tables,
     prev_schema: Option<usize>,
@@ -450,6 +470,8 @@ struct Pending {
     strings: Vec<Vec<u8>>,
     /// (keyed table, key, value) of every keyed leaf.
     keyed: Vec<(u32, Vec<u8>, Leaf)>,
+    /// (field table, string) of every string leaf.
+    field_strings: Vec<(u32, Vec<u8>)>,
     spelled_schema: Option<usize>,
 }
 
@@ -467,8 +489,10 @@ impl<'p> Core<'p> {
             by_hash: HashMap::new(),
             memory: HashMap::new(),
             memory_hash: HashMap::new(),
-            keyed_tables: HashMap::new(),
+            general_ids: HashMap::new(),
+            general: Vec::new(),
             keyed: Vec::new(),
+            field_memory: Vec::new(),
             keyed_entries: 0,
             tables: Tables::new(),
             prev_schema: None,
@@ -489,6 +513,24 @@ impl<'p> Core<'p> {
         }
         let tol = self.opts.tolerance(path);
         self.fields.push(Field::new(path.to_vec(), tol));
+        let general: Vec<u8> = path
+            .split(|&c| c == b'.')
+            .map(|c| {
+                if !c.is_empty() && c.iter().all(u8::is_ascii_digit) {
+                    &b"#"[..]
+                } else {
+                    c
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(&b'.');
+        let next = self.general_ids.len() as u32;
+        let id = *self.general_ids.entry(general).or_insert(next);
+        if id == next {
+            self.keyed.push(HashMap::new());
+            self.field_memory.push(FieldMemory::default());
+        }
+        self.general.push(id);
         self.by_path.insert(path.to_vec(), self.fields.len() - 1);
         self.fields.len() - 1
     }
@@ -521,8 +563,8 @@ impl<'p> Core<'p> {
             return s;
         }
         let paths = record::leaf_paths(shape);
-        let fields = paths.iter().map(|(p, _)| self.field(p)).collect();
-        let keyed = self.keys_of(&paths);
+        let fields: Vec<usize> = paths.iter().map(|(p, _)| self.field(p)).collect();
+        let keyed = self.keys_of(&paths, &fields);
         let hash = hash16(&shape_bytes(shape));
         let leaf_is_num = shape
             .iter()
@@ -545,7 +587,7 @@ impl<'p> Core<'p> {
     }
 
     /// For each leaf of a shape (paths and whether numeric): its key leaf and keyed table.
-    fn keys_of(&mut self, paths: &[(Vec<u8>, bool)]) -> Vec<Option<(u32, u32)>> {
+    fn keys_of(&self, paths: &[(Vec<u8>, bool)], fields: &[usize]) -> Vec<Option<(u32, u32)>> {
         fn parent(p: &[u8]) -> &[u8] {
             p.iter().rposition(|&c| c == b'.').map_or(&[][..], |i| &p[..i])
         }
@@ -559,24 +601,7 @@ impl<'p> Core<'p> {
                     }
                     obj = parent(obj);
                 }?;
-                let general: Vec<u8> = paths[j]
-                    .0
-                    .split(|&c| c == b'.')
-                    .map(|c| {
-                        if !c.is_empty() && c.iter().all(u8::is_ascii_digit) {
-                            &b"#"[..]
-                        } else {
-                            c
-                        }
-                    })
-                    .collect::<Vec<_>>()
-                    .join(&b'.');
-                let next = self.keyed_tables.len() as u32;
-                let table = *self.keyed_tables.entry(general).or_insert(next);
-                if table == next {
-                    self.keyed.push(HashMap::new());
-                }
-                Some((key as u32, table))
+                Some((key as u32, self.general[fields[j]]))
             })
             .collect()
     }
@@ -618,6 +643,23 @@ impl<'p> Core<'p> {
                     },
                 );
             }
+        }
+        for (t, v) in p.field_strings {
+            let fm = &mut self.field_memory[t as usize];
+            if let Some(m) = fm.seen.get_mut(&v) {
+                seen(m);
+                continue;
+            }
+            if fm.seen.len() >= FIELD_MEMORY_CAP {
+                continue;
+            }
+            fm.by_hash.entry(hash8(&v)).or_default().push(v.clone());
+            let mut m = Remembered {
+                periods: 0,
+                last_epoch: u64::MAX,
+            };
+            seen(&mut m);
+            fm.seen.insert(v, m);
         }
         for s in p.strings {
             if let Some(m) = self.memory.get_mut(&s) {
@@ -1034,6 +1076,7 @@ impl<'p> Core<'p> {
                 (v, None)
             }
             S_MEMORY => (self.memory_ref(io, text)?, None),
+            S_FIELD_MEMORY => (self.field_memory_ref(io, f, text)?, None),
             S_KEYED => known
                 .cloned()
                 .ok_or_else(|| desync("string refers to a keyed value this decoder has not seen"))?,
@@ -1073,6 +1116,9 @@ impl<'p> Core<'p> {
             }
             _ => return Err(CodecError::Payload("unknown string class".into())),
         };
+        if num.is_none() && out.len() <= FIELD_MEMORY_LEN {
+            pending.field_strings.push((self.general[f], out.clone()));
+        }
         self.fields[f].remember(&out);
         Ok((out, num))
     }
@@ -1081,6 +1127,9 @@ impl<'p> Core<'p> {
     fn string_class(&self, f: usize, text: &[u8]) -> usize {
         if let Some(i) = self.fields[f].mtf.iter().position(|v| v == text) {
             return i;
+        }
+        if self.field_memory_usable(f, text) {
+            return S_FIELD_MEMORY;
         }
         if self.memory_usable(text) {
             return S_MEMORY;
@@ -1100,8 +1149,34 @@ impl<'p> Core<'p> {
     }
 
     fn memory_usable(&self, text: &[u8]) -> bool {
-        self.memory.get(text).is_some_and(|m| m.periods >= 2)
+        // A full memory takes no more strings here, but a decoder's (fewer) might: refer to none.
+        self.memory.len() < MEMORY_CAP
+            && self.memory.get(text).is_some_and(|m| m.periods >= 2)
             && self.memory_hash.get(&hash16(text)).is_some_and(|v| v.len() == 1)
+    }
+
+    fn field_memory_usable(&self, f: usize, text: &[u8]) -> bool {
+        let fm = &self.field_memory[self.general[f] as usize];
+        fm.seen.len() < FIELD_MEMORY_CAP
+            && fm.seen.get(text).is_some_and(|m| m.periods >= 2)
+            && fm.by_hash.get(&hash8(text)).is_some_and(|v| v.len() == 1)
+    }
+
+    fn field_memory_ref(&mut self, io: &mut dyn Io, f: usize, text: &[u8]) -> Result<Vec<u8>, CodecError> {
+        let h = io.bits(u32::from(hash8(text)), 8)? as u8;
+        if !io.decoding() {
+            return Ok(text.to_vec());
+        }
+        match self.field_memory[self.general[f] as usize]
+            .by_hash
+            .get(&h)
+            .map(Vec::as_slice)
+        {
+            Some([v]) => Ok(v.clone()),
+            _ => Err(desync(&format!(
+                "field value reference {h:02x} is not known here (it went out in a lost record)"
+            ))),
+        }
     }
 
     fn memory_ref(&mut self, io: &mut dyn Io, text: &[u8]) -> Result<Vec<u8>, CodecError> {
@@ -1448,6 +1523,12 @@ fn hash16(b: &[u8]) -> u16 {
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
     (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16
+}
+
+/// [`hash16`] folded to 8 bits.
+fn hash8(b: &[u8]) -> u8 {
+    let h = hash16(b);
+    (h ^ (h >> 8)) as u8
 }
 
 fn shape_bytes(shape: &[Shape]) -> Vec<u8> {
