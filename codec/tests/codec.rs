@@ -660,14 +660,17 @@ fn lossy_telemetry_stays_within_tolerance() {
 fn hostile_telemetry_payloads_never_panic() {
     let (p, _) = prior(6, 64);
     let mut rng = ChaCha8Rng::seed_from_u64(14);
-    let records: Vec<String> = (0..40).map(|i| uplink(i, &mut rng)).collect();
-    let mut enc = TelemetryEncoder::new(&p, TelemetryOptions::default());
-    let payloads: Vec<(u64, Vec<u8>)> = records.iter().map(|r| enc.encode(r.as_bytes()).unwrap()).collect();
-    for trial in 0..200 {
+    // Uplinks, and gateway records long enough (80) that keyed values and field memories are
+    // referred to.
+    let uplinks: Vec<String> = (0..40).map(|i| uplink(i, &mut rng)).collect();
+    let gateways: Vec<String> = (0..80).map(|i| gateway_record(i, &mut rng)).collect();
+    for (trial, records) in (0..400).map(|t| (t, if t % 2 == 0 { &uplinks } else { &gateways })) {
+        let mut enc = TelemetryEncoder::new(&p, TelemetryOptions::default());
+        let payloads: Vec<(u64, Vec<u8>)> = records.iter().map(|r| enc.encode(r.as_bytes()).unwrap()).collect();
         let mut dec = TelemetryDecoder::new(&p, TelemetryOptions::default());
         for (k, (seq, pl)) in payloads.iter().enumerate() {
             let mut pl = pl.clone();
-            if k == trial % 40 {
+            if k == (trial / 2 * 7) % records.len() {
                 match trial % 3 {
                     0 => pl.truncate(rng.random_range(0..=pl.len())),
                     1 if !pl.is_empty() => {
