@@ -236,6 +236,8 @@ struct Field {
     /// Per byte position: the numeric field and byte (0 = least significant) of its mantissa that
     /// this byte carries (a payload that encodes the decoded readings).
     byte_source: Vec<Option<(usize, u8)>>,
+    /// The last number per key of the leaf in this period.
+    key_prev: HashMap<Vec<u8>, Num>,
     /// Per byte position: whether a changed byte moved by at most [`NEAR`] (a counter) or not
     /// (ciphertext, a new reading).
     near: Vec<Bit>,
@@ -275,6 +277,7 @@ impl Field {
             same: Vec::new(),
             byte_partner: Vec::new(),
             byte_source: Vec::new(),
+            key_prev: HashMap::new(),
             near: Vec::new(),
             near_delta: Adaptive::new(2 * NEAR, 4),
             far_delta: Adaptive::new(256 - 2 * NEAR - 1, 0),
@@ -440,6 +443,8 @@ struct Core<'p> {
     /// Per generalised path: the strings it took.
     field_memory: Vec<FieldMemory>,
     keyed_entries: usize,
+    /// The key of the leaf being coded (set per leaf by the record walk).
+    leaf_key: Option<Vec<u8>>,
     tables: Tables,
     prev_schema: Option<usize>,
     /// The schema [`Core::schema_id`] found last (a lookup cache, not coding state).
@@ -494,6 +499,7 @@ impl<'p> Core<'p> {
             keyed: Vec::new(),
             field_memory: Vec::new(),
             keyed_entries: 0,
+            leaf_key: None,
             tables: Tables::new(),
             prev_schema: None,
             last_schema: None,
@@ -785,12 +791,16 @@ impl<'p> Core<'p> {
                 .filter(|e| !e.contradicted && (io.decoding() || e.periods >= 2))
                 .map(|e| e.value.clone());
             let known = known.as_ref();
+            self.leaf_key = by_key.map(|(k, _)| leaves[k as usize].clone());
             let leaf = if leaf_is_num[j] {
                 self.number(io, f, text, &cur, &slot, by_key.map(|_| known))?
             } else {
                 self.string(io, f, text, &cur, &slot, by_key.map(|_| known), &mut pending)?
             };
             cur[j] = leaf.1;
+            if let (Some(key), Some(v)) = (self.leaf_key.take(), leaf.1) {
+                self.fields[f].key_prev.insert(key, v);
+            }
             if let Some((k, t)) = by_key {
                 let key: &Vec<u8> = &leaves[k as usize];
                 pending.keyed.push((t, key.clone(), leaf.clone()));
@@ -890,7 +900,15 @@ impl<'p> Core<'p> {
                 }
                 _ => rescale(p, ps),
             },
-            Pred::Prev => rescale(p, ps),
+            Pred::Prev => {
+                // The value this field last had with the leaf's key in this period (a gateway's
+                // last RSSI) when there is one: closer than the last record's (another gateway).
+                let by_key = self.leaf_key.as_ref().and_then(|k| fld.key_prev.get(k));
+                match by_key {
+                    Some(&(v, s)) => rescale(v, s),
+                    None => rescale(p, ps),
+                }
+            }
         }
     }
 
