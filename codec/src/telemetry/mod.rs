@@ -237,7 +237,7 @@ struct Field {
     /// this byte carries (a payload that encodes the decoded readings).
     byte_source: Vec<Option<(usize, u8)>>,
     /// The last number per key of the leaf in this period.
-    key_prev: HashMap<Vec<u8>, Num>,
+    key_prev: HashMap<u64, Num>,
     /// Per byte position: whether a changed byte moved by at most [`NEAR`] (a counter) or not
     /// (ciphertext, a new reading).
     near: Vec<Bit>,
@@ -439,12 +439,12 @@ struct Core<'p> {
     general_ids: HashMap<Vec<u8>, u32>,
     general: Vec<u32>,
     /// Per generalised path: key text to value.
-    keyed: Vec<HashMap<Vec<u8>, Keyed>>,
+    keyed: Vec<HashMap<u64, Keyed>>,
     /// Per generalised path: the strings it took.
     field_memory: Vec<FieldMemory>,
     keyed_entries: usize,
     /// The key of the leaf being coded (set per leaf by the record walk).
-    leaf_key: Option<Vec<u8>>,
+    leaf_key: Option<u64>,
     tables: Tables,
     prev_schema: Option<usize>,
     /// The schema [`Core::schema_id`] found last (a lookup cache, not coding state).
@@ -474,7 +474,7 @@ pub struct FieldCost {
 struct Pending {
     strings: Vec<Vec<u8>>,
     /// (keyed table, key, value) of every keyed leaf.
-    keyed: Vec<(u32, Vec<u8>, Leaf)>,
+    keyed: Vec<(u32, u64, Leaf)>,
     /// (field table, string) of every string leaf.
     field_strings: Vec<(u32, Vec<u8>)>,
     spelled_schema: Option<usize>,
@@ -775,6 +775,8 @@ impl<'p> Core<'p> {
         // Numeric value of each leaf in this record (for cross-field prediction).
         let mut cur: Vec<Option<(i128, u8)>> = vec![None; fields.len()];
         let mut slot = Slots::new(self.fields.len());
+        // Per leaf used as a key: its hash, or none for a timestamp (computed once).
+        let mut key_hashes: Vec<Option<Option<u64>>> = vec![None; fields.len()];
         for (j, &f) in fields.iter().enumerate() {
             self.fields[f].reset(self.epoch);
             let text = match rec {
@@ -783,15 +785,23 @@ impl<'p> Core<'p> {
             };
             // The value this field had with this record's key, where both ends may use it (the
             // decoder takes whatever it holds: the encoder only refers to values it cannot lack).
-            // A timestamp never repeats: no key (both ends see the key's text).
+            // A timestamp never repeats: no key (both ends see the key's text). Keys go by a 64-bit
+            // hash: keys that collide only share an entry, whose value is then contradicted or
+            // the same, so a collision costs bits, never correctness.
             let by_key = keyed[j]
-                .filter(|&(k, _)| self.fields[f].tolerance.is_none() && parse_time(&leaves[k as usize]).is_none());
+                .filter(|_| self.fields[f].tolerance.is_none())
+                .and_then(|(k, t)| {
+                    let k = k as usize;
+                    let h = *key_hashes[k]
+                        .get_or_insert_with(|| parse_time(&leaves[k]).is_none().then(|| hash64(&leaves[k])));
+                    h.map(|h| (h, t))
+                });
             let known = by_key
-                .and_then(|(k, t)| self.keyed[t as usize].get(leaves[k as usize].as_slice()))
+                .and_then(|(h, t)| self.keyed[t as usize].get(&h))
                 .filter(|e| !e.contradicted && (io.decoding() || e.periods >= 2))
                 .map(|e| e.value.clone());
             let known = known.as_ref();
-            self.leaf_key = by_key.map(|(k, _)| leaves[k as usize].clone());
+            self.leaf_key = by_key.map(|(h, _)| h);
             let leaf = if leaf_is_num[j] {
                 self.number(io, f, text, &cur, &slot, by_key.map(|_| known))?
             } else {
@@ -801,9 +811,8 @@ impl<'p> Core<'p> {
             if let (Some(key), Some(v)) = (self.leaf_key.take(), leaf.1) {
                 self.fields[f].key_prev.insert(key, v);
             }
-            if let Some((k, t)) = by_key {
-                let key: &Vec<u8> = &leaves[k as usize];
-                pending.keyed.push((t, key.clone(), leaf.clone()));
+            if let Some((h, t)) = by_key {
+                pending.keyed.push((t, h, leaf.clone()));
             }
             let out = leaf.0;
             slot.insert(f, j);
@@ -1535,12 +1544,18 @@ fn div_round(r: i128, step: i128) -> i128 {
 
 /// FNV-1a folded to 16 bits.
 fn hash16(b: &[u8]) -> u16 {
+    let h = hash64(b);
+    (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16
+}
+
+/// FNV-1a, 64 bits.
+fn hash64(b: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for &x in b {
         h ^= u64::from(x);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
-    (h ^ (h >> 16) ^ (h >> 32) ^ (h >> 48)) as u16
+    h
 }
 
 /// [`hash16`] folded to 8 bits.
