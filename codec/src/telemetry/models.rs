@@ -157,8 +157,21 @@ fn corrupt() -> CodecError {
     CodecError::Payload("code value outside the distribution".into())
 }
 
+impl Dec<'_, '_> {
+    /// A decoder that has read past the payload's end can only fail: stop before it spends a
+    /// transformer step per token spelling a 64 KB string out of the zeros beyond a short,
+    /// hostile payload.
+    fn live(&self) -> Result<(), CodecError> {
+        if self.0.overran() {
+            return Err(CodecError::Payload("payload ends before the record does".into()));
+        }
+        Ok(())
+    }
+}
+
 impl Io for Dec<'_, '_> {
     fn symbol(&mut self, m: &mut Adaptive, _: usize) -> Result<usize, CodecError> {
+        self.live()?;
         let t = self.0.target(m.total).ok_or_else(corrupt)?;
         let mut cum = 0u32;
         for (s, &f) in m.f.iter().enumerate() {
@@ -196,6 +209,7 @@ impl Io for Dec<'_, '_> {
     }
 
     fn token(&mut self, coder: &mut CachedCoder<'_, '_>, _: u32) -> Result<u32, CodecError> {
+        self.live()?;
         coder.decode(self.0)
     }
 
