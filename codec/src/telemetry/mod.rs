@@ -373,19 +373,8 @@ struct Schema {
 #[derive(Clone, Debug)]
 struct Keyed {
     value: Leaf,
-    periods: u8,
-    last_epoch: u64,
+    seen: Remembered,
     contradicted: bool,
-}
-
-/// The strings one field (by generalised path) has taken, for references by an 8-bit hash: a
-/// gateway id among the few dozen a device is heard by costs 8 bits, not the 16 of the
-/// record-wide memory. Same rules as that memory: usable once sent in two resync periods, and
-/// only while the encoder's table is not full (so the decoder's is a subset of it).
-#[derive(Clone, Debug, Default)]
-struct FieldMemory {
-    seen: HashMap<Vec<u8>, Remembered>,
-    by_hash: HashMap<u8, Vec<Vec<u8>>>,
 }
 
 /// Cap on each field's memory (entries).
@@ -393,11 +382,99 @@ const FIELD_MEMORY_CAP: usize = 4096;
 /// Longest string a field's memory keeps.
 const FIELD_MEMORY_LEN: usize = 64;
 
-/// A string in the long-term memory.
+/// In how many resync periods something long-lived went out.
 #[derive(Clone, Debug)]
 struct Remembered {
     periods: u8,
     last_epoch: u64,
+}
+
+impl Remembered {
+    /// Seen once, in period `epoch`.
+    fn first(epoch: u64) -> Self {
+        Self {
+            periods: 1,
+            last_epoch: epoch,
+        }
+    }
+
+    /// Seen (again) in period `epoch`.
+    fn seen(&mut self, epoch: u64) {
+        if self.last_epoch != epoch {
+            self.last_epoch = epoch;
+            self.periods = self.periods.saturating_add(1);
+        }
+    }
+}
+
+/// A long-term memory of strings, referred to by a hash of `bits` bits: the record-wide one
+/// (16 bits) and one per field (8 bits: a gateway id among the few dozen a device is heard by).
+/// A string is usable once sent in two resync periods and its hash is unique here, and only while
+/// this (the encoder's) memory is not full: a full memory takes no more strings, but a decoder's
+/// (fewer) might, so its entries stay a subset of the encoder's.
+#[derive(Clone, Debug)]
+struct StringMemory {
+    seen: HashMap<Vec<u8>, Remembered>,
+    by_hash: HashMap<u16, Vec<Vec<u8>>>,
+    bits: u32,
+    cap: usize,
+    /// What a reference names, for errors.
+    what: &'static str,
+}
+
+impl StringMemory {
+    fn new(bits: u32, cap: usize, what: &'static str) -> Self {
+        Self {
+            seen: HashMap::new(),
+            by_hash: HashMap::new(),
+            bits,
+            cap,
+            what,
+        }
+    }
+
+    fn hash(&self, b: &[u8]) -> u16 {
+        if self.bits == 16 {
+            hash16(b)
+        } else {
+            u16::from(hash8(b))
+        }
+    }
+
+    /// Notes that `v` went out in full in period `epoch`.
+    fn remember(&mut self, v: Vec<u8>, epoch: u64) {
+        if let Some(m) = self.seen.get_mut(&v) {
+            m.seen(epoch);
+            return;
+        }
+        if self.seen.len() >= self.cap {
+            return;
+        }
+        self.by_hash.entry(self.hash(&v)).or_default().push(v.clone());
+        self.seen.insert(v, Remembered::first(epoch));
+    }
+
+    fn usable(&self, text: &[u8]) -> bool {
+        self.seen.len() < self.cap
+            && self.seen.get(text).is_some_and(|m| m.periods >= 2)
+            && self.by_hash.get(&self.hash(text)).is_some_and(|v| v.len() == 1)
+    }
+
+    /// Codes a reference to `text` (the encoder's, usable) or reads one.
+    fn reference(&self, io: &mut dyn Io, text: &[u8]) -> Result<Vec<u8>, CodecError> {
+        let h = io.bits(u32::from(self.hash(text)), self.bits)? as u16;
+        if !io.decoding() {
+            return Ok(text.to_vec());
+        }
+        match self.by_hash.get(&h).map(Vec::as_slice) {
+            Some([v]) => Ok(v.clone()),
+            _ => Err(desync(&format!(
+                "{} reference {h:0w$x} is not known here (it went out in a lost record)",
+                self.what,
+                w = self.bits as usize / 4
+            ))),
+        }
+    }
 }
 
 /// Codec-wide adaptive tables, reset at intra records.
@@ -433,15 +510,14 @@ struct Core<'p> {
     schemas: Vec<Schema>,
     by_shape: HashMap<Vec<Shape>, usize>,
     by_hash: HashMap<u16, Vec<usize>>,
-    memory: HashMap<Vec<u8>, Remembered>,
-    memory_hash: HashMap<u16, Vec<Vec<u8>>>,
+    memory: StringMemory,
     /// Long-term tables by generalised path (`hotspots.#.lat`), and each field's table.
     general_ids: HashMap<Vec<u8>, u32>,
     general: Vec<u32>,
     /// Per generalised path: key text to value.
     keyed: Vec<HashMap<u64, Keyed>>,
     /// Per generalised path: the strings it took.
-    field_memory: Vec<FieldMemory>,
+    field_memory: Vec<StringMemory>,
     keyed_entries: usize,
     /// The key of the leaf being coded (set per leaf by the record walk).
     leaf_key: Option<u64>,
@@ -492,8 +568,7 @@ impl<'p> Core<'p> {
             schemas: Vec::new(),
             by_shape: HashMap::new(),
             by_hash: HashMap::new(),
-            memory: HashMap::new(),
-            memory_hash: HashMap::new(),
+            memory: StringMemory::new(16, MEMORY_CAP, "string"),
             general_ids: HashMap::new(),
             general: Vec::new(),
             keyed: Vec::new(),
@@ -534,7 +609,8 @@ impl<'p> Core<'p> {
         let id = *self.general_ids.entry(general).or_insert(next);
         if id == next {
             self.keyed.push(HashMap::new());
-            self.field_memory.push(FieldMemory::default());
+            self.field_memory
+                .push(StringMemory::new(8, FIELD_MEMORY_CAP, "field value"));
         }
         self.general.push(id);
         self.by_path.insert(path.to_vec(), self.fields.len() - 1);
@@ -622,20 +698,13 @@ impl<'p> Core<'p> {
             }
         }
         let epoch = self.epoch;
-        let seen = |m: &mut Remembered| {
-            if m.last_epoch != epoch {
-                m.last_epoch = epoch;
-                m.periods = m.periods.saturating_add(1);
-            }
-        };
         for (t, key, v) in p.keyed {
             let table = &mut self.keyed[t as usize];
             if let Some(e) = table.get_mut(&key) {
                 if e.value != v {
                     e.contradicted = true;
-                } else if e.last_epoch != epoch {
-                    e.last_epoch = epoch;
-                    e.periods = e.periods.saturating_add(1);
+                } else {
+                    e.seen.seen(epoch);
                 }
             } else if self.keyed_entries < MEMORY_CAP {
                 self.keyed_entries += 1;
@@ -643,45 +712,17 @@ impl<'p> Core<'p> {
                     key,
                     Keyed {
                         value: v,
-                        periods: 1,
-                        last_epoch: epoch,
+                        seen: Remembered::first(epoch),
                         contradicted: false,
                     },
                 );
             }
         }
         for (t, v) in p.field_strings {
-            let fm = &mut self.field_memory[t as usize];
-            if let Some(m) = fm.seen.get_mut(&v) {
-                seen(m);
-                continue;
-            }
-            if fm.seen.len() >= FIELD_MEMORY_CAP {
-                continue;
-            }
-            fm.by_hash.entry(hash8(&v)).or_default().push(v.clone());
-            let mut m = Remembered {
-                periods: 0,
-                last_epoch: u64::MAX,
-            };
-            seen(&mut m);
-            fm.seen.insert(v, m);
+            self.field_memory[t as usize].remember(v, epoch);
         }
         for s in p.strings {
-            if let Some(m) = self.memory.get_mut(&s) {
-                seen(m);
-                continue;
-            }
-            if self.memory.len() >= MEMORY_CAP {
-                continue;
-            }
-            self.memory_hash.entry(hash16(&s)).or_default().push(s.clone());
-            let mut m = Remembered {
-                periods: 0,
-                last_epoch: u64::MAX,
-            };
-            seen(&mut m);
-            self.memory.insert(s, m);
+            self.memory.remember(s, epoch);
         }
         self.prev_schema = schema;
     }
@@ -798,7 +839,7 @@ impl<'p> Core<'p> {
                 });
             let known = by_key
                 .and_then(|(h, t)| self.keyed[t as usize].get(&h))
-                .filter(|e| !e.contradicted && (io.decoding() || e.periods >= 2))
+                .filter(|e| !e.contradicted && (io.decoding() || e.seen.periods >= 2))
                 .map(|e| e.value.clone());
             let known = known.as_ref();
             self.leaf_key = by_key.map(|(h, _)| h);
@@ -1102,8 +1143,8 @@ impl<'p> Core<'p> {
                 pending.strings.push(v.clone());
                 (v, None)
             }
-            S_MEMORY => (self.memory_ref(io, text)?, None),
-            S_FIELD_MEMORY => (self.field_memory_ref(io, f, text)?, None),
+            S_MEMORY => (self.memory.reference(io, text)?, None),
+            S_FIELD_MEMORY => (self.field_memory[self.general[f] as usize].reference(io, text)?, None),
             S_KEYED => known
                 .cloned()
                 .ok_or_else(|| desync("string refers to a keyed value this decoder has not seen"))?,
@@ -1155,10 +1196,10 @@ impl<'p> Core<'p> {
         if let Some(i) = self.fields[f].mtf.iter().position(|v| v == text) {
             return i;
         }
-        if self.field_memory_usable(f, text) {
+        if self.field_memory[self.general[f] as usize].usable(text) {
             return S_FIELD_MEMORY;
         }
-        if self.memory_usable(text) {
+        if self.memory.usable(text) {
             return S_MEMORY;
         }
         if parse_time(text).is_some() {
@@ -1173,50 +1214,6 @@ impl<'p> Core<'p> {
             return S_BYTES;
         }
         S_PRIOR
-    }
-
-    fn memory_usable(&self, text: &[u8]) -> bool {
-        // A full memory takes no more strings here, but a decoder's (fewer) might: refer to none.
-        self.memory.len() < MEMORY_CAP
-            && self.memory.get(text).is_some_and(|m| m.periods >= 2)
-            && self.memory_hash.get(&hash16(text)).is_some_and(|v| v.len() == 1)
-    }
-
-    fn field_memory_usable(&self, f: usize, text: &[u8]) -> bool {
-        let fm = &self.field_memory[self.general[f] as usize];
-        fm.seen.len() < FIELD_MEMORY_CAP
-            && fm.seen.get(text).is_some_and(|m| m.periods >= 2)
-            && fm.by_hash.get(&hash8(text)).is_some_and(|v| v.len() == 1)
-    }
-
-    fn field_memory_ref(&mut self, io: &mut dyn Io, f: usize, text: &[u8]) -> Result<Vec<u8>, CodecError> {
-        let h = io.bits(u32::from(hash8(text)), 8)? as u8;
-        if !io.decoding() {
-            return Ok(text.to_vec());
-        }
-        match self.field_memory[self.general[f] as usize]
-            .by_hash
-            .get(&h)
-            .map(Vec::as_slice)
-        {
-            Some([v]) => Ok(v.clone()),
-            _ => Err(desync(&format!(
-                "field value reference {h:02x} is not known here (it went out in a lost record)"
-            ))),
-        }
-    }
-
-    fn memory_ref(&mut self, io: &mut dyn Io, text: &[u8]) -> Result<Vec<u8>, CodecError> {
-        let h = io.bits(u32::from(hash16(text)), 16)? as u16;
-        if !io.decoding() {
-            return Ok(text.to_vec());
-        }
-        match self.memory_hash.get(&h).map(Vec::as_slice) {
-            Some([v]) => Ok(v.clone()),
-            _ => Err(desync(&format!(
-                "string reference {h:04x} is not known here (it went out in a lost record)"
-            ))),
-        }
     }
 
     /// A byte string, each byte predicted from the same position of the field's last one.
@@ -1275,23 +1272,18 @@ impl<'p> Core<'p> {
                     .get(i)
                     .map(|&pb| pb.wrapping_add(partners.get(i).copied().flatten().unwrap_or(0)))
             });
-            if let Some(pb) = prev {
-                let pos = i.min(BYTE_POSITIONS - 1);
-                if fld.same.len() <= pos {
-                    fld.same.resize(pos + 1, Bit::new(2048));
-                }
-                if io.bit(&mut fld.same[pos], b == pb)? {
-                    out.push(pb);
-                    continue;
-                }
-            }
             let Some(pb) = prev else {
                 out.push(io.bits(u32::from(b), 8)? as u8);
                 continue;
             };
             let pos = i.min(BYTE_POSITIONS - 1);
-            if fld.near.len() <= pos {
+            if fld.same.len() <= pos {
+                fld.same.resize(pos + 1, Bit::new(2048));
                 fld.near.resize(pos + 1, Bit::new(2048));
+            }
+            if io.bit(&mut fld.same[pos], b == pb)? {
+                out.push(pb);
+                continue;
             }
             // The change as a signed distance: ±1..=NEAR are near, the rest (far) uniform.
             let d = i16::from(b.wrapping_sub(pb) as i8);
@@ -1490,7 +1482,7 @@ impl<'p> Core<'p> {
             0
         } else if let Some(i) = self.fields[kf].mtf.iter().position(|v| v == k) {
             i
-        } else if self.memory_usable(k) {
+        } else if self.memory.usable(k) {
             S_MEMORY
         } else {
             S_PRIOR
@@ -1502,7 +1494,7 @@ impl<'p> Core<'p> {
                 .get(c)
                 .cloned()
                 .ok_or_else(|| desync("key refers to a key this decoder has not seen"))?,
-            S_MEMORY => self.memory_ref(io, k)?,
+            S_MEMORY => self.memory.reference(io, k)?,
             S_PRIOR => self.prior_string(io, kf, k, TAG_KEY)?,
             _ => return Err(CodecError::Payload("unknown key class".into())),
         };
