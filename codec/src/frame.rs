@@ -222,18 +222,10 @@ impl SemanticFrame {
         }
         let mut r = Reader { b: bytes, pos: 0 };
         let head = (|| {
-            let head = r.byte("version/modality")?;
-            if head >> 4 != VERSION {
-                return Err(CodecError::Version(head >> 4));
-            }
-            let modality = Modality::from_code(head & 0x0F)?;
-            let flags = r.byte("flags")?;
-            if flags & !(F_MODEL | F_PARAMS | F_IMPORTANCE | F_CRC) != 0 {
-                return Err(CodecError::Malformed(format!("unknown flags {flags:#04x}")));
-            }
+            let (modality, flags) = r.head()?;
             let (model, params, segments) = r.fields(flags)?;
             let m = r.varint("payload length")?;
-            Ok((modality, model, params, segments, m))
+            Ok::<_, CodecError>((modality, model, params, segments, m))
         })();
         let at = r.pos;
         if lost.iter().any(|l| l.start <= at) {
@@ -277,15 +269,7 @@ impl SemanticFrame {
     /// Parses a frame: exactly `bytes`, no trailing data.
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, CodecError> {
         let mut r = Reader { b: bytes, pos: 0 };
-        let head = r.byte("version/modality")?;
-        if head >> 4 != VERSION {
-            return Err(CodecError::Version(head >> 4));
-        }
-        let modality = Modality::from_code(head & 0x0F)?;
-        let flags = r.byte("flags")?;
-        if flags & !(F_MODEL | F_PARAMS | F_IMPORTANCE | F_CRC) != 0 {
-            return Err(CodecError::Malformed(format!("unknown flags {flags:#04x}")));
-        }
+        let (modality, flags) = r.head()?;
         if flags & F_CRC != 0 {
             if bytes.len() < 6 {
                 return Err(CodecError::Truncated {
@@ -390,6 +374,20 @@ impl<'a> Reader<'a> {
         }
         Ok((model, params, segments))
     }
+    /// The first two bytes: version and modality, then the flags (only known ones).
+    fn head(&mut self) -> Result<(Modality, u8), CodecError> {
+        let head = self.byte("version/modality")?;
+        if head >> 4 != VERSION {
+            return Err(CodecError::Version(head >> 4));
+        }
+        let modality = Modality::from_code(head & 0x0F)?;
+        let flags = self.byte("flags")?;
+        if flags & !(F_MODEL | F_PARAMS | F_IMPORTANCE | F_CRC) != 0 {
+            return Err(CodecError::Malformed(format!("unknown flags {flags:#04x}")));
+        }
+        Ok((modality, flags))
+    }
+
     fn byte(&mut self, field: &'static str) -> Result<u8, CodecError> {
         Ok(self.take(field, 1)?[0])
     }
