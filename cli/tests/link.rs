@@ -16,13 +16,27 @@ fn out_dir(name: &str) -> PathBuf {
     d
 }
 
+/// Runs `semcom sim link ARGS --json -o OUT`, checks it succeeded, and returns the JSON it
+/// printed last and all of its standard output.
+fn sim_link_json(args: &[&str], out: &std::path::Path) -> (serde_json::Value, String) {
+    let st = semcom()
+        .args(["sim", "link"])
+        .args(args)
+        .args(["--json", "-o"])
+        .arg(out)
+        .output()
+        .unwrap();
+    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
+    let stdout = String::from_utf8_lossy(&st.stdout).into_owned();
+    let json = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    (json, stdout)
+}
+
 #[test]
 fn sim_link_delivers_everything_at_high_snr_and_nothing_far_below_the_preamble_limit() {
     let out = out_dir("sim");
-    let st = semcom()
-        .args([
-            "sim",
-            "link",
+    let (json, _) = sim_link_json(
+        &[
             "--modalities",
             "text,telemetry",
             "--snr",
@@ -31,15 +45,9 @@ fn sim_link_delivers_everything_at_high_snr_and_nothing_far_below_the_preamble_l
             "8",
             "--channels",
             "awgn",
-            "-o",
-        ])
-        .arg(&out)
-        .args(["--json"])
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let stdout = String::from_utf8_lossy(&st.stdout);
-    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        ],
+        &out,
+    );
     let rows = json["rows"].as_array().unwrap();
     // 2 modalities × 1 channel × 2 SNRs × 2 paths.
     assert_eq!(rows.len(), 8);
@@ -73,10 +81,8 @@ fn sim_link_delivers_everything_at_high_snr_and_nothing_far_below_the_preamble_l
 #[test]
 fn sim_link_over_quic_delivers_at_high_snr_and_not_below_the_preamble_limit() {
     let out = out_dir("quic");
-    let st = semcom()
-        .args([
-            "sim",
-            "link",
+    let (json, _) = sim_link_json(
+        &[
             "--modalities",
             "text,telemetry",
             "--snr",
@@ -87,15 +93,9 @@ fn sim_link_over_quic_delivers_at_high_snr_and_not_below_the_preamble_limit() {
             "4",
             "--channels",
             "awgn",
-            "--json",
-            "-o",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let stdout = String::from_utf8_lossy(&st.stdout);
-    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        ],
+        &out,
+    );
     let quic: Vec<&serde_json::Value> = json["rows"]
         .as_array()
         .unwrap()
@@ -151,10 +151,8 @@ fn demo_produces_the_table_and_plots() {
 #[test]
 fn sim_link_images_meet_the_psnr_threshold_at_high_snr() {
     let out = out_dir("image");
-    let st = semcom()
-        .args([
-            "sim",
-            "link",
+    let (json, stdout) = sim_link_json(
+        &[
             "--modalities",
             "image",
             "--snr",
@@ -163,15 +161,9 @@ fn sim_link_images_meet_the_psnr_threshold_at_high_snr() {
             "4",
             "--channels",
             "awgn",
-            "-o",
-        ])
-        .arg(&out)
-        .args(["--json"])
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let stdout = String::from_utf8_lossy(&st.stdout);
-    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        ],
+        &out,
+    );
     let rows = json["rows"].as_array().unwrap();
     // 1 channel × 2 SNRs × 3 paths (semantic, classical, analog).
     assert_eq!(rows.len(), 6, "{stdout}");
@@ -204,10 +196,8 @@ fn sim_link_images_meet_the_psnr_threshold_at_high_snr() {
 #[test]
 fn sim_link_sensor_delivers_the_clean_accuracy_at_high_snr() {
     let out = out_dir("sensor");
-    let st = semcom()
-        .args([
-            "sim",
-            "link",
+    let (json, _) = sim_link_json(
+        &[
             "--modalities",
             "sensor",
             "--snr",
@@ -216,15 +206,9 @@ fn sim_link_sensor_delivers_the_clean_accuracy_at_high_snr() {
             "12",
             "--channels",
             "awgn",
-            "--json",
-            "-o",
-        ])
-        .arg(&out)
-        .output()
-        .unwrap();
-    assert!(st.status.success(), "{}", String::from_utf8_lossy(&st.stderr));
-    let stdout = String::from_utf8_lossy(&st.stdout);
-    let json: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+        ],
+        &out,
+    );
     let clean = json["summary"][0]["clean_accuracy"].as_f64().unwrap();
     assert!(clean >= 0.75, "{clean}");
     let rows = json["rows"].as_array().unwrap();
