@@ -60,6 +60,18 @@ pub trait AnalogImageCodec: Sync {
         height: usize,
         channels: usize,
     ) -> Result<Picture>;
+
+    /// The picture from a received analog frame, the same size as `like` (the original).
+    fn reconstruct_frame(&self, f: &semcom_phy::rx::AnalogRxFrame, like: &Picture) -> Result<Picture> {
+        self.reconstruct(
+            &f.symbols,
+            &f.symbol_snr_db,
+            f.header.param,
+            like.width(),
+            like.height(),
+            like.channels(),
+        )
+    }
 }
 
 /// How images are sent.
@@ -427,14 +439,7 @@ pub fn simulate(a: &SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Resul
                 };
                 let o = FrameSim::new().run_analog_param(&p, &sy, param, item_seed)?;
                 match o.frame {
-                    Some(f) => Some(codec.reconstruct(
-                        &f.symbols,
-                        &f.symbol_snr_db,
-                        f.header.param,
-                        pic.width(),
-                        pic.height(),
-                        pic.channels(),
-                    )?),
+                    Some(f) => Some(codec.reconstruct_frame(&f, pic)?),
                     None => None,
                 }
             }

@@ -373,15 +373,7 @@ pub(crate) fn run_analog_job(a: &SimLinkArgs, t: &ImageTruth, job: Job, modality
         let v = match o.frame {
             Some(f) => {
                 delivered += 1;
-                let shown = codec.reconstruct(
-                    &f.symbols,
-                    &f.symbol_snr_db,
-                    f.header.param,
-                    pic.width(),
-                    pic.height(),
-                    pic.channels(),
-                )?;
-                psnr(pic, &shown)?
+                psnr(pic, &codec.reconstruct_frame(&f, pic)?)?
             }
             None => t.grey_psnr[i],
         };
