@@ -616,6 +616,70 @@ fn telemetry_keyed_values_save_bits_and_never_decode_stale() {
     }
 }
 
+/// A sensor that reports every 10 or every 30 minutes (at random) with up to 0.4 s of jitter,
+/// heard on channels whose frequency follows from the channel number.
+fn two_period_record(t: u64, rng: &mut ChaCha8Rng) -> String {
+    let ch = rng.random_range(0..3u64);
+    format!(
+        r#"{{"dev":"EMS-1","reported_at":{t},"hotspots":[{{"channel":{ch},"frequency":{},"rssi":{}}}]}}"#,
+        ["868.1", "868.3", "868.5"][ch as usize],
+        -100 - rng.random_range(0..20),
+    )
+}
+
+/// A timestamp whose period switches between two steps is predicted from the step it takes
+/// (its index costs about a bit, not a 21-bit residual), and a nested number that follows from
+/// the number before it (a frequency from its channel) is a keyed value; both decode right or
+/// fail within 16 records of a loss.
+#[test]
+fn telemetry_steps_and_sibling_keys() {
+    let (p, _) = prior(6, 64);
+    let mut rng = ChaCha8Rng::seed_from_u64(33);
+    let mut t = 1_695_882_095_467u64;
+    let records: Vec<String> = (0..400)
+        .map(|_| {
+            t += [600_000, 1_800_000][rng.random_range(0..2)] + rng.random_range(0..400);
+            two_period_record(t, &mut rng)
+        })
+        .collect();
+    let opts = TelemetryOptions::default();
+    let mut enc = TelemetryEncoder::new(&p, opts.clone());
+    for (i, r) in records.iter().enumerate() {
+        if i == 100 {
+            enc.keep_costs();
+        }
+        enc.encode(r.as_bytes()).unwrap();
+    }
+    let costs = enc.costs();
+    let per_record = |path: &str| {
+        let c = costs.iter().find(|(p, _)| p == path).map(|c| c.1).unwrap();
+        c.bits / c.records as f64
+    };
+    // About 9.6 bits for the jitter's change, one for the step, and the first records of each
+    // resync period, which have no steps yet (22.9 bits with the last value or linear prediction).
+    let ts = per_record("reported_at");
+    assert!(ts < 20.0, "reported_at: {ts:.2} bits per record");
+    let freq = per_record("hotspots.0.frequency");
+    assert!(freq < 1.0, "frequency: {freq:.2} bits per record");
+    for lost in [vec![50u64], vec![17, 18, 19], vec![100, 161, 250, 251, 330]] {
+        let mut enc = TelemetryEncoder::new(&p, opts.clone());
+        let mut dec = TelemetryDecoder::new(&p, opts.clone());
+        for r in &records {
+            let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
+            if lost.contains(&seq) {
+                continue;
+            }
+            match dec.decode(seq, &payload) {
+                Ok(out) => assert_eq!(out, r.as_bytes(), "record {seq} decoded wrongly, lost {lost:?}"),
+                Err(e) => assert!(
+                    lost.iter().any(|&l| l < seq && seq < l + 17),
+                    "record {seq} failed ({e}) with no loss in the 16 before it, lost {lost:?}"
+                ),
+            }
+        }
+    }
+}
+
 #[test]
 fn lossy_telemetry_stays_within_tolerance() {
     let (p, _) = prior(6, 64);

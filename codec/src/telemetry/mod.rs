@@ -10,13 +10,17 @@
 //!   `f32` values printed as `f64` (`-3.799999952316284`) are sent as the short `f32` decimal
 //!   (`-3.8`). The mantissa is predicted from the field's last value, its last two (linear), or
 //!   another field of the same record plus their last difference (`_timestamp` from
-//!   `reported_at`), whichever predicted best last time; the residual costs a few bits.
+//!   `reported_at`), or the last value plus one of the field's recent distinct steps (a sensor
+//!   that reports every 10 or every 30 minutes; the step's index is coded first), whichever
+//!   predicted best last time; the residual costs a few bits.
 //! - **strings** are "one of the field's last 8 values", a reference into a long-term memory of
 //!   strings by hash, an ISO-8601 timestamp (then a number), hex or base64 (then bytes, each
 //!   predicted from the same position of the field's last value), or text through the prior.
 //! - **keyed values**: a leaf's *key* is the first string leaf of its object (or of the nearest
 //!   enclosing object that has one) coded before it, such as a gateway's `id` for its `lat`, or
-//!   the device `name` for top-level fields. A field that always had the same value with a key
+//!   the device `name` for top-level fields; a nested leaf that only the top-level key would
+//!   key is keyed by the number just before it in its own object instead (a `frequency` by its
+//!   `channel`). A field that always had the same value with a key
 //!   (a gateway's coordinates, name, distances) is sent as "the value known for this key"; see
 //!   the loss rules below.
 //!
@@ -62,6 +66,11 @@ const BYTE_POSITIONS: usize = 64;
 const FIRST_CANDIDATES: usize = 8;
 /// Only numbers this large (timestamps, counters) are worth a copy: small ones cost little anyway.
 const FIRST_MAGNITUDE: u128 = 1 << 16;
+/// Distinct steps a field remembers for [`Pred::Step`].
+const STEPS: usize = 4;
+/// Only steps this large (timestamps of periodic reports) are remembered: small numbers that
+/// wander (readings) are better served by the last value or the linear prediction.
+const STEP_MAGNITUDE: u128 = 64;
 /// A changed byte within this distance of its prediction is coded as a near change.
 const NEAR: usize = 8;
 /// Cap on the long-term string memory (entries).
@@ -205,6 +214,9 @@ enum Pred {
     Linear,
     /// Another field of the same record (field id) plus the last difference.
     Partner(usize),
+    /// The last value plus one of the field's recent distinct steps (a sensor that reports every
+    /// 10 or every 30 minutes), the step's index coded first.
+    Step,
 }
 
 /// Per-field state; everything adaptive is reset at each intra record (`epoch`).
@@ -223,6 +235,10 @@ struct Field {
     prev: Option<(i128, u8)>,
     prev2: Option<(i128, u8)>,
     pred: Pred,
+    /// Recent distinct steps (differences between consecutive values at one scale), the last
+    /// one first; a step within 1/16 of an earlier one replaces it.
+    steps: Vec<i128>,
+    step_idx: Adaptive,
     str_class: Adaptive,
     str_class_keyed: Adaptive,
     mtf: Vec<Vec<u8>>,
@@ -270,6 +286,8 @@ impl Field {
             prev: None,
             prev2: None,
             pred: Pred::Prev,
+            steps: Vec::new(),
+            step_idx: Adaptive::new(STEPS, 32),
             str_class: Adaptive::with(&STR_CLASS_WEIGHTS, 32),
             str_class_keyed: Adaptive::with(&STR_CLASS_WEIGHTS_KEYED, 32),
             mtf: Vec::new(),
@@ -675,7 +693,8 @@ impl<'p> Core<'p> {
         }
         (0..paths.len())
             .map(|j| {
-                let mut obj = parent(&paths[j].0);
+                let own = parent(&paths[j].0);
+                let mut obj = own;
                 let key = loop {
                     let first = paths[..j].iter().position(|(p, num)| !num && parent(p) == obj);
                     if first.is_some() || obj.is_empty() {
@@ -683,7 +702,13 @@ impl<'p> Core<'p> {
                     }
                     obj = parent(obj);
                 }?;
-                Some((key as u32, self.general[fields[j]]))
+                // A nested leaf that only the record's top-level key (the device) would key is
+                // keyed by the number just before it in its own object instead: a channel number
+                // for its frequency.
+                let sibling = j
+                    .checked_sub(1)
+                    .filter(|&i| obj.is_empty() && !own.is_empty() && paths[i].1 && parent(&paths[i].0) == own);
+                Some((sibling.unwrap_or(key) as u32, self.general[fields[j]]))
             })
             .collect()
     }
@@ -898,6 +923,19 @@ impl<'p> Core<'p> {
                     best = (e, Pred::Linear);
                 }
             }
+            // With two or more steps to choose from, the step prediction wins ties: its first
+            // step is the linear prediction, and the next switch of period is then cheap.
+            if fld.steps.len() >= 2 {
+                let e = fld
+                    .steps
+                    .iter()
+                    .map(|&d| v.abs_diff(p.saturating_add(d)))
+                    .min()
+                    .unwrap_or(u128::MAX);
+                if e <= best.0 {
+                    best = (e, Pred::Step);
+                }
+            }
             if best.0 > 0 {
                 for (k, &g) in fields[..j].iter().enumerate() {
                     let (Some((vk, sk)), Some((pk, _))) = (cur[k], self.fields[g].prev.filter(|q| q.1 == s)) else {
@@ -923,6 +961,9 @@ impl<'p> Core<'p> {
                 fld.pred = c;
             }
             if let Some(v) = cur[j] {
+                if let Some(p) = fld.prev.filter(|p| p.1 == v.1) {
+                    note_step(&mut fld.steps, v.0.saturating_sub(p.0));
+                }
                 fld.prev2 = fld.prev;
                 fld.prev = Some(v);
             }
@@ -950,6 +991,8 @@ impl<'p> Core<'p> {
                 }
                 _ => rescale(p, ps),
             },
+            // Coded with its index in `mantissa`; here only when the scale changed.
+            Pred::Step => rescale(p, ps),
             Pred::Prev => {
                 // The value this field last had with the leaf's key in this period (a gateway's
                 // last RSSI) when there is one: closer than the last record's (another gateway).
@@ -1042,10 +1085,26 @@ impl<'p> Core<'p> {
         cur: &[Option<(i128, u8)>],
         slot: &Slots,
     ) -> Result<(i128, Vec<u8>), CodecError> {
-        let p = if self.fields[f].prev.is_none() {
-            self.first_prediction(io, m, scale, cur)?
-        } else {
-            self.predict(f, scale, cur, slot)
+        let fld = &self.fields[f];
+        let p = match fld.prev {
+            None => self.first_prediction(io, m, scale, cur)?,
+            Some((p, ps)) if fld.pred == Pred::Step && ps == scale && !fld.steps.is_empty() => {
+                let best = if io.decoding() {
+                    0
+                } else {
+                    (0..fld.steps.len())
+                        .min_by_key(|&i| m.abs_diff(p.saturating_add(fld.steps[i])))
+                        .unwrap_or(0)
+                };
+                let fld = &mut self.fields[f];
+                let i = io.symbol(&mut fld.step_idx, best)?;
+                let d = fld
+                    .steps
+                    .get(i)
+                    .ok_or_else(|| CodecError::Payload("number refers to a step this decoder has not seen".into()))?;
+                p.saturating_add(*d)
+            }
+            Some(_) => self.predict(f, scale, cur, slot),
         };
         let q = match self.fields[f].tolerance {
             Some(t) if lossy_ok => ((t * 10f64.powi(i32::from(scale))) * (1.0 - 1e-12)).floor().min(1e15) as i128,
@@ -1516,6 +1575,19 @@ enum Output {
     /// The leaves of a record of this schema.
     Record(Vec<Vec<u8>>, usize),
     Verbatim(Vec<u8>),
+}
+
+/// Notes step `d` in a field's recent distinct steps (see [`Pred::Step`]).
+fn note_step(steps: &mut Vec<i128>, d: i128) {
+    if d.unsigned_abs() < STEP_MAGNITUDE {
+        return;
+    }
+    let at = steps
+        .iter()
+        .position(|&e| (e < 0) == (d < 0) && d.abs_diff(e) <= e.unsigned_abs() / 16);
+    move_to_front(steps, at, || d);
+    steps[0] = d;
+    steps.truncate(STEPS);
 }
 
 fn desync(what: &str) -> CodecError {
