@@ -36,7 +36,13 @@
 //!
 //! **Byte strings** (hex, base64: a LoRaWAN frame) code each byte as "unchanged" with a bit that
 //! learns at the rate of a running frequency first, then a change within ±8 (a counter) or any
-//! other byte uniformly (ciphertext costs its 8 bits, not more).
+//! other byte uniformly (ciphertext costs its 8 bits, not more). The first byte string of a
+//! field in a period has no last value; it may start from a *template*: what a complete earlier
+//! period taught (per byte: constant, the mantissa byte of which number it carries, or
+//! nothing), referred to by an 8-bit hash once the same template came out of two periods. A
+//! decoder keeps templates of periods it decoded whole only, so its templates are a subset of
+//! the encoder's; every 8th period uses none, so one that lacks a template (a loss in each
+//! period that made it usable) learns it there and is not stuck.
 //!
 //! **Lossy mode.** A per-field tolerance (`temperature=0.1`) quantises that field's residuals in
 //! steps that keep every reconstructed value within the tolerance; the encoder predicts from its
@@ -265,6 +271,13 @@ struct Field {
     len: Adaptive,
     same_len: Bit,
     time_fmt: Adaptive,
+    /// Per byte position: whether the byte changed in this period (against a value of the same
+    /// length), for the period's template.
+    varied: Vec<bool>,
+    /// Byte-string values of this period compared with one of the same length.
+    compared: u32,
+    /// Whether the period's first byte string starts from a template.
+    use_template: Bit,
 }
 
 impl Field {
@@ -302,6 +315,9 @@ impl Field {
             len: Adaptive::with(&residual_weights(), 24),
             same_len: Bit::new(3500),
             time_fmt: Adaptive::new(TIME_FORMATS, 64),
+            varied: Vec::new(),
+            compared: 0,
+            use_template: Bit::new(2048),
         }
     }
 
@@ -395,6 +411,21 @@ struct Keyed {
     contradicted: bool,
 }
 
+/// Every this many resync periods, one starts no byte string from a template: a decoder keeps
+/// templates of complete periods only, so one that lost a record in each period that made a
+/// template usable learns it there and decodes again from the next period, instead of never.
+const REFRESH: u64 = 8;
+/// Complete resync periods remembered (a field absent for longer leaves no template).
+const COMPLETE_PERIODS: usize = 64;
+/// Template entries: a position free, a constant byte, or a byte of a number's mantissa.
+const T_FREE: u8 = 0;
+const T_CONST: u8 = 1;
+const T_SOURCE: u8 = 2;
+/// Longest byte string that leaves a template.
+const TEMPLATE_MAX: usize = 256;
+/// Fewest bytes a template must predict to be worth its reference.
+const TEMPLATE_MIN: usize = 3;
+
 /// Cap on each field's memory (entries).
 const FIELD_MEMORY_CAP: usize = 4096;
 /// Longest string a field's memory keeps.
@@ -478,6 +509,11 @@ impl StringMemory {
             && self.by_hash.get(&self.hash(text)).is_some_and(|v| v.len() == 1)
     }
 
+    /// The strings a reference may name.
+    fn usable_entries(&self) -> impl Iterator<Item = &Vec<u8>> + '_ {
+        self.seen.keys().filter(|t| self.usable(t))
+    }
+
     /// Codes a reference to `text` (the encoder's, usable) or reads one.
     fn reference(&self, io: &mut dyn Io, text: &[u8]) -> Result<Vec<u8>, CodecError> {
         let h = io.bits(u32::from(self.hash(text)), self.bits)? as u16;
@@ -536,6 +572,13 @@ struct Core<'p> {
     keyed: Vec<HashMap<u64, Keyed>>,
     /// Per generalised path: the strings it took.
     field_memory: Vec<StringMemory>,
+    /// Per generalised path: byte-string templates of complete resync periods (see
+    /// [`Core::template_of`]).
+    templates: Vec<StringMemory>,
+    /// Records committed in the current resync period, and the last periods that were complete
+    /// (every record coded here), newest last.
+    period_records: u32,
+    complete: std::collections::VecDeque<u64>,
     keyed_entries: usize,
     /// The key of the leaf being coded (set per leaf by the record walk).
     leaf_key: Option<u64>,
@@ -591,6 +634,9 @@ impl<'p> Core<'p> {
             general: Vec::new(),
             keyed: Vec::new(),
             field_memory: Vec::new(),
+            templates: Vec::new(),
+            period_records: 0,
+            complete: std::collections::VecDeque::new(),
             keyed_entries: 0,
             leaf_key: None,
             tables: Tables::new(),
@@ -629,6 +675,8 @@ impl<'p> Core<'p> {
             self.keyed.push(HashMap::new());
             self.field_memory
                 .push(StringMemory::new(8, FIELD_MEMORY_CAP, "field value"));
+            self.templates
+                .push(StringMemory::new(8, FIELD_MEMORY_CAP, "byte template"));
         }
         self.general.push(id);
         self.by_path.insert(path.to_vec(), self.fields.len() - 1);
@@ -649,6 +697,7 @@ impl<'p> Core<'p> {
             };
             self.tables = Tables::new();
             self.prev_schema = None;
+            self.period_records = 0;
         }
         intra
     }
@@ -687,6 +736,85 @@ impl<'p> Core<'p> {
     }
 
     /// For each leaf of a shape (paths and whether numeric): its key leaf and keyed table.
+    /// Starts field `f`'s state afresh for the current period; a byte-string field first leaves
+    /// the template of its last period when that period was complete here (both ends then hold
+    /// the same state, so a decoder's templates are a subset of the encoder's).
+    fn reset_field(&mut self, f: usize) {
+        let old = self.fields[f].epoch;
+        if old == self.epoch {
+            return;
+        }
+        let template = if self.complete.contains(&old) {
+            self.template_of(f)
+        } else {
+            None
+        };
+        self.fields[f].reset(self.epoch);
+        if let Some(t) = template {
+            self.templates[self.general[f] as usize].remember(t, old);
+        }
+    }
+
+    /// What a period taught about a byte-string field, for the next periods' first values: per
+    /// byte of its last value, the number (by path) and mantissa byte it carries, or the byte if
+    /// it never changed, or nothing. Stable fields (a sensor's payload layout, a device address in
+    /// a LoRaWAN frame) give the same template in every period, so it becomes usable.
+    fn template_of(&self, f: usize) -> Option<Vec<u8>> {
+        let fld = &self.fields[f];
+        let last = fld.bytes_by_len.first()?;
+        if fld.compared == 0 || last.len() > TEMPLATE_MAX {
+            return None;
+        }
+        let mut t = (last.len() as u32).to_le_bytes().to_vec();
+        let mut useful = false;
+        for (i, &b) in last.iter().enumerate() {
+            if let Some((g, k)) = fld.byte_source.get(i).copied().flatten() {
+                t.push(T_SOURCE);
+                t.extend_from_slice(&hash64(&self.fields[g].path).to_le_bytes());
+                t.push(k);
+                useful = true;
+            } else if fld.varied.get(i) == Some(&false) {
+                t.extend_from_slice(&[T_CONST, b]);
+                useful = true;
+            } else {
+                t.push(T_FREE);
+            }
+        }
+        useful.then_some(t)
+    }
+
+    /// The usable template of generalised path `gid` that predicts most bytes of `raw` (at least
+    /// [`TEMPLATE_MIN`]), for the encoder.
+    fn best_template(&self, gid: usize, raw: &[u8], vals: &[(usize, i128, Option<i128>)]) -> Option<Vec<u8>> {
+        self.templates[gid]
+            .usable_entries()
+            .filter_map(|t| {
+                let (_, entries) = parse_template(t).ok()?;
+                let preds = self.template_bytes(&entries, vals);
+                let score = preds.iter().zip(raw).filter(|(p, &b)| p.0 == Some(b)).count();
+                (score >= TEMPLATE_MIN).then_some((score, t))
+            })
+            .max()
+            .map(|(_, t)| t.clone())
+    }
+
+    /// A template's prediction of each byte, with the (field, mantissa byte) it came from.
+    fn template_bytes(&self, entries: &[TByte], vals: &[(usize, i128, Option<i128>)]) -> Vec<TPred> {
+        entries
+            .iter()
+            .map(|e| match *e {
+                TByte::Free => (None, None),
+                TByte::Const(b) => (Some(b), None),
+                TByte::Source(h, k) => vals
+                    .iter()
+                    .find(|x| hash64(&self.fields[x.0].path) == h)
+                    .map_or((None, None), |x| {
+                        (Some((x.1 >> (8 * u32::from(k))) as u8), Some((x.0, k)))
+                    }),
+            })
+            .collect()
+    }
+
     fn keys_of(&self, paths: &[(Vec<u8>, bool)], fields: &[usize]) -> Vec<Option<(u32, u32)>> {
         fn parent(p: &[u8]) -> &[u8] {
             p.iter().rposition(|&c| c == b'.').map_or(&[][..], |i| &p[..i])
@@ -715,6 +843,15 @@ impl<'p> Core<'p> {
 
     /// Applies a fully coded record's long-lived changes.
     fn commit(&mut self, p: Pending, schema: Option<usize>) {
+        // A decoder only commits records whose chain reaches back to the period's intra record,
+        // so a full count means it decoded the whole period, as the encoder coded it.
+        self.period_records += 1;
+        if self.opts.resync > 0 && self.period_records == self.opts.resync {
+            self.complete.push_back(self.epoch);
+            if self.complete.len() > COMPLETE_PERIODS {
+                self.complete.pop_front();
+            }
+        }
         if let Some(s) = p.spelled_schema {
             let sc = &mut self.schemas[s];
             if sc.last_spelled_epoch != self.epoch {
@@ -844,7 +981,7 @@ impl<'p> Core<'p> {
         // Per leaf used as a key: its hash, or none for a timestamp (computed once).
         let mut key_hashes: Vec<Option<Option<u64>>> = vec![None; fields.len()];
         for (j, &f) in fields.iter().enumerate() {
-            self.fields[f].reset(self.epoch);
+            self.reset_field(f);
             let text = match rec {
                 Input::Record(p) => p.leaves.get(j).map_or(&[][..], Vec::as_slice),
                 _ => &[],
@@ -1310,10 +1447,38 @@ impl<'p> Core<'p> {
             let (g, k) = src?;
             vals.iter().find(|x| x.0 == g).map(|x| byte_of(x.1, k))
         };
+        // The period's first value may start from a template of earlier periods.
+        let mut tconst: Option<Vec<Option<u8>>> = None;
+        if self.fields[f].bytes_by_len.is_empty() && self.opts.resync > 0 {
+            let gid = self.general[f] as usize;
+            let choice = if io.decoding() || self.epoch.is_multiple_of(REFRESH) {
+                None
+            } else {
+                self.best_template(gid, raw, &vals)
+            };
+            if io.bit(&mut self.fields[f].use_template, choice.is_some())? {
+                let t = self.templates[gid].reference(io, choice.as_deref().unwrap_or(&[]))?;
+                let (_, entries) = parse_template(&t)?;
+                let preds = self.template_bytes(&entries, &vals);
+                self.fields[f].byte_source = preds.iter().take(BYTE_POSITIONS).map(|p| p.1).collect();
+                tconst = Some(
+                    entries
+                        .iter()
+                        .map(|e| match e {
+                            TByte::Const(b) => Some(*b),
+                            _ => None,
+                        })
+                        .collect(),
+                );
+            }
+        }
         let sourced: Vec<Option<u8>> = self.fields[f].byte_source.iter().map(|&s| source(s)).collect();
         let fld = &mut self.fields[f];
         let mut recent = std::mem::take(&mut fld.bytes_by_len);
-        let last_len = recent.first().map_or(0, Vec::len);
+        let last_len = match &tconst {
+            Some(t) => t.len(),
+            None => recent.first().map_or(0, Vec::len),
+        };
         let same_len = io.bit(&mut fld.same_len, raw.len() == last_len)?;
         let n = if same_len {
             last_len
@@ -1326,10 +1491,11 @@ impl<'p> Core<'p> {
         let mut out = Vec::with_capacity(n);
         for i in 0..n {
             let b = raw.get(i).copied().unwrap_or(0);
-            let prev = sourced.get(i).copied().flatten().or_else(|| {
-                reference
+            let prev = sourced.get(i).copied().flatten().or_else(|| match &tconst {
+                Some(t) => t.get(i).copied().flatten(),
+                None => reference
                     .get(i)
-                    .map(|&pb| pb.wrapping_add(partners.get(i).copied().flatten().unwrap_or(0)))
+                    .map(|&pb| pb.wrapping_add(partners.get(i).copied().flatten().unwrap_or(0))),
             });
             let Some(pb) = prev else {
                 out.push(io.bits(u32::from(b), 8)? as u8);
@@ -1337,7 +1503,9 @@ impl<'p> Core<'p> {
             };
             let pos = i.min(BYTE_POSITIONS - 1);
             if fld.same.len() <= pos {
-                fld.same.resize(pos + 1, Bit::new(2048));
+                // A template's bytes are mostly right; a last value's are even odds at first.
+                fld.same
+                    .resize(pos + 1, Bit::new(if tconst.is_some() { 3584 } else { 2048 }));
                 fld.near.resize(pos + 1, Bit::new(2048));
             }
             if io.bit(&mut fld.same[pos], b == pb)? {
@@ -1363,6 +1531,14 @@ impl<'p> Core<'p> {
                 s + near + 1
             };
             out.push(pb.wrapping_add(d as u8));
+        }
+        // Which bytes changed in this period, against a value of the same layout.
+        if !reference.is_empty() && reference.len() == out.len() {
+            fld.varied.resize(out.len(), false);
+            for (v, (a, b)) in fld.varied.iter_mut().zip(reference.iter().zip(&out)) {
+                *v |= a != b;
+            }
+            fld.compared += 1;
         }
         // Learn which numeric field each changed byte follows (both ends see the same values).
         let n_prev = reference.len().min(out.len()).min(BYTE_POSITIONS);
@@ -1588,6 +1764,50 @@ fn note_step(steps: &mut Vec<i128>, d: i128) {
     move_to_front(steps, at, || d);
     steps[0] = d;
     steps.truncate(STEPS);
+}
+
+/// One byte of a template (see [`Core::template_of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TByte {
+    Free,
+    Const(u8),
+    /// A mantissa byte (0 = least significant) of the number at the path with this hash.
+    Source(u64, u8),
+}
+
+/// A template's predicted byte and, for a sourced one, its (field, mantissa byte).
+type TPred = (Option<u8>, Option<(usize, u8)>);
+
+/// Reads a template made by [`Core::template_of`]: the value's length and its bytes.
+fn parse_template(t: &[u8]) -> Result<(usize, Vec<TByte>), CodecError> {
+    let bad = || CodecError::Payload("malformed byte template".into());
+    let n = u32::from_le_bytes(t.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
+    let mut out = Vec::with_capacity(n.min(TEMPLATE_MAX));
+    let mut i = 4;
+    while i < t.len() {
+        let e = match t[i] {
+            T_FREE => TByte::Free,
+            T_CONST => TByte::Const(*t.get(i + 1).ok_or_else(bad)?),
+            T_SOURCE => {
+                let h = t.get(i + 1..i + 9).ok_or_else(bad)?;
+                TByte::Source(
+                    u64::from_le_bytes(h.try_into().map_err(|_| bad())?),
+                    *t.get(i + 9).ok_or_else(bad)?,
+                )
+            }
+            _ => return Err(bad()),
+        };
+        i += match e {
+            TByte::Free => 1,
+            TByte::Const(_) => 2,
+            TByte::Source(..) => 10,
+        };
+        out.push(e);
+    }
+    if out.len() != n {
+        return Err(bad());
+    }
+    Ok((n, out))
 }
 
 fn desync(what: &str) -> CodecError {
