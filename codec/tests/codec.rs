@@ -533,6 +533,41 @@ fn telemetry_recovers_within_the_resync_interval_after_a_loss() {
     }
 }
 
+/// Codes `records` in one stream, drops the payloads of the records in `lost`, and decodes the
+/// rest: every record must decode exactly or fail with an error for which `may_fail(seq, last
+/// loss before it)` holds. Returns how many failed.
+fn decode_with_losses(
+    p: &Prior,
+    records: &[String],
+    lost: &[u64],
+    may_fail: impl Fn(u64, Option<u64>) -> bool,
+) -> usize {
+    let opts = TelemetryOptions::default();
+    let mut enc = TelemetryEncoder::new(p, opts.clone());
+    let mut dec = TelemetryDecoder::new(p, opts);
+    let mut failed = 0;
+    for r in records {
+        let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
+        if lost.contains(&seq) {
+            continue;
+        }
+        match dec.decode(seq, &payload) {
+            Ok(out) => assert_eq!(out, r.as_bytes(), "record {seq} decoded wrongly, lost {lost:?}"),
+            Err(e) => {
+                failed += 1;
+                let last = lost.iter().copied().filter(|&l| l < seq).max();
+                assert!(may_fail(seq, last), "record {seq} failed ({e}), lost {lost:?}");
+            }
+        }
+    }
+    failed
+}
+
+/// Whether `seq` lies within 16 records after the last loss before it.
+fn within_16(seq: u64, last: Option<u64>) -> bool {
+    last.is_some_and(|l| seq < l + 17)
+}
+
 /// Gateway records whose per-gateway fields (coordinates, name) depend on the gateway id, one
 /// gateway of which moves at record 200.
 fn gateway_record(i: u64, rng: &mut ChaCha8Rng) -> String {
@@ -589,25 +624,8 @@ fn telemetry_keyed_values_save_bits_and_never_decode_stale() {
         (0..400).filter(|i| (i * 7919) % 10 == 3).collect(),
     ];
     for lost in patterns {
-        let mut enc = TelemetryEncoder::new(&p, opts.clone());
-        let mut dec = TelemetryDecoder::new(&p, opts.clone());
-        let mut failed = 0;
-        for r in &records {
-            let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
-            if lost.contains(&seq) {
-                continue;
-            }
-            match dec.decode(seq, &payload) {
-                Ok(out) => assert_eq!(out, r.as_bytes(), "record {seq} decoded wrongly, lost {lost:?}"),
-                Err(e) => {
-                    failed += 1;
-                    assert!(
-                        lost.iter().any(|&l| l < seq && seq < l + 17),
-                        "record {seq} failed ({e}) with no loss in the 16 before it, lost {lost:?}"
-                    );
-                }
-            }
-        }
+        // A failure must follow some loss by at most 16 (the last loss before it, a fortiori).
+        let failed = decode_with_losses(&p, &records, &lost, within_16);
         assert!(
             failed <= 16 * lost.len(),
             "{failed} failed records for {} lost",
@@ -662,21 +680,7 @@ fn telemetry_steps_and_sibling_keys() {
     let freq = per_record("hotspots.0.frequency");
     assert!(freq < 1.0, "frequency: {freq:.2} bits per record");
     for lost in [vec![50u64], vec![17, 18, 19], vec![100, 161, 250, 251, 330]] {
-        let mut enc = TelemetryEncoder::new(&p, opts.clone());
-        let mut dec = TelemetryDecoder::new(&p, opts.clone());
-        for r in &records {
-            let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
-            if lost.contains(&seq) {
-                continue;
-            }
-            match dec.decode(seq, &payload) {
-                Ok(out) => assert_eq!(out, r.as_bytes(), "record {seq} decoded wrongly, lost {lost:?}"),
-                Err(e) => assert!(
-                    lost.iter().any(|&l| l < seq && seq < l + 17),
-                    "record {seq} failed ({e}) with no loss in the 16 before it, lost {lost:?}"
-                ),
-            }
-        }
+        decode_with_losses(&p, &records, &lost, within_16);
     }
 }
 
@@ -727,24 +731,10 @@ fn telemetry_byte_templates_start_each_period_and_survive_losses() {
         vec![5, 20, 40],
     ];
     for lost in patterns {
-        let mut enc = TelemetryEncoder::new(&p, opts.clone());
-        let mut dec = TelemetryDecoder::new(&p, opts.clone());
-        let mut failed = 0;
-        for r in &records {
-            let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
-            if lost.contains(&seq) {
-                continue;
-            }
-            match dec.decode(seq, &payload) {
-                Ok(out) => assert_eq!(out, r.as_bytes(), "record {seq} decoded wrongly, lost {lost:?}"),
-                Err(e) => {
-                    failed += 1;
-                    let last = lost.iter().copied().filter(|&l| l < seq).max();
-                    let ok = last.is_some_and(|l| seq < l + 17 || seq < (l / 128 + 1) * 128);
-                    assert!(ok, "record {seq} failed ({e}), lost {lost:?}");
-                }
-            }
-        }
+        // Within 16 records of the last loss, or before the next refresh period.
+        let failed = decode_with_losses(&p, &records, &lost, |seq, last| {
+            within_16(seq, last) || last.is_some_and(|l| seq < (l / 128 + 1) * 128)
+        });
         if lost.len() == 1 {
             assert!(failed <= 16, "{failed} failed records for one lost");
         }
