@@ -79,6 +79,8 @@ const STEPS: usize = 4;
 const STEP_MAGNITUDE: u128 = 64;
 /// A changed byte within this distance of its prediction is coded as a near change.
 const NEAR: usize = 8;
+/// Byte-string layouts (lengths) a field keeps per period.
+const LAYOUTS: usize = 4;
 /// Cap on the long-term string memory (entries).
 const MEMORY_CAP: usize = 1 << 16;
 
@@ -248,34 +250,21 @@ struct Field {
     str_class: Adaptive,
     str_class_keyed: Adaptive,
     mtf: Vec<Vec<u8>>,
-    /// Recent byte-string values of distinct lengths, the last one first (a field that
-    /// alternates between layouts, like a LoRaWAN frame with and without FOpts, is predicted from
-    /// the last one of its length).
-    bytes_by_len: Vec<Vec<u8>>,
-    same: Vec<Bit>,
-    /// Per byte position: the numeric field whose change this byte follows.
-    byte_partner: Vec<Option<usize>>,
-    /// Per byte position: the numeric field and byte (0 = least significant) of its mantissa that
-    /// this byte carries (a payload that encodes the decoded readings).
-    byte_source: Vec<Option<(usize, u8)>>,
+    /// Byte-string layouts (values of one length) of this period, the last one used first: a
+    /// field that alternates between layouts, like a LoRaWAN frame with and without FOpts, is
+    /// predicted from the last value of its length with that length's statistics.
+    layouts: Vec<Layout>,
     /// The last number per key of the leaf in this period.
     key_prev: HashMap<u64, Num>,
-    /// Per byte position: whether a changed byte moved by at most [`NEAR`] (a counter) or not
-    /// (ciphertext, a new reading).
-    near: Vec<Bit>,
     /// A near change: -NEAR..=NEAR without 0.
     near_delta: Adaptive,
     /// Any other change, uniform (an adaptive table over 239 random values would cost more than
     /// their 7.9 bits while it learns).
     far_delta: Adaptive,
     len: Adaptive,
-    same_len: Bit,
+    /// Which layout a byte string has: one of this period's (last used first) or a new one.
+    layout: Adaptive,
     time_fmt: Adaptive,
-    /// Per byte position: whether the byte changed in this period (against a value of the same
-    /// length), for the period's template.
-    varied: Vec<bool>,
-    /// Byte-string values of this period compared with one of the same length.
-    compared: u32,
     /// Whether the period's first byte string starts from a template.
     use_template: Bit,
 }
@@ -304,19 +293,13 @@ impl Field {
             str_class: Adaptive::with(&STR_CLASS_WEIGHTS, 32),
             str_class_keyed: Adaptive::with(&STR_CLASS_WEIGHTS_KEYED, 32),
             mtf: Vec::new(),
-            bytes_by_len: Vec::new(),
-            same: Vec::new(),
-            byte_partner: Vec::new(),
-            byte_source: Vec::new(),
+            layouts: Vec::new(),
             key_prev: HashMap::new(),
-            near: Vec::new(),
             near_delta: Adaptive::new(2 * NEAR, 4),
             far_delta: Adaptive::new(256 - 2 * NEAR - 1, 0),
             len: Adaptive::with(&residual_weights(), 24),
-            same_len: Bit::new(3500),
+            layout: Adaptive::with(&[24, 4, 2, 1, 2], 32),
             time_fmt: Adaptive::new(TIME_FORMATS, 64),
-            varied: Vec::new(),
-            compared: 0,
             use_template: Bit::new(2048),
         }
     }
@@ -331,6 +314,50 @@ impl Field {
         let at = self.mtf.iter().position(|x| x == v);
         move_to_front(&mut self.mtf, at, || v.to_vec());
     }
+}
+
+/// What a byte-string field learnt in this period about values of one length.
+#[derive(Clone, Debug, Default)]
+struct Layout {
+    /// The last value of this length (for a layout made from a template: its constant bytes).
+    value: Vec<u8>,
+    /// The record's numbers when `value` was coded: (field, mantissa, scale), by field.
+    nums: Vec<(usize, i128, u8)>,
+    /// Made from a template, not yet from a value: no byte is known to have changed.
+    from_template: bool,
+    /// Per byte position: whether the byte stayed the same.
+    same: Vec<Bit>,
+    /// Per byte position: whether a changed byte moved by at most [`NEAR`] (a counter) or not
+    /// (ciphertext, a new reading).
+    near: Vec<Bit>,
+    /// Per byte position: the numeric field whose change this byte follows, and whether that was
+    /// seen twice in a row (only then is it used: a record has many numbers, and one of them
+    /// changing by the same amount as a reading's byte once is no evidence).
+    partner: Vec<Option<(usize, bool)>>,
+    /// Per byte position, for a layout made from a template: no prediction (a reading or
+    /// ciphertext, coded raw).
+    unknown: Vec<bool>,
+    /// Per byte position: the numeric field and byte (0 = least significant) of its mantissa that
+    /// this byte carries (a payload that encodes the decoded readings).
+    source: Vec<Option<(usize, u8)>>,
+    /// Per byte position: whether the byte changed in this period, for the period's template.
+    varied: Vec<bool>,
+    /// Per byte position: how often it changed by more than [`NEAR`] in this period.
+    far: Vec<u8>,
+    /// Values of this layout compared with the one before.
+    compared: u32,
+}
+
+/// Byte `k` (0 = least significant) of a mantissa.
+fn mantissa_byte(v: i128, k: u8) -> u8 {
+    (v >> (8 * u32::from(k))) as u8
+}
+
+/// The mantissa of field `g` among a record's numbers (sorted by field).
+fn num_of(nums: &[(usize, i128, u8)], g: usize) -> Option<(i128, u8)> {
+    nums.binary_search_by_key(&g, |x| x.0)
+        .ok()
+        .map(|i| (nums[i].1, nums[i].2))
 }
 
 /// Moves entry `at` of a recent-values list to the front, or puts `new()` there (keeping
@@ -394,6 +421,10 @@ struct Schema {
     /// Per leaf: the leaf whose value keys it (the first string leaf of its object, or of the
     /// nearest enclosing object that has one, coded before it) and its keyed-memory table.
     keyed: Vec<Option<(u32, u32)>>,
+    /// The order leaves are coded in: numbers and key strings first, then the other strings, so
+    /// that a byte string (a LoRaWAN frame) sees every number of its record (the frame counter
+    /// after it) whatever the key order.
+    order: Vec<usize>,
     hash: u16,
     /// Resync periods in which this shape went out in full (capped).
     spelled: u8,
@@ -417,10 +448,12 @@ struct Keyed {
 const REFRESH: u64 = 8;
 /// Complete resync periods remembered (a field absent for longer leaves no template).
 const COMPLETE_PERIODS: usize = 64;
-/// Template entries: a position free, a constant byte, or a byte of a number's mantissa.
+/// Template entries: a position that varies (a reading), a constant byte, a byte of a number's
+/// mantissa, or ciphertext (changed far from the last value at least half the time).
 const T_FREE: u8 = 0;
 const T_CONST: u8 = 1;
 const T_SOURCE: u8 = 2;
+const T_CIPHER: u8 = 3;
 /// Longest byte string that leaves a template.
 const TEMPLATE_MAX: usize = 256;
 /// Fewest bytes a template must predict to be worth its reference.
@@ -715,15 +748,24 @@ impl<'p> Core<'p> {
         let fields: Vec<usize> = paths.iter().map(|(p, _)| self.field(p)).collect();
         let keyed = self.keys_of(&paths, &fields);
         let hash = hash16(&shape_bytes(shape));
-        let leaf_is_num = shape
+        let leaf_is_num: Vec<bool> = shape
             .iter()
             .filter_map(|s| matches!(s, Shape::Num | Shape::Str).then_some(matches!(s, Shape::Num)))
+            .collect();
+        let mut first = leaf_is_num.clone();
+        for &(k, _) in keyed.iter().flatten() {
+            first[k as usize] = true;
+        }
+        let order = (0..first.len())
+            .filter(|&j| first[j])
+            .chain((0..first.len()).filter(|&j| !first[j]))
             .collect();
         self.schemas.push(Schema {
             shape: shape.to_vec(),
             fields,
             leaf_is_num,
             keyed,
+            order,
             hash,
             spelled: 0,
             last_spelled_epoch: u64::MAX,
@@ -744,53 +786,61 @@ impl<'p> Core<'p> {
         if old == self.epoch {
             return;
         }
-        let template = if self.complete.contains(&old) {
-            self.template_of(f)
+        let templates = if self.complete.contains(&old) {
+            self.templates_of(f)
         } else {
-            None
+            Vec::new()
         };
         self.fields[f].reset(self.epoch);
-        if let Some(t) = template {
+        for t in templates {
             self.templates[self.general[f] as usize].remember(t, old);
         }
     }
 
     /// What a period taught about a byte-string field, for the next periods' first values: per
-    /// byte of its last value, the number (by path) and mantissa byte it carries, or the byte if
-    /// it never changed, or nothing. Stable fields (a sensor's payload layout, a device address in
-    /// a LoRaWAN frame) give the same template in every period, so it becomes usable.
-    fn template_of(&self, f: usize) -> Option<Vec<u8>> {
+    /// layout (values of one length), per byte of its last value, the number (by path) and
+    /// mantissa byte it carries, or the byte if it never changed, or nothing. Stable fields (a
+    /// sensor's payload layout, a device address in a LoRaWAN frame) give the same templates in
+    /// every period, so they become usable.
+    fn templates_of(&self, f: usize) -> Vec<Vec<u8>> {
         let fld = &self.fields[f];
-        let last = fld.bytes_by_len.first()?;
-        if fld.compared == 0 || last.len() > TEMPLATE_MAX {
-            return None;
-        }
-        let mut t = (last.len() as u32).to_le_bytes().to_vec();
-        let mut useful = false;
-        for (i, &b) in last.iter().enumerate() {
-            if let Some((g, k)) = fld.byte_source.get(i).copied().flatten() {
-                t.push(T_SOURCE);
-                t.extend_from_slice(&hash64(&self.fields[g].path).to_le_bytes());
-                t.push(k);
-                useful = true;
-            } else if fld.varied.get(i) == Some(&false) {
-                t.extend_from_slice(&[T_CONST, b]);
-                useful = true;
-            } else {
-                t.push(T_FREE);
+        let mut out = Vec::new();
+        for lay in &fld.layouts {
+            if lay.compared == 0 || lay.value.len() > TEMPLATE_MAX {
+                continue;
+            }
+            let mut t = (lay.value.len() as u32).to_le_bytes().to_vec();
+            let mut useful = false;
+            for (i, &b) in lay.value.iter().enumerate() {
+                if let Some((g, k)) = lay.source.get(i).copied().flatten() {
+                    t.push(T_SOURCE);
+                    t.extend_from_slice(&hash64(&self.fields[g].path).to_le_bytes());
+                    t.push(k);
+                    useful = true;
+                } else if lay.varied.get(i) == Some(&false) {
+                    t.extend_from_slice(&[T_CONST, b]);
+                    useful = true;
+                } else if lay.far.get(i).is_some_and(|&x| 2 * u32::from(x) >= lay.compared) {
+                    t.push(T_CIPHER);
+                } else {
+                    t.push(T_FREE);
+                }
+            }
+            if useful {
+                out.push(t);
             }
         }
-        useful.then_some(t)
+        out
     }
 
-    /// The usable template of generalised path `gid` that predicts most bytes of `raw` (at least
-    /// [`TEMPLATE_MIN`]), for the encoder.
-    fn best_template(&self, gid: usize, raw: &[u8], vals: &[(usize, i128, Option<i128>)]) -> Option<Vec<u8>> {
+    /// The usable template of generalised path `gid` for values of `raw`'s length that predicts
+    /// most bytes of `raw` (at least [`TEMPLATE_MIN`]), for the encoder.
+    fn best_template(&self, gid: usize, raw: &[u8], nums: &[(usize, i128, u8)]) -> Option<Vec<u8>> {
         self.templates[gid]
             .usable_entries()
             .filter_map(|t| {
-                let (_, entries) = parse_template(t).ok()?;
-                let preds = self.template_bytes(&entries, vals);
+                let entries = parse_template(t).ok().filter(|e| e.len() == raw.len())?;
+                let preds = self.template_bytes(&entries, nums);
                 let score = preds.iter().zip(raw).filter(|(p, &b)| p.0 == Some(b)).count();
                 (score >= TEMPLATE_MIN).then_some((score, t))
             })
@@ -799,20 +849,57 @@ impl<'p> Core<'p> {
     }
 
     /// A template's prediction of each byte, with the (field, mantissa byte) it came from.
-    fn template_bytes(&self, entries: &[TByte], vals: &[(usize, i128, Option<i128>)]) -> Vec<TPred> {
+    fn template_bytes(&self, entries: &[TByte], nums: &[(usize, i128, u8)]) -> Vec<TPred> {
         entries
             .iter()
             .map(|e| match *e {
-                TByte::Free => (None, None),
+                TByte::Free | TByte::Cipher => (None, None),
                 TByte::Const(b) => (Some(b), None),
-                TByte::Source(h, k) => vals
+                TByte::Source(h, k) => nums
                     .iter()
                     .find(|x| hash64(&self.fields[x.0].path) == h)
-                    .map_or((None, None), |x| {
-                        (Some((x.1 >> (8 * u32::from(k))) as u8), Some((x.0, k)))
-                    }),
+                    .map_or((None, None), |x| (Some(mantissa_byte(x.1, k)), Some((x.0, k)))),
             })
             .collect()
+    }
+
+    /// A period's first layout from a template: constant bytes as its value, sourced bytes from
+    /// their numbers, both likely right; free bytes (ciphertext) likely changed and far.
+    fn template_layout(&self, entries: &[TByte], nums: &[(usize, i128, u8)]) -> Layout {
+        let preds = self.template_bytes(entries, nums);
+        let n = entries.len().min(BYTE_POSITIONS);
+        // Ciphertext: settled on "changed, far"; a reading learns afresh; the rest: "same".
+        let same = |i: usize| match entries[i] {
+            TByte::Cipher => Bit::settled(32),
+            TByte::Free => Bit::new(2048),
+            _ => Bit::settled(3968),
+        };
+        let near = |i: usize| match entries[i] {
+            TByte::Cipher => Bit::settled(256),
+            _ => Bit::new(2048),
+        };
+        Layout {
+            value: entries
+                .iter()
+                .map(|e| match e {
+                    TByte::Const(b) => *b,
+                    _ => 0,
+                })
+                .collect(),
+            nums: Vec::new(),
+            from_template: true,
+            same: (0..n).map(same).collect(),
+            near: (0..n).map(near).collect(),
+            partner: vec![None; n],
+            unknown: entries
+                .iter()
+                .map(|e| matches!(e, TByte::Free | TByte::Cipher))
+                .collect(),
+            source: preds.iter().take(n).map(|p| p.1).collect(),
+            varied: Vec::new(),
+            far: Vec::new(),
+            compared: 0,
+        }
     }
 
     fn keys_of(&self, paths: &[(Vec<u8>, bool)], fields: &[usize]) -> Vec<Option<(u32, u32)>> {
@@ -974,13 +1061,15 @@ impl<'p> Core<'p> {
         let fields = self.schemas[schema].fields.clone();
         let leaf_is_num = self.schemas[schema].leaf_is_num.clone();
         let keyed = self.schemas[schema].keyed.clone();
-        let mut leaves: Vec<Vec<u8>> = Vec::with_capacity(fields.len());
+        let order = self.schemas[schema].order.clone();
+        let mut leaves: Vec<Vec<u8>> = vec![Vec::new(); fields.len()];
         // Numeric value of each leaf in this record (for cross-field prediction).
         let mut cur: Vec<Option<(i128, u8)>> = vec![None; fields.len()];
         let mut slot = Slots::new(self.fields.len());
         // Per leaf used as a key: its hash, or none for a timestamp (computed once).
         let mut key_hashes: Vec<Option<Option<u64>>> = vec![None; fields.len()];
-        for (j, &f) in fields.iter().enumerate() {
+        for &j in &order {
+            let f = fields[j];
             self.reset_field(f);
             let text = match rec {
                 Input::Record(p) => p.leaves.get(j).map_or(&[][..], Vec::as_slice),
@@ -1024,7 +1113,7 @@ impl<'p> Core<'p> {
                 &self.fields[f].path,
                 if keep { io.coded_bits() } else { 0.0 },
             );
-            leaves.push(out);
+            leaves[j] = out;
         }
         self.learn(&fields, &cur);
         Ok((Output::Record(leaves, schema), pending))
@@ -1421,104 +1510,119 @@ impl<'p> Core<'p> {
         cur: &[Option<(i128, u8)>],
         slot: &Slots,
     ) -> Result<Vec<u8>, CodecError> {
-        // How much each numeric field of this record changed since the last record (mod 256).
-        let mut changes: Vec<(usize, u8)> = slot
+        // The record's numbers (both ends know them before its byte strings), by field.
+        let mut nums: Vec<(usize, i128, u8)> = slot
             .iter()
-            .filter_map(|(g, k)| {
-                let (v, s) = cur[k]?;
-                let (p, ps) = self.fields[g].prev?;
-                (s == ps && v != p).then(|| (g, (v - p).rem_euclid(256) as u8))
-            })
+            .filter_map(|(g, k)| cur[k].map(|(v, s)| (g, v, s)))
             .collect();
-        changes.sort_unstable();
-        let change = |g: usize| changes.binary_search_by_key(&g, |c| c.0).ok().map(|i| changes[i].1);
-        let partners: Vec<Option<u8>> = self.fields[f].byte_partner.iter().map(|p| p.and_then(change)).collect();
-        // Numeric fields of this record: mantissa now and in the last record (same scale).
-        let vals: Vec<(usize, i128, Option<i128>)> = slot
-            .iter()
-            .filter_map(|(g, k)| {
-                let (v, s) = cur[k]?;
-                let prev = self.fields[g].prev.filter(|p| p.1 == s).map(|p| p.0);
-                Some((g, v, prev))
-            })
-            .collect();
-        let byte_of = |v: i128, k: u8| (v >> (8 * u32::from(k))) as u8;
-        let source = |src: Option<(usize, u8)>| {
-            let (g, k) = src?;
-            vals.iter().find(|x| x.0 == g).map(|x| byte_of(x.1, k))
+        nums.sort_unstable_by_key(|x| x.0);
+        // The layout: one of this period's, or a new one, which may start from a template of
+        // earlier periods (constant bytes and mantissa bytes of numbers known, ciphertext not).
+        let fld = &mut self.fields[f];
+        let have = fld.layouts.iter().position(|l| l.value.len() == raw.len());
+        let at = if fld.layouts.is_empty() {
+            None
+        } else {
+            let k = io.symbol(&mut fld.layout, have.unwrap_or(LAYOUTS))?;
+            (k < fld.layouts.len()).then_some(k)
         };
-        // The period's first value may start from a template of earlier periods.
-        let mut tconst: Option<Vec<Option<u8>>> = None;
-        if self.fields[f].bytes_by_len.is_empty() && self.opts.resync > 0 {
+        let mut template = None;
+        if at.is_none() && self.opts.resync > 0 {
             let gid = self.general[f] as usize;
             let choice = if io.decoding() || self.epoch.is_multiple_of(REFRESH) {
                 None
             } else {
-                self.best_template(gid, raw, &vals)
+                self.best_template(gid, raw, &nums)
             };
             if io.bit(&mut self.fields[f].use_template, choice.is_some())? {
                 let t = self.templates[gid].reference(io, choice.as_deref().unwrap_or(&[]))?;
-                let (_, entries) = parse_template(&t)?;
-                let preds = self.template_bytes(&entries, &vals);
-                self.fields[f].byte_source = preds.iter().take(BYTE_POSITIONS).map(|p| p.1).collect();
-                tconst = Some(
-                    entries
-                        .iter()
-                        .map(|e| match e {
-                            TByte::Const(b) => Some(*b),
-                            _ => None,
-                        })
-                        .collect(),
-                );
+                template = Some(self.template_layout(&parse_template(&t)?, &nums));
             }
         }
-        let sourced: Vec<Option<u8>> = self.fields[f].byte_source.iter().map(|&s| source(s)).collect();
-        let fld = &mut self.fields[f];
-        let mut recent = std::mem::take(&mut fld.bytes_by_len);
-        let last_len = match &tconst {
-            Some(t) => t.len(),
-            None => recent.first().map_or(0, Vec::len),
+        let Field {
+            path,
+            layouts,
+            len,
+            near_delta,
+            far_delta,
+            ..
+        } = &mut self.fields[f];
+        let n = match (at, &template) {
+            (Some(k), _) => layouts[k].value.len(),
+            (None, Some(t)) => t.value.len(),
+            (None, None) => length(io, len, raw.len(), MAX_STRING)?,
         };
-        let same_len = io.bit(&mut fld.same_len, raw.len() == last_len)?;
-        let n = if same_len {
-            last_len
-        } else {
-            length(io, &mut fld.len, raw.len(), MAX_STRING)?
+        // A new layout without a template starts from the last value of another.
+        let fresh = match (template, layouts.first()) {
+            (Some(t), _) => t,
+            (None, Some(l)) => Layout {
+                value: l.value.clone(),
+                nums: l.nums.clone(),
+                from_template: l.from_template,
+                ..Layout::default()
+            },
+            (None, None) => Layout::default(),
         };
-        // The reference: the last value of this length (the last value when none).
-        let by_len = recent.iter().position(|v| v.len() == n);
-        let reference: &[u8] = recent.get(by_len.unwrap_or(0)).map_or(&[], Vec::as_slice);
+        move_to_front(layouts, at, || fresh);
+        let lay = &mut layouts[0];
+        // Numbers now and with the reference value (same scale), and how much those that changed
+        // changed (mod 256), by field.
+        let pairs: Vec<(usize, i128, i128)> = nums
+            .iter()
+            .filter_map(|&(g, v, s)| num_of(&lay.nums, g).filter(|p| p.1 == s).map(|p| (g, v, p.0)))
+            .collect();
+        let changes: Vec<(usize, u8)> = pairs
+            .iter()
+            .filter(|x| x.1 != x.2)
+            .map(|&(g, v, p)| (g, (v - p).rem_euclid(256) as u8))
+            .collect();
+        let change = |g: usize| changes.binary_search_by_key(&g, |c| c.0).ok().map(|i| changes[i].1);
+        let source = |src: Option<(usize, u8)>| {
+            let (g, k) = src?;
+            num_of(&nums, g).map(|(v, _)| mantissa_byte(v, k))
+        };
+        let predicted: Vec<Option<u8>> = (0..n)
+            .map(|i| {
+                let from_source = lay.source.get(i).copied().and_then(source);
+                if lay.unknown.get(i) == Some(&true) {
+                    return None;
+                }
+                from_source.or_else(|| {
+                    let partner = lay.partner.get(i).copied().flatten().filter(|p| p.1);
+                    let partner = partner.and_then(|p| change(p.0));
+                    lay.value.get(i).map(|&pb| pb.wrapping_add(partner.unwrap_or(0)))
+                })
+            })
+            .collect();
         let mut out = Vec::with_capacity(n);
-        for i in 0..n {
+        let dbg = std::env::var("DBGB").is_ok_and(|v| v.as_bytes() == &path[..]) && !io.decoding();
+        for (i, &prev) in predicted.iter().enumerate() {
+            if dbg {
+                eprintln!("B {} {} {} {}", n, i, io.coded_bits(), u8::from(lay.from_template));
+            }
             let b = raw.get(i).copied().unwrap_or(0);
-            let prev = sourced.get(i).copied().flatten().or_else(|| match &tconst {
-                Some(t) => t.get(i).copied().flatten(),
-                None => reference
-                    .get(i)
-                    .map(|&pb| pb.wrapping_add(partners.get(i).copied().flatten().unwrap_or(0))),
-            });
             let Some(pb) = prev else {
                 out.push(io.bits(u32::from(b), 8)? as u8);
                 continue;
             };
             let pos = i.min(BYTE_POSITIONS - 1);
-            if fld.same.len() <= pos {
-                // A template's bytes are mostly right; a last value's are even odds at first.
-                fld.same
-                    .resize(pos + 1, Bit::new(if tconst.is_some() { 3584 } else { 2048 }));
-                fld.near.resize(pos + 1, Bit::new(2048));
+            if lay.same.len() <= pos {
+                lay.same.resize(pos + 1, Bit::new(2048));
             }
-            if io.bit(&mut fld.same[pos], b == pb)? {
+            if lay.near.len() <= pos {
+                lay.near.resize(pos + 1, Bit::new(2048));
+            }
+            if io.bit(&mut lay.same[pos], b == pb)? {
                 out.push(pb);
                 continue;
             }
             // The change as a signed distance: ±1..=NEAR are near, the rest (far) uniform.
             let d = i16::from(b.wrapping_sub(pb) as i8);
             let near = NEAR as i16;
-            let is_near = io.bit(&mut fld.near[pos], d != 0 && d.abs() <= near)?;
+            let is_near = io.bit(&mut lay.near[pos], d != 0 && d.abs() <= near)?;
             let d = if is_near {
                 let s = if d < 0 { d + near } else { d + near - 1 };
-                let s = io.symbol(&mut fld.near_delta, s.clamp(0, 2 * near - 1) as usize)? as i16;
+                let s = io.symbol(near_delta, s.clamp(0, 2 * near - 1) as usize)? as i16;
                 if s < near {
                     s - near
                 } else {
@@ -1527,56 +1631,65 @@ impl<'p> Core<'p> {
             } else {
                 // Far distances NEAR+1 ..= 256-NEAR-1 (as u8), in order.
                 let s = i16::from(b.wrapping_sub(pb)) - (near + 1);
-                let s = io.symbol(&mut fld.far_delta, s.clamp(0, 255 - 2 * near - 1) as usize)? as i16;
+                let s = io.symbol(far_delta, s.clamp(0, 255 - 2 * near - 1) as usize)? as i16;
                 s + near + 1
             };
             out.push(pb.wrapping_add(d as u8));
         }
-        // Which bytes changed in this period, against a value of the same layout.
-        if !reference.is_empty() && reference.len() == out.len() {
-            fld.varied.resize(out.len(), false);
-            for (v, (a, b)) in fld.varied.iter_mut().zip(reference.iter().zip(&out)) {
+        if dbg {
+            eprintln!("B {} {} {} {}", n, n, io.coded_bits(), 0);
+        }
+        let reference = std::mem::take(&mut lay.value);
+        // Which bytes changed in this period, against the last value of this layout.
+        if !lay.from_template && reference.len() == out.len() {
+            lay.varied.resize(out.len(), false);
+            lay.far.resize(out.len(), 0);
+            for ((v, far), (a, b)) in lay.varied.iter_mut().zip(&mut lay.far).zip(reference.iter().zip(&out)) {
                 *v |= a != b;
+                let d = i16::from(b.wrapping_sub(*a) as i8);
+                *far = far.saturating_add(u8::from(d.abs() > NEAR as i16));
             }
-            fld.compared += 1;
+            lay.compared += 1;
         }
         // Learn which numeric field each changed byte follows (both ends see the same values).
         let n_prev = reference.len().min(out.len()).min(BYTE_POSITIONS);
-        let old = reference;
-        let mut bp = std::mem::take(&mut fld.byte_partner);
-        bp.resize(n_prev.max(bp.len()), None);
+        let mut partner = std::mem::take(&mut lay.partner);
+        partner.resize(n_prev.max(partner.len()), None);
         for i in 0..n_prev {
-            let d = out[i].wrapping_sub(old[i]);
-            if d == 0 || bp[i].and_then(change) == Some(d) {
+            let d = out[i].wrapping_sub(reference[i]);
+            if d == 0 {
                 continue;
             }
-            bp[i] = changes.iter().filter(|&&(_, c)| c == d).map(|&(g, _)| g).min();
+            if let Some((g, _)) = partner[i].filter(|p| change(p.0) == Some(d)) {
+                partner[i] = Some((g, true));
+                continue;
+            }
+            partner[i] = changes.iter().find(|c| c.1 == d).map(|c| (c.0, false));
         }
-        // Learn which mantissa byte each changed byte carries: one that held the old byte in the
-        // last record and holds the new one now.
-        let mut bs = std::mem::take(&mut fld.byte_source);
+        // Learn which mantissa byte each changed byte carries: one that held the reference's byte
+        // then and holds the new one now.
+        let mut src = std::mem::take(&mut lay.source);
         let n_src = out.len().min(BYTE_POSITIONS);
-        bs.resize(n_src.max(bs.len()), None);
+        src.resize(n_src.max(src.len()), None);
         for i in 0..n_src {
-            if sourced.get(i).copied().flatten() == Some(out[i]) {
+            if src[i].and_then(|s| source(Some(s))) == Some(out[i]) {
                 continue;
             }
-            bs[i] = reference.get(i).filter(|&&r| r != out[i]).and_then(|&r| {
-                vals.iter().find_map(|&(g, v, p)| {
-                    let p = p?;
+            src[i] = reference.get(i).filter(|&&r| r != out[i]).and_then(|&r| {
+                pairs.iter().find_map(|&(g, v, p)| {
                     (0..4u8)
-                        .find(|&k| byte_of(v, k) == out[i] && byte_of(p, k) == r)
+                        .find(|&k| mantissa_byte(v, k) == out[i] && mantissa_byte(p, k) == r)
                         .map(|k| (g, k))
                 })
             });
         }
-        let fld = &mut self.fields[f];
-        fld.byte_partner = bp;
-        fld.byte_source = bs;
-        move_to_front(&mut recent, by_len, || out.clone());
-        recent[0].clone_from(&out);
-        recent.truncate(4);
-        fld.bytes_by_len = recent;
+        lay.partner = partner;
+        lay.source = src;
+        lay.value.clone_from(&out);
+        lay.nums = nums;
+        lay.from_template = false;
+        lay.unknown.clear();
+        layouts.truncate(LAYOUTS);
         Ok(out)
     }
 
@@ -1766,10 +1879,11 @@ fn note_step(steps: &mut Vec<i128>, d: i128) {
     steps.truncate(STEPS);
 }
 
-/// One byte of a template (see [`Core::template_of`]).
+/// One byte of a template (see [`Core::templates_of`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TByte {
     Free,
+    Cipher,
     Const(u8),
     /// A mantissa byte (0 = least significant) of the number at the path with this hash.
     Source(u64, u8),
@@ -1778,8 +1892,8 @@ enum TByte {
 /// A template's predicted byte and, for a sourced one, its (field, mantissa byte).
 type TPred = (Option<u8>, Option<(usize, u8)>);
 
-/// Reads a template made by [`Core::template_of`]: the value's length and its bytes.
-fn parse_template(t: &[u8]) -> Result<(usize, Vec<TByte>), CodecError> {
+/// Reads a template made by [`Core::templates_of`]: its bytes (as many as the length it starts with).
+fn parse_template(t: &[u8]) -> Result<Vec<TByte>, CodecError> {
     let bad = || CodecError::Payload("malformed byte template".into());
     let n = u32::from_le_bytes(t.get(..4).ok_or_else(bad)?.try_into().map_err(|_| bad())?) as usize;
     let mut out = Vec::with_capacity(n.min(TEMPLATE_MAX));
@@ -1787,6 +1901,7 @@ fn parse_template(t: &[u8]) -> Result<(usize, Vec<TByte>), CodecError> {
     while i < t.len() {
         let e = match t[i] {
             T_FREE => TByte::Free,
+            T_CIPHER => TByte::Cipher,
             T_CONST => TByte::Const(*t.get(i + 1).ok_or_else(bad)?),
             T_SOURCE => {
                 let h = t.get(i + 1..i + 9).ok_or_else(bad)?;
@@ -1798,7 +1913,7 @@ fn parse_template(t: &[u8]) -> Result<(usize, Vec<TByte>), CodecError> {
             _ => return Err(bad()),
         };
         i += match e {
-            TByte::Free => 1,
+            TByte::Free | TByte::Cipher => 1,
             TByte::Const(_) => 2,
             TByte::Source(..) => 10,
         };
@@ -1807,7 +1922,7 @@ fn parse_template(t: &[u8]) -> Result<(usize, Vec<TByte>), CodecError> {
     if out.len() != n {
         return Err(bad());
     }
-    Ok((n, out))
+    Ok(out)
 }
 
 fn desync(what: &str) -> CodecError {

@@ -91,6 +91,15 @@ impl Bit {
         }
     }
 
+    /// Starts with P(1) = p/4096 as if learnt from many observations already (a template's
+    /// knowledge of a byte), so the first outcomes move it slowly.
+    pub fn settled(p: u16) -> Self {
+        Self {
+            p: p.clamp(32, 4064),
+            n: 30,
+        }
+    }
+
     fn update(&mut self, b: bool) {
         let div = u32::from(self.n) + 2;
         let p = u32::from(self.p);
