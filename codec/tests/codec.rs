@@ -2,13 +2,15 @@
 //! deterministic engine against candle, model-id refusal, text and telemetry round trips, loss
 //! resilience, lossy tolerances, hostile payloads, and the one training smoke run.
 
+use std::collections::HashMap;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use semcom_codec::bpe::Bpe;
 use semcom_codec::prior::{Config, Model, PrefixCache, TokenCoder};
-use semcom_codec::telemetry::{TelemetryDecoder, TelemetryEncoder, TelemetryOptions};
+use semcom_codec::telemetry::{FieldCost, TelemetryDecoder, TelemetryEncoder, TelemetryOptions};
 use semcom_codec::text::{TextCodec, TextKind, TextStream};
 use semcom_codec::train::{train, untrained_prior, TextFile, TrainOptions};
 use semcom_codec::vocab::{BOS, EOS, FIRST_MERGE, TAG_KEY, TAG_LOG, TAG_STRING};
@@ -563,6 +565,19 @@ fn decode_with_losses(
     failed
 }
 
+/// Codes `records` in one stream (default options) and returns what each field cost from record
+/// `from` on, by path.
+fn field_costs(p: &Prior, records: &[String], from: usize) -> HashMap<String, FieldCost> {
+    let mut enc = TelemetryEncoder::new(p, TelemetryOptions::default());
+    for (i, r) in records.iter().enumerate() {
+        if i == from {
+            enc.keep_costs();
+        }
+        enc.encode(r.as_bytes()).unwrap();
+    }
+    enc.costs().into_iter().collect()
+}
+
 /// Whether `seq` lies within 16 records after the last loss before it.
 fn within_16(seq: u64, last: Option<u64>) -> bool {
     last.is_some_and(|l| seq < l + 17)
@@ -591,20 +606,9 @@ fn telemetry_keyed_values_save_bits_and_never_decode_stale() {
     let (p, _) = prior(6, 64);
     let mut rng = ChaCha8Rng::seed_from_u64(21);
     let records: Vec<String> = (0..400).map(|i| gateway_record(i, &mut rng)).collect();
-    let opts = TelemetryOptions::default();
     // Coordinates per gateway cost almost nothing once known, though the gateway changes at random.
-    let mut enc = TelemetryEncoder::new(&p, opts.clone());
-    for (i, r) in records.iter().enumerate() {
-        if i == 100 {
-            enc.keep_costs();
-        }
-        enc.encode(r.as_bytes()).unwrap();
-    }
-    let costs = enc.costs();
-    let per_record = |path: &str| {
-        let c = costs.iter().find(|(p, _)| p == path).map(|c| c.1).unwrap();
-        c.bits / c.records as f64
-    };
+    let costs = field_costs(&p, &records, 100);
+    let per_record = |path: &str| costs[path].bits / costs[path].records as f64;
     for path in ["gateways.0.long", "gateways.0.name"] {
         assert!(
             per_record(path) < 1.0,
@@ -660,19 +664,8 @@ fn telemetry_steps_and_sibling_keys() {
             two_period_record(t, &mut rng)
         })
         .collect();
-    let opts = TelemetryOptions::default();
-    let mut enc = TelemetryEncoder::new(&p, opts.clone());
-    for (i, r) in records.iter().enumerate() {
-        if i == 100 {
-            enc.keep_costs();
-        }
-        enc.encode(r.as_bytes()).unwrap();
-    }
-    let costs = enc.costs();
-    let per_record = |path: &str| {
-        let c = costs.iter().find(|(p, _)| p == path).map(|c| c.1).unwrap();
-        c.bits / c.records as f64
-    };
+    let costs = field_costs(&p, &records, 100);
+    let per_record = |path: &str| costs[path].bits / costs[path].records as f64;
     // About 9.6 bits for the jitter's change, one for the step, and the first records of each
     // resync period, which have no steps yet (22.9 bits with the last value or linear prediction).
     let ts = per_record("reported_at");
@@ -707,16 +700,8 @@ fn telemetry_byte_templates_start_each_period_and_survive_losses() {
     let (p, _) = prior(6, 64);
     let mut rng = ChaCha8Rng::seed_from_u64(44);
     let records: Vec<String> = (0..400).map(|i| payload_record(i, &mut rng)).collect();
-    let opts = TelemetryOptions::default();
-    let mut enc = TelemetryEncoder::new(&p, opts.clone());
-    for (i, r) in records.iter().enumerate() {
-        if i == 144 {
-            enc.keep_costs();
-        }
-        enc.encode(r.as_bytes()).unwrap();
-    }
-    let costs = enc.costs();
-    let c = costs.iter().find(|(p, _)| p == "payload").map(|c| c.1).unwrap();
+    let costs = field_costs(&p, &records, 144);
+    let c = costs["payload"];
     // Without templates each period's first payload costs its 64 bits and more: 5.1 bits per
     // record; with them about 1.6 (a reference per period, and every 8th period without).
     let intra = c.intra_bits / c.records as f64;
@@ -770,15 +755,8 @@ fn telemetry_frame_layouts_cost_about_their_ciphertext() {
     let (p, _) = prior(6, 64);
     let mut rng = ChaCha8Rng::seed_from_u64(45);
     let records: Vec<String> = (0..400).map(|i| frame_record(i, &mut rng)).collect();
-    let mut enc = TelemetryEncoder::new(&p, TelemetryOptions::default());
-    for (i, r) in records.iter().enumerate() {
-        if i == 144 {
-            enc.keep_costs();
-        }
-        enc.encode(r.as_bytes()).unwrap();
-    }
-    let costs = enc.costs();
-    let c = costs.iter().find(|(p, _)| p == "frame").map(|c| c.1).unwrap();
+    let costs = field_costs(&p, &records, 144);
+    let c = costs["frame"];
     // 192 bits of ciphertext and about 7 more (which layout, refresh periods); one set of
     // statistics for both layouts, without the counter that follows the frame, took 214.
     let bits = c.bits / c.records as f64;
