@@ -50,6 +50,7 @@
 
 pub mod models;
 pub mod record;
+mod relations;
 
 use crate::frame::{put_varint, ModelId};
 use crate::prior::{PrefixCache, Prior};
@@ -58,6 +59,7 @@ use crate::vocab::{BOS, EOS, TAG_KEY, TAG_STRING};
 use crate::CodecError;
 use models::{length, residual, residual_weights, Adaptive, Bit, Dec, Enc, Io};
 use record::{Parsed, Shape};
+use relations::{Relation, RELATIONS};
 use std::collections::HashMap;
 
 /// Longest record accepted.
@@ -225,6 +227,9 @@ enum Pred {
     /// The last value plus one of the field's recent distinct steps (a sensor that reports every
     /// 10 or every 30 minutes), the step's index coded first.
     Step,
+    /// A standard relation of two earlier numbers of the record (field ids): the effective
+    /// signal power from RSSI and SNR, say.
+    Derived(Relation, usize, usize),
 }
 
 /// Per-field state; everything adaptive is reset at each intra record (`epoch`).
@@ -243,6 +248,13 @@ struct Field {
     prev: Option<(i128, u8)>,
     prev2: Option<(i128, u8)>,
     pred: Pred,
+    /// Whether a keyed number is written in its f32 spelling: with no number of the field yet,
+    /// after one in decimal, after one in f32 spelling.
+    keyed_f32: [Bit; 3],
+    /// Whether `pred` predicted the last value exactly; then whether it does again is coded
+    /// first (`hit`), so a derived or copied number costs a fraction of a bit.
+    exact: bool,
+    hit: Bit,
     /// Recent distinct steps (differences between consecutive values at one scale), the last
     /// one first; a step within 1/16 of an earlier one replaces it.
     steps: Vec<i128>,
@@ -265,6 +277,8 @@ struct Field {
     /// Which layout a byte string has: one of this period's (last used first) or a new one.
     layout: Adaptive,
     time_fmt: Adaptive,
+    /// The format of the field's last timestamp string.
+    last_time_fmt: Option<usize>,
     /// Whether the period's first byte string starts from a template.
     use_template: Bit,
 }
@@ -288,6 +302,9 @@ impl Field {
             prev: None,
             prev2: None,
             pred: Pred::Prev,
+            keyed_f32: [Bit::new(1024), Bit::new(256), Bit::new(3840)],
+            exact: false,
+            hit: Bit::new(2048),
             steps: Vec::new(),
             step_idx: Adaptive::new(STEPS, 32),
             str_class: Adaptive::with(&STR_CLASS_WEIGHTS, 32),
@@ -300,6 +317,7 @@ impl Field {
             len: Adaptive::with(&residual_weights(), 24),
             layout: Adaptive::with(&[24, 4, 2, 1, 2], 32),
             time_fmt: Adaptive::new(TIME_FORMATS, 64),
+            last_time_fmt: None,
             use_template: Bit::new(2048),
         }
     }
@@ -337,8 +355,8 @@ struct Layout {
     /// Per byte position, for a layout made from a template: no prediction (a reading or
     /// ciphertext, coded raw).
     unknown: Vec<bool>,
-    /// Per byte position: the numeric field and byte (0 = least significant) of its mantissa that
-    /// this byte carries (a payload that encodes the decoded readings).
+    /// Per byte position: the numeric field and byte of its mantissa that this byte carries (a
+    /// payload that encodes the decoded readings): see [`source_byte`].
     source: Vec<Option<(usize, u8)>>,
     /// Per byte position: whether the byte changed in this period, for the period's template.
     varied: Vec<bool>,
@@ -351,6 +369,18 @@ struct Layout {
 /// Byte `k` (0 = least significant) of a mantissa.
 fn mantissa_byte(v: i128, k: u8) -> u8 {
     (v >> (8 * u32::from(k))) as u8
+}
+
+/// Byte `k & 3` of a mantissa at scale `s`, taken at the scale `k >> 2` its source had when the
+/// byte was learnt (a reading of 26.0 arrives as `26` and still gives the bytes of 260).
+fn source_byte(v: i128, s: u8, k: u8) -> u8 {
+    let at = k >> 2;
+    let v = match at.cmp(&s) {
+        std::cmp::Ordering::Equal => v,
+        std::cmp::Ordering::Greater => v.saturating_mul(10i128.pow(u32::from(at - s).min(36))),
+        std::cmp::Ordering::Less => v / 10i128.pow(u32::from(s - at).min(36)),
+    };
+    mantissa_byte(v, k & 3)
 }
 
 /// The mantissa of field `g` among a record's numbers (sorted by field).
@@ -425,6 +455,10 @@ struct Schema {
     /// that a byte string (a LoRaWAN frame) sees every number of its record (the frame counter
     /// after it) whatever the key order.
     order: Vec<usize>,
+    /// Per leaf: the numbers before it in its object or the enclosing one (a relation's
+    /// arguments: RSSI and SNR for `_esp`, the distance and the gateway's frequency for a
+    /// free-space loss).
+    args: Vec<Vec<u32>>,
     hash: u16,
     /// Resync periods in which this shape went out in full (capped).
     spelled: u8,
@@ -760,12 +794,22 @@ impl<'p> Core<'p> {
             .filter(|&j| first[j])
             .chain((0..first.len()).filter(|&j| !first[j]))
             .collect();
+        let args = (0..paths.len())
+            .map(|j| {
+                let (obj, up) = (parent(&paths[j].0), parent(parent(&paths[j].0)));
+                (0..j)
+                    .filter(|&k| paths[k].1 && [obj, up].contains(&parent(&paths[k].0)))
+                    .map(|k| k as u32)
+                    .collect()
+            })
+            .collect();
         self.schemas.push(Schema {
             shape: shape.to_vec(),
             fields,
             leaf_is_num,
             keyed,
             order,
+            args,
             hash,
             spelled: 0,
             last_spelled_epoch: u64::MAX,
@@ -858,7 +902,7 @@ impl<'p> Core<'p> {
                 TByte::Source(h, k) => nums
                     .iter()
                     .find(|x| hash64(&self.fields[x.0].path) == h)
-                    .map_or((None, None), |x| (Some(mantissa_byte(x.1, k)), Some((x.0, k)))),
+                    .map_or((None, None), |x| (Some(source_byte(x.1, x.2, k)), Some((x.0, k)))),
             })
             .collect()
     }
@@ -903,9 +947,6 @@ impl<'p> Core<'p> {
     }
 
     fn keys_of(&self, paths: &[(Vec<u8>, bool)], fields: &[usize]) -> Vec<Option<(u32, u32)>> {
-        fn parent(p: &[u8]) -> &[u8] {
-            p.iter().rposition(|&c| c == b'.').map_or(&[][..], |i| &p[..i])
-        }
         (0..paths.len())
             .map(|j| {
                 let own = parent(&paths[j].0);
@@ -1104,7 +1145,13 @@ impl<'p> Core<'p> {
                 self.fields[f].key_prev.insert(key, v);
             }
             if let Some((h, t)) = by_key {
-                pending.keyed.push((t, h, leaf.clone()));
+                // A number by its value: `868.1` and its f32 spelling `868.0999755859375` (two
+                // network-server versions) are the same entry, not a contradiction.
+                let v = match f32_widened(&leaf.0).filter(|_| leaf_is_num[j]) {
+                    Some(d) => (format_decimal(d.0, d.1).into_bytes(), Some(d)),
+                    None => leaf.clone(),
+                };
+                pending.keyed.push((t, h, v));
             }
             let out = leaf.0;
             slot.insert(f, j);
@@ -1115,12 +1162,14 @@ impl<'p> Core<'p> {
             );
             leaves[j] = out;
         }
-        self.learn(&fields, &cur);
+        self.learn(schema, &fields, &cur);
         Ok((Output::Record(leaves, schema), pending))
     }
 
     /// After a record: choose each numeric field's predictor for the next one and shift values.
-    fn learn(&mut self, fields: &[usize], cur: &[Option<(i128, u8)>]) {
+    fn learn(&mut self, schema: usize, fields: &[usize], cur: &[Option<(i128, u8)>]) {
+        let args = &self.schemas[schema].args;
+        let real: Vec<Option<f64>> = cur.iter().map(|c| c.and_then(|(m, s)| num_f64(m, s))).collect();
         let mut choice = Vec::with_capacity(fields.len());
         for (j, &f) in fields.iter().enumerate() {
             let Some((v, s)) = cur[j] else {
@@ -1136,9 +1185,11 @@ impl<'p> Core<'p> {
                     .enumerate()
                     .filter_map(|(k, &g)| cur[k].filter(|c| c.1 == s).map(|c| (v.abs_diff(c.0), g)))
                     .min();
-                choice.push(Some(match near {
-                    Some((d, g)) if d.saturating_mul(1000) < v.unsigned_abs() => Pred::Partner(g),
-                    _ => Pred::Prev,
+                let close = |e: u128| e.saturating_mul(1000) < v.unsigned_abs();
+                choice.push(Some(match (derived(&args[j], fields, &real, v, s, fld.pred), near) {
+                    (Some((e, d)), _) if close(e) => (d, e == 0),
+                    (_, Some((d, g))) if close(d) => (Pred::Partner(g), d == 0),
+                    _ => (Pred::Prev, false),
                 }));
                 continue;
             };
@@ -1163,7 +1214,14 @@ impl<'p> Core<'p> {
                 }
             }
             if best.0 > 0 {
-                for (k, &g) in fields[..j].iter().enumerate() {
+                // The partner in use first, so that another one as good does not replace it; an
+                // exact copy (`_date` of `_timestamp`) beats one that only kept its difference.
+                let (mut k_cur, mut copy) = (None, false);
+                if let Pred::Partner(g) = fld.pred {
+                    k_cur = fields[..j].iter().position(|&x| x == g);
+                }
+                for k in k_cur.into_iter().chain(0..j) {
+                    let g = fields[k];
                     let (Some((vk, sk)), Some((pk, _))) = (cur[k], self.fields[g].prev.filter(|q| q.1 == s)) else {
                         continue;
                     };
@@ -1171,20 +1229,28 @@ impl<'p> Core<'p> {
                         continue;
                     }
                     let e = (v - vk).abs_diff(p - pk);
-                    if e < best.0 {
+                    if e < best.0 || (e == 0 && !copy && v == vk && best.1 != Pred::Partner(g)) {
                         best = (e, Pred::Partner(g));
-                        if e == 0 {
+                        copy = e == 0 && v == vk;
+                        if copy {
                             break;
                         }
                     }
                 }
             }
-            choice.push(Some(best.1));
+            // A relation only where nothing simpler predicts as well.
+            if best.0 > 0 {
+                if let Some(d) = derived(&args[j], fields, &real, v, s, fld.pred).filter(|d| d.0 < best.0) {
+                    best = d;
+                }
+            }
+            choice.push(Some((best.1, best.0 == 0)));
         }
         for (j, &f) in fields.iter().enumerate() {
             let fld = &mut self.fields[f];
-            if let Some(c) = choice[j] {
+            if let Some((c, exact)) = choice[j] {
                 fld.pred = c;
+                fld.exact = exact;
             }
             if let Some(v) = cur[j] {
                 if let Some(p) = fld.prev.filter(|p| p.1 == v.1) {
@@ -1219,6 +1285,11 @@ impl<'p> Core<'p> {
             },
             // Coded with its index in `mantissa`; here only when the scale changed.
             Pred::Step => rescale(p, ps),
+            Pred::Derived(rel, a, b) => {
+                let arg = |g: usize| slot.get(g).and_then(|k| cur[k]).and_then(|(m, s)| num_f64(m, s));
+                let x = arg(a).zip(arg(b)).and_then(|(a, b)| rel.eval(a, b));
+                x.and_then(|x| f64_mantissa(x, scale)).unwrap_or_else(|| rescale(p, ps))
+            }
             Pred::Prev => {
                 // The value this field last had with the leaf's key in this period (a gateway's
                 // last RSSI) when there is one: closer than the last record's (another gateway).
@@ -1241,9 +1312,34 @@ impl<'p> Core<'p> {
         keyed: Option<Option<&Leaf>>,
     ) -> Result<Leaf, CodecError> {
         let known = keyed.flatten();
+        // A field whose predictor was exact last time: first, whether it is again.
+        let fld = &self.fields[f];
+        if let Some((pm, ps)) = fld
+            .prev
+            .filter(|_| fld.exact && fld.pred != Pred::Step && fld.tolerance.is_none())
+        {
+            let (mut p, mut ps) = (self.predict(f, ps, cur, slot), ps);
+            // Without trailing zeros (`-111.7` after `-111.94`) unless the last value kept one.
+            if pm % 10 != 0 || ps == 0 {
+                while ps > 0 && p % 10 == 0 {
+                    p /= 10;
+                    ps -= 1;
+                }
+            }
+            let t = format_decimal(p, ps).into_bytes();
+            if io.bit(&mut self.fields[f].hit, !io.decoding() && t == text)? {
+                let out = (t, Some((p, ps)));
+                let mtf = &mut self.fields[f].num_mtf;
+                let at = mtf.iter().position(|x| x.0 == out.0);
+                move_to_front(mtf, at, || out.clone());
+                return Ok(out);
+            }
+        }
+        // The known value as its f32 spelling, when that is how this one is written.
+        let widened = |k: &Leaf| k.1.and_then(|(m, s)| f32_text(m, s)).map(String::into_bytes);
         let (class, value) = if io.decoding() {
             (0, None)
-        } else if known.is_some_and(|k| k.0 == text) {
+        } else if known.is_some_and(|k| k.0 == text || widened(k).is_some_and(|w| w == text)) {
             (NUM_KEYED, None)
         } else if let Some(i) = self.fields[f].num_mtf.iter().position(|(t, _)| t == text) {
             (i, None)
@@ -1276,9 +1372,20 @@ impl<'p> Core<'p> {
                 .cloned()
                 .ok_or_else(|| desync("number refers to a value this decoder has not seen"))?
         } else if class == NUM_KEYED {
-            known
-                .cloned()
-                .ok_or_else(|| desync("number refers to a keyed value this decoder has not seen"))?
+            let k = known.ok_or_else(|| desync("number refers to a keyed value this decoder has not seen"))?;
+            let as_f32 = !io.decoding() && k.0 != text;
+            // In the spelling of the field's last number when it has one.
+            let ctx = self.fields[f].num_mtf.first().map_or(0, |l| {
+                // `868.0999755859375`, not `868.5` (which both spellings write alike).
+                let f32ish = f32_widened(&l.0).is_some_and(|d| format_decimal(d.0, d.1).as_bytes() != &l.0[..]);
+                1 + usize::from(f32ish)
+            });
+            if io.bit(&mut self.fields[f].keyed_f32[ctx], as_f32)? {
+                let w = widened(k).ok_or_else(|| CodecError::Payload("keyed f32 number out of range".into()))?;
+                (w, k.1)
+            } else {
+                k.clone()
+            }
         } else if class == NUM_RAW {
             (self.prior_string(io, f, text, TAG_STRING)?, None)
         } else {
@@ -1404,6 +1511,18 @@ impl<'p> Core<'p> {
         pending: &mut Pending,
     ) -> Result<Leaf, CodecError> {
         let known = keyed.flatten();
+        // A timestamp whose predictor (a copy of a numeric timestamp) was exact last time, in the
+        // same format: first, whether it is again.
+        let fld = &self.fields[f];
+        if let Some(fmt) = fld.last_time_fmt.filter(|_| fld.exact && fld.pred != Pred::Step) {
+            let ms = self.predict(f, 0, cur, slot);
+            if let Some(t) = format_time(ms, fmt).map(String::into_bytes) {
+                if io.bit(&mut self.fields[f].hit, !io.decoding() && t == text)? {
+                    self.fields[f].remember(&t);
+                    return Ok((t, Some((ms, 0))));
+                }
+            }
+        }
         let class = if io.decoding() {
             0
         } else if known.is_some_and(|k| k.0 == text) {
@@ -1440,6 +1559,7 @@ impl<'p> Core<'p> {
                     parse_time(text).unwrap_or((0, 0))
                 };
                 let fmt = io.symbol(&mut self.fields[f].time_fmt, fmt)?;
+                self.fields[f].last_time_fmt = Some(fmt);
                 let (m, _) = self.mantissa(io, f, ms, 0, false, cur, slot)?;
                 let t = format_time(m, fmt).ok_or_else(|| CodecError::Payload("timestamp out of range".into()))?;
                 (t.into_bytes(), Some((m, 0)))
@@ -1567,19 +1687,19 @@ impl<'p> Core<'p> {
         let lay = &mut layouts[0];
         // Numbers now and with the reference value (same scale), and how much those that changed
         // changed (mod 256), by field.
-        let pairs: Vec<(usize, i128, i128)> = nums
+        let pairs: Vec<(usize, i128, i128, u8)> = nums
             .iter()
-            .filter_map(|&(g, v, s)| num_of(&lay.nums, g).filter(|p| p.1 == s).map(|p| (g, v, p.0)))
+            .filter_map(|&(g, v, s)| num_of(&lay.nums, g).filter(|p| p.1 == s).map(|p| (g, v, p.0, s)))
             .collect();
         let changes: Vec<(usize, u8)> = pairs
             .iter()
             .filter(|x| x.1 != x.2)
-            .map(|&(g, v, p)| (g, (v - p).rem_euclid(256) as u8))
+            .map(|&(g, v, p, _)| (g, (v - p).rem_euclid(256) as u8))
             .collect();
         let change = |g: usize| changes.binary_search_by_key(&g, |c| c.0).ok().map(|i| changes[i].1);
         let source = |src: Option<(usize, u8)>| {
             let (g, k) = src?;
-            num_of(&nums, g).map(|(v, _)| mantissa_byte(v, k))
+            num_of(&nums, g).map(|(v, s)| source_byte(v, s, k))
         };
         let predicted: Vec<Option<u8>> = (0..n)
             .map(|i| {
@@ -1676,10 +1796,10 @@ impl<'p> Core<'p> {
                 continue;
             }
             src[i] = reference.get(i).filter(|&&r| r != out[i]).and_then(|&r| {
-                pairs.iter().find_map(|&(g, v, p)| {
+                pairs.iter().filter(|x| x.3 < 64).find_map(|&(g, v, p, s)| {
                     (0..4u8)
                         .find(|&k| mantissa_byte(v, k) == out[i] && mantissa_byte(p, k) == r)
-                        .map(|k| (g, k))
+                        .map(|k| (g, k | (s << 2)))
                 })
             });
         }
@@ -1885,7 +2005,7 @@ enum TByte {
     Free,
     Cipher,
     Const(u8),
-    /// A mantissa byte (0 = least significant) of the number at the path with this hash.
+    /// A mantissa byte of the number at the path with this hash (see [`source_byte`]).
     Source(u64, u8),
 }
 
@@ -1923,6 +2043,68 @@ fn parse_template(t: &[u8]) -> Result<Vec<TByte>, CodecError> {
         return Err(bad());
     }
     Ok(out)
+}
+
+/// The best standard relation of two numbers among `args` (leaf indices, `cur` their values) for
+/// value `v` at scale `s` that reproduces it to within one unit of its last digit: the error and
+/// the predictor (the one in use, `current`, wins ties).
+fn derived(args: &[u32], fields: &[usize], cur: &[Option<f64>], v: i128, s: u8, current: Pred) -> Option<(u128, Pred)> {
+    let vf = num_f64(v, s)?;
+    let vals = || {
+        args.iter()
+            .filter_map(|&k| cur[k as usize].map(|x| (fields[k as usize], x)))
+    };
+    let mut best: Option<(u128, Pred)> = None;
+    // The relation in use first: another one as good (a distance and a near-equal one) does not
+    // replace it.
+    if let Pred::Derived(rel, ga, gb) = current {
+        let arg = |g: usize| vals().find(|x| x.0 == g).map(|x| x.1);
+        let m = arg(ga).zip(arg(gb)).and_then(|(a, b)| rel.eval(a, b));
+        best = m.and_then(|x| f64_mantissa(x, s)).map(|m| (m.abs_diff(v), current));
+    }
+    for rel in RELATIONS {
+        let Some(prepared) = rel.prepare(vf) else {
+            continue;
+        };
+        for (ga, a) in vals() {
+            for (gb, b) in vals() {
+                if ga == gb || !rel.plausible(a, b, prepared) {
+                    continue;
+                }
+                let Some(m) = rel.eval(a, b).and_then(|x| f64_mantissa(x, s)) else {
+                    continue;
+                };
+                let e = m.abs_diff(v);
+                if best.is_none_or(|b| e < b.0) {
+                    best = Some((e, Pred::Derived(rel, ga, gb)));
+                }
+            }
+        }
+    }
+    // A relation holds to the last digit or not at all: a near fit among many pairs is chance.
+    best.filter(|b| b.0 <= 1)
+}
+
+/// A leaf path's object (`hotspots.0` for `hotspots.0.rssi`; empty at the top level).
+fn parent(p: &[u8]) -> &[u8] {
+    p.iter().rposition(|&c| c == b'.').map_or(&[][..], |i| &p[..i])
+}
+
+/// Exact powers of ten as `f64`.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20,
+    1e21, 1e22,
+];
+
+/// A decimal (mantissa, scale) as `f64` (the same bits everywhere: one rounding division).
+fn num_f64(m: i128, scale: u8) -> Option<f64> {
+    POW10.get(usize::from(scale)).map(|&p| m as f64 / p)
+}
+
+/// The mantissa at `scale` nearest to `x`.
+fn f64_mantissa(x: f64, scale: u8) -> Option<i128> {
+    let v = (x * POW10.get(usize::from(scale))?).round();
+    (v.is_finite() && v.abs() < 1e30).then_some(v as i128)
 }
 
 fn desync(what: &str) -> CodecError {
