@@ -1660,7 +1660,6 @@ impl<'p> Core<'p> {
             }
         }
         let Field {
-            path,
             layouts,
             len,
             near_delta,
@@ -1715,11 +1714,7 @@ impl<'p> Core<'p> {
             })
             .collect();
         let mut out = Vec::with_capacity(n);
-        let dbg = std::env::var("DBGB").is_ok_and(|v| v.as_bytes() == &path[..]) && !io.decoding();
         for (i, &prev) in predicted.iter().enumerate() {
-            if dbg {
-                eprintln!("B {} {} {} {}", n, i, io.coded_bits(), u8::from(lay.from_template));
-            }
             let b = raw.get(i).copied().unwrap_or(0);
             let Some(pb) = prev else {
                 out.push(io.bits(u32::from(b), 8)? as u8);
@@ -1755,9 +1750,6 @@ impl<'p> Core<'p> {
                 s + near + 1
             };
             out.push(pb.wrapping_add(d as u8));
-        }
-        if dbg {
-            eprintln!("B {} {} {} {}", n, n, io.coded_bits(), 0);
         }
         let reference = std::mem::take(&mut lay.value);
         // Which bytes changed in this period, against the last value of this layout.
