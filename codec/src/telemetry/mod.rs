@@ -36,10 +36,12 @@
 //!
 //! **Byte strings** (hex, base64: a LoRaWAN frame) code each byte as "unchanged" with a bit that
 //! learns at the rate of a running frequency first, then a change within ±8 (a counter) or any
-//! other byte uniformly (ciphertext costs its 8 bits, not more). The first byte string of a
-//! field in a period has no last value; it may start from a *template*: what a complete earlier
-//! period taught (per byte: constant, the mantissa byte of which number it carries, or
-//! nothing), referred to by an 8-bit hash once the same template came out of two periods. A
+//! other byte uniformly (ciphertext costs its 8 bits, not more). Each length of a field's byte
+//! string is a *layout* with its own last value and statistics (a frame with and without FOpts).
+//! A layout's first value in a period has no last value; it may start from a *template*: what a
+//! complete earlier period taught (per byte: constant, the mantissa byte of which number it
+//! carries, ciphertext, or nothing), referred to by an 8-bit hash once the same template came
+//! out of two periods. A
 //! decoder keeps templates of periods it decoded whole only, so its templates are a subset of
 //! the encoder's; every 8th period uses none, so one that lacks a template (a loss in each
 //! period that made it usable) learns it there and is not stuck.
@@ -332,6 +334,11 @@ impl Field {
         let at = self.mtf.iter().position(|x| x == v);
         move_to_front(&mut self.mtf, at, || v.to_vec());
     }
+
+    fn remember_num(&mut self, v: &Leaf) {
+        let at = self.num_mtf.iter().position(|x| x.0 == v.0);
+        move_to_front(&mut self.num_mtf, at, || v.clone());
+    }
 }
 
 /// What a byte-string field learnt in this period about values of one length.
@@ -374,13 +381,16 @@ fn mantissa_byte(v: i128, k: u8) -> u8 {
 /// Byte `k & 3` of a mantissa at scale `s`, taken at the scale `k >> 2` its source had when the
 /// byte was learnt (a reading of 26.0 arrives as `26` and still gives the bytes of 260).
 fn source_byte(v: i128, s: u8, k: u8) -> u8 {
-    let at = k >> 2;
-    let v = match at.cmp(&s) {
+    mantissa_byte(rescale(v, s, k >> 2), k & 3)
+}
+
+/// Mantissa `v` at scale `from` taken to scale `to` (truncated when that drops digits).
+fn rescale(v: i128, from: u8, to: u8) -> i128 {
+    match to.cmp(&from) {
         std::cmp::Ordering::Equal => v,
-        std::cmp::Ordering::Greater => v.saturating_mul(10i128.pow(u32::from(at - s).min(36))),
-        std::cmp::Ordering::Less => v / 10i128.pow(u32::from(s - at).min(36)),
-    };
-    mantissa_byte(v, k & 3)
+        std::cmp::Ordering::Greater => v.saturating_mul(10i128.pow(u32::from(to - from).min(30))),
+        std::cmp::Ordering::Less => v / 10i128.pow(u32::from(from - to).min(30)),
+    }
 }
 
 /// The mantissa of field `g` among a record's numbers (sorted by field).
@@ -640,7 +650,7 @@ struct Core<'p> {
     /// Per generalised path: the strings it took.
     field_memory: Vec<StringMemory>,
     /// Per generalised path: byte-string templates of complete resync periods (see
-    /// [`Core::template_of`]).
+    /// [`Core::templates_of`]).
     templates: Vec<StringMemory>,
     /// Records committed in the current resync period, and the last periods that were complete
     /// (every record coded here), newest last.
@@ -1265,13 +1275,7 @@ impl<'p> Core<'p> {
     fn predict(&self, f: usize, scale: u8, cur: &[Option<(i128, u8)>], slot: &Slots) -> i128 {
         let fld = &self.fields[f];
         let Some((p, ps)) = fld.prev else { return 0 };
-        let rescale = |v: i128, from: u8| -> i128 {
-            match scale.cmp(&from) {
-                std::cmp::Ordering::Equal => v,
-                std::cmp::Ordering::Greater => v.saturating_mul(10i128.pow(u32::from(scale - from).min(30))),
-                std::cmp::Ordering::Less => v / 10i128.pow(u32::from(from - scale).min(30)),
-            }
-        };
+        let rescale = |v: i128, from: u8| rescale(v, from, scale);
         match fld.pred {
             Pred::Linear => match fld.prev2 {
                 Some((p2, s2)) if s2 == ps && ps == scale => (2 * p).saturating_sub(p2),
@@ -1329,9 +1333,7 @@ impl<'p> Core<'p> {
             let t = format_decimal(p, ps).into_bytes();
             if io.bit(&mut self.fields[f].hit, !io.decoding() && t == text)? {
                 let out = (t, Some((p, ps)));
-                let mtf = &mut self.fields[f].num_mtf;
-                let at = mtf.iter().position(|x| x.0 == out.0);
-                move_to_front(mtf, at, || out.clone());
+                self.fields[f].remember_num(&out);
                 return Ok(out);
             }
         }
@@ -1399,9 +1401,7 @@ impl<'p> Core<'p> {
                 (text, Some((m, scale)))
             }
         };
-        let mtf = &mut self.fields[f].num_mtf;
-        let at = mtf.iter().position(|x| x.0 == out.0);
-        move_to_front(mtf, at, || out.clone());
+        self.fields[f].remember_num(&out);
         Ok(out)
     }
 
