@@ -578,6 +578,15 @@ fn field_costs(p: &Prior, records: &[String], from: usize) -> HashMap<String, Fi
     enc.costs().into_iter().collect()
 }
 
+/// For each pattern of lost records: every failure follows some loss by at most 16 records
+/// (the last loss before it, a fortiori), so at most 16 fail per loss.
+fn recovers_within_16(p: &Prior, records: &[String], patterns: &[Vec<u64>]) {
+    for lost in patterns {
+        let failed = decode_with_losses(p, records, lost, within_16);
+        assert!(failed <= 16 * lost.len(), "{failed} failed records for {lost:?}");
+    }
+}
+
 /// Whether `seq` lies within 16 records after the last loss before it.
 fn within_16(seq: u64, last: Option<u64>) -> bool {
     last.is_some_and(|l| seq < l + 17)
@@ -627,15 +636,7 @@ fn telemetry_keyed_values_save_bits_and_never_decode_stale() {
         vec![20, 37, 70, 150, 199, 230, 231, 300],
         (0..400).filter(|i| (i * 7919) % 10 == 3).collect(),
     ];
-    for lost in patterns {
-        // A failure must follow some loss by at most 16 (the last loss before it, a fortiori).
-        let failed = decode_with_losses(&p, &records, &lost, within_16);
-        assert!(
-            failed <= 16 * lost.len(),
-            "{failed} failed records for {} lost",
-            lost.len()
-        );
-    }
+    recovers_within_16(&p, &records, &patterns);
 }
 
 /// A sensor that reports every 10 or every 30 minutes (at random) with up to 0.4 s of jitter,
@@ -791,10 +792,7 @@ fn telemetry_frame_layouts_cost_about_their_ciphertext() {
     // statistics for both layouts, without the counter that follows the frame, took 214.
     let bits = c.bits / c.records as f64;
     assert!(bits < 204.0, "frame: {bits:.1} bits per record");
-    for lost in [vec![40], vec![47], vec![100, 200, 201, 333]] {
-        let failed = decode_with_losses(&p, &records, &lost, within_16);
-        assert!(failed <= 16 * lost.len(), "{failed} failed records for {lost:?}");
-    }
+    recovers_within_16(&p, &records, &[vec![40], vec![47], vec![100, 200, 201, 333]]);
 }
 
 /// A gateway's report with values a network server derives from others: the effective signal
@@ -840,10 +838,7 @@ fn telemetry_derived_numbers_cost_little() {
         assert!(b < most, "{path}: {b:.2} bits per record");
     }
     assert!(per_record("gw.snr") > 10.0, "the readings are random");
-    for lost in [vec![40], vec![47], vec![100, 200, 201, 333]] {
-        let failed = decode_with_losses(&p, &records, &lost, within_16);
-        assert!(failed <= 16 * lost.len(), "{failed} failed records for {lost:?}");
-    }
+    recovers_within_16(&p, &records, &[vec![40], vec![47], vec![100, 200, 201, 333]]);
 }
 
 #[test]
