@@ -34,6 +34,14 @@
 //! value with that key: a decoder's records are a subset of the encoder's, so it holds the same
 //! value or none (an error).
 //!
+//! **Warm starts.** A field's first record of a period may start its adaptive tables from a
+//! *profile* (per symbol, how many powers of two below the likeliest; per bit, a level of its
+//! log-odds) instead of from scratch: the profile its last three periods ended with, when all
+//! three were complete and gave the same one. A field that started warm keeps that profile while
+//! nothing moved far from it, so a steady field gives the same profile period after period. A
+//! decoder that lost records in two of the three still holds it from the third; every 8th period
+//! starts cold, so one that lost more learns afresh there.
+//!
 //! **Byte strings** (hex, base64: a LoRaWAN frame) code each byte as "unchanged" with a bit that
 //! learns at the rate of a running frequency first, then a change within ±8 (a counter) or any
 //! other byte uniformly (ciphertext costs its 8 bits, not more). Each length of a field's byte
@@ -283,6 +291,10 @@ struct Field {
     last_time_fmt: Option<usize>,
     /// Whether the period's first byte string starts from a template.
     use_template: Bit,
+    /// Whether a record of this period used the field (its state is then worth a profile).
+    used: bool,
+    /// The profile the period started from, if any.
+    warm_from: Option<Vec<u8>>,
 }
 
 impl Field {
@@ -321,12 +333,77 @@ impl Field {
             time_fmt: Adaptive::new(TIME_FORMATS, 64),
             last_time_fmt: None,
             use_template: Bit::new(2048),
+            used: false,
+            warm_from: None,
         }
     }
 
     fn reset(&mut self, epoch: u64) {
         if self.epoch != epoch {
             *self = Self::fresh(std::mem::take(&mut self.path), self.tolerance, epoch);
+        }
+    }
+
+    /// The field's adaptive tables and bits, which a period may start warm.
+    fn tables(&mut self) -> (Vec<&mut Adaptive>, Vec<&mut Bit>) {
+        let [f0, f1, f2] = &mut self.keyed_f32;
+        (
+            vec![
+                &mut self.res,
+                &mut self.len,
+                &mut self.num_class,
+                &mut self.num_class_keyed,
+                &mut self.scale,
+                &mut self.step_idx,
+                &mut self.str_class,
+                &mut self.str_class_keyed,
+                &mut self.near_delta,
+                &mut self.layout,
+                &mut self.time_fmt,
+            ],
+            vec![f0, f1, f2, &mut self.hit, &mut self.use_template],
+        )
+    }
+
+    /// What the period taught, for a warm start of a later period (see [`Core::warm_start`]):
+    /// each table's [`Adaptive::profile`] (powers of two) and each bit's
+    /// [`Bit::profile`]. A field that started warm keeps the profile it started from while no
+    /// entry moved more than [`PROFILE_SLACK`] (tables, in powers of two) or
+    /// [`BIT_SLACK`] (bit levels) from it: a steady stream then gives the same profile period
+    /// after period, which is what makes it usable.
+    fn profile(&mut self) -> Vec<u8> {
+        let from = self.warm_from.take();
+        let (tables, bits) = self.tables();
+        let mut q = Vec::with_capacity(512);
+        for t in tables {
+            t.profile(&mut q);
+        }
+        let n = q.len();
+        q.extend(bits.into_iter().map(|b| b.profile()));
+        if let Some(w) = from.as_ref().filter(|w| w.len() == q.len()) {
+            for (k, (x, &y)) in q.iter_mut().zip(w).enumerate() {
+                let slack = if k < n { PROFILE_SLACK } else { BIT_SLACK };
+                if x.abs_diff(y) <= slack {
+                    *x = y;
+                }
+            }
+        }
+        self.warm_from = from;
+        q
+    }
+
+    /// Starts the field's tables and bits from a profile made by [`Field::profile`].
+    fn warm(&mut self, q: &[u8]) {
+        self.warm_from = Some(q.to_vec());
+        let (tables, bits) = self.tables();
+        let mut at = 0;
+        for t in tables {
+            let n = t.symbols();
+            t.warm(q.get(at..at + n).unwrap_or(&[]));
+            at += n;
+        }
+        for (b, &l) in bits.into_iter().zip(q.get(at..).unwrap_or(&[])) {
+            b.warm(l);
         }
     }
 
@@ -486,6 +563,14 @@ struct Keyed {
     contradicted: bool,
 }
 
+/// A field starts a period warm when its last this many periods ended with the same profile.
+const WARM_PERIODS: usize = 3;
+/// How far (in powers of two) a table entry may move from the profile a period started from and
+/// still leave that profile (see [`Field::profile`]).
+const PROFILE_SLACK: u8 = 2;
+/// The same for a bit's level.
+const BIT_SLACK: u8 = 2;
+
 /// Every this many resync periods, one starts no byte string from a template: a decoder keeps
 /// templates of complete periods only, so one that lost a record in each period that made a
 /// template usable learns it there and decodes again from the next period, instead of never.
@@ -616,6 +701,8 @@ struct Tables {
     first: Adaptive,
     shape: Adaptive,
     count: Adaptive,
+    /// Whether a field's first record of the period starts from its profile.
+    warm: Bit,
 }
 
 impl Tables {
@@ -625,6 +712,7 @@ impl Tables {
             first: Adaptive::with(&[24, 2, 1, 1, 1, 1, 1, 1], 16),
             shape: Adaptive::new(SH_SYMBOLS, 24),
             count: Adaptive::with(&residual_weights(), 24),
+            warm: Bit::new(3584),
         }
     }
 }
@@ -652,6 +740,9 @@ struct Core<'p> {
     /// Per generalised path: byte-string templates of complete resync periods (see
     /// [`Core::templates_of`]).
     templates: Vec<StringMemory>,
+    /// Per field: the profiles (see [`Field::profile`]) of its last [`WARM_PERIODS`] complete
+    /// periods.
+    profiles: Vec<Vec<(u64, Vec<u8>)>>,
     /// Records committed in the current resync period, and the last periods that were complete
     /// (every record coded here), newest last.
     period_records: u32,
@@ -712,6 +803,7 @@ impl<'p> Core<'p> {
             keyed: Vec::new(),
             field_memory: Vec::new(),
             templates: Vec::new(),
+            profiles: Vec::new(),
             period_records: 0,
             complete: std::collections::VecDeque::new(),
             keyed_entries: 0,
@@ -735,6 +827,7 @@ impl<'p> Core<'p> {
         }
         let tol = self.opts.tolerance(path);
         self.fields.push(Field::new(path.to_vec(), tol));
+        self.profiles.push(Vec::new());
         let general: Vec<u8> = path
             .split(|&c| c == b'.')
             .map(|c| {
@@ -835,20 +928,56 @@ impl<'p> Core<'p> {
     /// Starts field `f`'s state afresh for the current period; a byte-string field first leaves
     /// the template of its last period when that period was complete here (both ends then hold
     /// the same state, so a decoder's templates are a subset of the encoder's).
-    fn reset_field(&mut self, f: usize) {
+    fn reset_field(&mut self, f: usize) -> bool {
         let old = self.fields[f].epoch;
         if old == self.epoch {
-            return;
+            self.fields[f].used = true;
+            return false;
         }
         let templates = if self.complete.contains(&old) {
+            if self.fields[f].used {
+                let p = self.fields[f].profile();
+                let hist = &mut self.profiles[f];
+                hist.push((old, p));
+                if hist.len() > WARM_PERIODS {
+                    hist.remove(0);
+                }
+            }
             self.templates_of(f)
         } else {
             Vec::new()
         };
         self.fields[f].reset(self.epoch);
+        self.fields[f].used = true;
         for t in templates {
             self.templates[self.general[f] as usize].remember(t, old);
         }
+        true
+    }
+
+    /// A field's first record of a period may start its adaptive tables from the profile its
+    /// last [`WARM_PERIODS`] periods ended with, when all were complete and their profiles are the
+    /// same (a stream whose statistics are steady): a decoder that lost records in all but one
+    /// of them (a burst across a period boundary, say) holds the profile from that one. A bit
+    /// says whether the field starts warm. Every [`REFRESH`]th period starts cold, so a decoder
+    /// that lost more learns afresh there.
+    fn warm_start(&mut self, io: &mut dyn Io, f: usize) -> Result<(), CodecError> {
+        let n = WARM_PERIODS as u64;
+        if self.opts.resync == 0 || self.epoch < n || self.epoch.is_multiple_of(REFRESH) {
+            return Ok(());
+        }
+        let hist = &self.profiles[f];
+        let of = |e: u64| hist.iter().find(|h| h.0 == e).map(|h| &h.1);
+        let last = of(self.epoch - 1);
+        let warm = !io.decoding() && last.is_some() && (2..=n).all(|d| of(self.epoch - d) == last);
+        if io.bit(&mut self.tables.warm, warm)? {
+            let p = (1..=n)
+                .find_map(|d| of(self.epoch - d))
+                .ok_or_else(|| desync("warm start from periods this decoder lost"))?
+                .clone();
+            self.fields[f].warm(&p);
+        }
+        Ok(())
     }
 
     /// What a period taught about a byte-string field, for the next periods' first values: per
@@ -1121,7 +1250,9 @@ impl<'p> Core<'p> {
         let mut key_hashes: Vec<Option<Option<u64>>> = vec![None; fields.len()];
         for &j in &order {
             let f = fields[j];
-            self.reset_field(f);
+            if self.reset_field(f) {
+                self.warm_start(io, f)?;
+            }
             let text = match rec {
                 Input::Record(p) => p.leaves.get(j).map_or(&[][..], Vec::as_slice),
                 _ => &[],

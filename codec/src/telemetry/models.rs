@@ -62,10 +62,52 @@ impl Adaptive {
         }
     }
 
+    /// The table's shape, for a warm start of a later resync period: per symbol, how far below
+    /// the likeliest it is, in powers of two rounded to the nearest (0 = the likeliest, at most
+    /// [`PROFILE_OCTAVES`]). Integer arithmetic only, so encoder and decoder agree on any machine;
+    /// [`Adaptive::warm`] of a profile gives a table with the same profile.
+    pub fn profile(&self, out: &mut Vec<u8>) {
+        let top = u128::from(self.f.iter().copied().max().unwrap_or(1).max(1));
+        out.extend(self.f.iter().map(|&x| {
+            let x = u128::from(x.max(1));
+            let k = (top / x).ilog2();
+            // top/x ≥ 2^(k + 1/2): nearer to the next power.
+            let k = if top * top >= (x * x) << (2 * k + 1) { k + 1 } else { k };
+            k.min(PROFILE_OCTAVES) as u8
+        }));
+    }
+
+    /// Starts the table from a profile made by [`Adaptive::profile`] of a table of this size.
+    pub fn warm(&mut self, q: &[u8]) {
+        if q.len() != self.f.len() {
+            return;
+        }
+        for (x, &k) in self.f.iter_mut().zip(q) {
+            *x = 1 << (PROFILE_OCTAVES - u32::from(k).min(PROFILE_OCTAVES));
+        }
+        self.total = self.f.iter().map(|&x| u32::from(x)).sum();
+    }
+
+    /// Symbols in the table.
+    pub fn symbols(&self) -> usize {
+        self.f.len()
+    }
+
     fn cum(&self, s: usize) -> u32 {
         self.f[..s].iter().map(|&x| u32::from(x)).sum()
     }
 }
+
+/// Range of a table's profile in powers of two: a warm table's likeliest symbol weighs
+/// 2^`PROFILE_OCTAVES`, the rarest 1.
+pub const PROFILE_OCTAVES: u32 = 8;
+
+/// Midpoints (in log-odds) between neighbouring levels of [`BIT_LEVELS`].
+const BIT_BOUNDS: [u16; 10] = [91, 182, 364, 734, 1499, 2597, 3362, 3732, 3914, 4005];
+/// Observations a warm-started bit counts as having seen.
+const BIT_WARM_N: u16 = 6;
+/// Levels of a bit's profile: P(1) in 1/4096, evenly spaced in log-odds.
+const BIT_LEVELS: [u16; 11] = [64, 128, 256, 512, 1024, 2048, 3072, 3584, 3840, 3968, 4032];
 
 /// An adaptive binary probability (12 bits). It learns fast at first (the step after `n`
 /// observations is 1/(n+2), a running frequency) and then slowly (1/32), so a decision that a
@@ -97,6 +139,19 @@ impl Bit {
         Self {
             p: p.clamp(32, 4064),
             n: 30,
+        }
+    }
+
+    /// The probability's level, for a warm start (see [`Adaptive::profile`]).
+    pub fn profile(&self) -> u8 {
+        BIT_BOUNDS.iter().filter(|&&b| self.p >= b).count() as u8
+    }
+
+    /// Starts at a level made by [`Bit::profile`], as if learnt from a few observations.
+    pub fn warm(&mut self, q: u8) {
+        if let Some(&p) = BIT_LEVELS.get(usize::from(q)) {
+            self.p = p;
+            self.n = BIT_WARM_N;
         }
     }
 
@@ -292,6 +347,38 @@ pub fn length(io: &mut dyn Io, m: &mut Adaptive, n: usize, max: usize) -> Result
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// A table or bit warm-started from a profile has that profile again, so a steady stream
+    /// gives the same profile period after period; a learnt table keeps its likeliest symbol.
+    #[test]
+    fn profiles_are_fixed_points_of_warm_starts() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        for _ in 0..200 {
+            let n = rng.random_range(1..40);
+            let mut m = Adaptive::with(&residual_weights()[..n], rng.random_range(1..48));
+            let mut enc = RangeEncoder::new();
+            for _ in 0..rng.random_range(0..400) {
+                let s = rng.random_range(0..n).min(rng.random_range(0..n));
+                Enc(&mut enc).symbol(&mut m, s).unwrap();
+            }
+            let mut q = Vec::new();
+            m.profile(&mut q);
+            let mut w = Adaptive::new(n, 24);
+            w.warm(&q);
+            let mut again = Vec::new();
+            w.profile(&mut again);
+            assert_eq!(q, again);
+            let top = (0..n).max_by_key(|&s| m.f[s]).unwrap();
+            assert_eq!(q[top], 0);
+            let mut b = Bit::new(rng.random_range(0..4096));
+            for _ in 0..rng.random_range(0..40) {
+                b.update(rng.random());
+            }
+            let mut c = Bit::default();
+            c.warm(b.profile());
+            assert_eq!(c.profile(), b.profile());
+        }
+    }
 
     #[test]
     fn residuals_and_bits_round_trip() {
