@@ -592,6 +592,13 @@ fn within_16(seq: u64, last: Option<u64>) -> bool {
     last.is_some_and(|l| seq < l + 17)
 }
 
+/// Whether `seq` lies within 16 records after the last loss before it, or before the refresh
+/// period (every 8th of 16 records) after that loss: where a decoder that lost what several
+/// periods made usable (templates, warm-start profiles) learns it afresh.
+fn within_16_or_refresh(seq: u64, last: Option<u64>) -> bool {
+    within_16(seq, last) || last.is_some_and(|l| seq < (l / 128 + 1) * 128)
+}
+
 /// Gateway records whose per-gateway fields (coordinates, name) depend on the gateway id, one
 /// gateway of which moves at record 200.
 fn gateway_record(i: u64, rng: &mut ChaCha8Rng) -> String {
@@ -748,9 +755,7 @@ fn telemetry_byte_templates_start_each_period_and_survive_losses() {
     ];
     for lost in patterns {
         // Within 16 records of the last loss, or before the next refresh period.
-        let failed = decode_with_losses(&p, &records, &lost, |seq, last| {
-            within_16(seq, last) || last.is_some_and(|l| seq < (l / 128 + 1) * 128)
-        });
+        let failed = decode_with_losses(&p, &records, &lost, within_16_or_refresh);
         if lost.len() == 1 {
             assert!(failed <= 16, "{failed} failed records for one lost");
         }
@@ -793,9 +798,7 @@ fn telemetry_warm_starts_steady_fields_and_survives_losses() {
     recovers_within_16(&p, &records, &[vec![60], vec![207, 208, 209], vec![100, 120]]);
     // Losses in periods 9, 10 and 11: the next periods' warm starts come from profiles this
     // decoder lacks, until the refresh period at record 256; never a wrong record.
-    let failed = decode_with_losses(&p, &records, &[150, 170, 180], |seq, last| {
-        within_16(seq, last) || last.is_some_and(|l| seq < (l / 128 + 1) * 128)
-    });
+    let failed = decode_with_losses(&p, &records, &[150, 170, 180], within_16_or_refresh);
     assert!(failed < 256 - 150, "{failed} failed");
 }
 

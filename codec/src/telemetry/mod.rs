@@ -291,15 +291,15 @@ struct Field {
     last_time_fmt: Option<usize>,
     /// Whether the period's first byte string starts from a template.
     use_template: Bit,
-    /// Whether a record of this period used the field (its state is then worth a profile).
-    used: bool,
     /// The profile the period started from, if any.
     warm_from: Option<Vec<u8>>,
 }
 
 impl Field {
+    /// A field no record has used yet: its period is none ([`NO_PERIOD`]), so its first record
+    /// starts it afresh and no template or profile comes out of it.
     fn new(path: Vec<u8>, tolerance: Option<f64>) -> Self {
-        Self::fresh(path, tolerance, 0)
+        Self::fresh(path, tolerance, NO_PERIOD)
     }
 
     /// A field's state at the start of resync period `epoch`.
@@ -333,7 +333,6 @@ impl Field {
             time_fmt: Adaptive::new(TIME_FORMATS, 64),
             last_time_fmt: None,
             use_template: Bit::new(2048),
-            used: false,
             warm_from: None,
         }
     }
@@ -393,8 +392,7 @@ impl Field {
     }
 
     /// Starts the field's tables and bits from a profile made by [`Field::profile`].
-    fn warm(&mut self, q: &[u8]) {
-        self.warm_from = Some(q.to_vec());
+    fn warm(&mut self, q: Vec<u8>) {
         let (tables, bits) = self.tables();
         let mut at = 0;
         for t in tables {
@@ -405,6 +403,7 @@ impl Field {
         for (b, &l) in bits.into_iter().zip(q.get(at..).unwrap_or(&[])) {
             b.warm(l);
         }
+        self.warm_from = Some(q);
     }
 
     fn remember(&mut self, v: &[u8]) {
@@ -563,6 +562,8 @@ struct Keyed {
     contradicted: bool,
 }
 
+/// The period of a field no record has used yet.
+const NO_PERIOD: u64 = u64::MAX;
 /// A field starts a period warm when its last this many periods ended with the same profile.
 const WARM_PERIODS: usize = 3;
 /// How far (in powers of two) a table entry may move from the profile a period started from and
@@ -931,24 +932,20 @@ impl<'p> Core<'p> {
     fn reset_field(&mut self, f: usize) -> bool {
         let old = self.fields[f].epoch;
         if old == self.epoch {
-            self.fields[f].used = true;
             return false;
         }
         let templates = if self.complete.contains(&old) {
-            if self.fields[f].used {
-                let p = self.fields[f].profile();
-                let hist = &mut self.profiles[f];
-                hist.push((old, p));
-                if hist.len() > WARM_PERIODS {
-                    hist.remove(0);
-                }
+            let p = self.fields[f].profile();
+            let hist = &mut self.profiles[f];
+            hist.push((old, p));
+            if hist.len() > WARM_PERIODS {
+                hist.remove(0);
             }
             self.templates_of(f)
         } else {
             Vec::new()
         };
         self.fields[f].reset(self.epoch);
-        self.fields[f].used = true;
         for t in templates {
             self.templates[self.general[f] as usize].remember(t, old);
         }
@@ -975,7 +972,7 @@ impl<'p> Core<'p> {
                 .find_map(|d| of(self.epoch - d))
                 .ok_or_else(|| desync("warm start from periods this decoder lost"))?
                 .clone();
-            self.fields[f].warm(&p);
+            self.fields[f].warm(p);
         }
         Ok(())
     }
