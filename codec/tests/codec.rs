@@ -621,7 +621,7 @@ fn gateway_record(i: u64, rng: &mut ChaCha8Rng) -> String {
 fn telemetry_keyed_values_save_bits_and_never_decode_stale() {
     let (p, _) = prior(6, 64);
     let mut rng = ChaCha8Rng::seed_from_u64(21);
-    let records: Vec<String> = (0..400).map(|i| gateway_record(i, &mut rng)).collect();
+    let records: Vec<String> = (0..1600).map(|i| gateway_record(i, &mut rng)).collect();
     // Coordinates per gateway cost almost nothing once known, though the gateway changes at random.
     let costs = field_costs(&p, &records, 100);
     let per_record = |path: &str| costs[path].bits / costs[path].records as f64;
@@ -632,9 +632,12 @@ fn telemetry_keyed_values_save_bits_and_never_decode_stale() {
             per_record(path)
         );
     }
-    // The moved gateway's latitude contradicts what was known: from then on it is coded anew.
+    // The moved gateway's latitude changed: it is sent in full until the change settled (64
+    // periods, to record 1232), then known again, except in refresh periods.
+    let settled = field_costs(&p, &records, 1250);
+    let per_record = |path: &str| settled[path].bits / settled[path].records as f64;
     let (lat, long) = (per_record("gateways.0.lat"), per_record("gateways.0.long"));
-    assert!(lat > long + 1.0, "lat {lat:.2} long {long:.2} bits per record");
+    assert!(lat < long + 1.5, "lat {lat:.2} long {long:.2} bits per record");
     // Lost records: single ones, a burst across the move, several in different resync periods.
     let patterns: Vec<Vec<u64>> = vec![
         vec![40],
@@ -643,7 +646,19 @@ fn telemetry_keyed_values_save_bits_and_never_decode_stale() {
         vec![20, 37, 70, 150, 199, 230, 231, 300],
         (0..400).filter(|i| (i * 7919) % 10 == 3).collect(),
     ];
-    recovers_within_16(&p, &records, &patterns);
+    recovers_within_16(&p, &records[..400], &patterns);
+    // A decoder that lost every record of the moved gateway until its new latitude was in use
+    // (more than 64 periods after the move) holds the old one: it refuses the references (never
+    // decodes the old latitude) and learns the new one where a refresh period sends it in full.
+    let gw2 = |i: u64| records[i as usize].contains("\"id\":\"gw-2-");
+    let moved: Vec<u64> = (200..1250u64).filter(|&i| gw2(i)).collect();
+    let refresh = |i: u64| i % (16 * 8) < 16;
+    let relearnt = (1250..1600u64)
+        .find(|&i| refresh(i) && gw2(i))
+        .expect("a refresh period with gw-2");
+    let may_fail = |seq: u64, last: Option<u64>| within_16(seq, last) || seq < (relearnt / 16 + 1) * 16;
+    let failed = decode_with_losses(&p, &records, &moved, may_fail);
+    assert!(failed > 0, "the stale decoder should have refused a changed value");
 }
 
 /// A sensor that reports every 10 or every 30 minutes (at random) with up to 0.4 s of jitter,

@@ -12,7 +12,11 @@
 //!   another field of the same record plus their last difference (`_timestamp` from
 //!   `reported_at`), or the last value plus one of the field's recent distinct steps (a sensor
 //!   that reports every 10 or every 30 minutes; the step's index is coded first), whichever
-//!   predicted best last time; the residual costs a few bits.
+//!   has the lowest running cost over the last few values (its error's bit length, decaying by
+//!   a quarter per value: a noisy field's best predictor of one value is chance); the residual
+//!   costs a few bits. A short decimal that is also the f32 spelling of a value at the scale
+//!   of the field's last f32 number (`-21.5` among `-16.799999237060547`) is sent as that f32
+//!   value, so the field keeps one class and one scale.
 //! - **strings** are "one of the field's last 8 values", a reference into a long-term memory of
 //!   strings by hash, an ISO-8601 timestamp (then a number), hex or base64 (then bytes, each
 //!   predicted from the same position of the field's last value), or text through the prior.
@@ -30,9 +34,12 @@
 //! records later. What lives longer, the shapes and the string memory, is only referred to by hash
 //! once it has been sent in full in two different resync periods, so one lost record cannot take
 //! it away; a reference the decoder does not hold is an error, never a wrong record. A keyed
-//! value is used once seen in two resync periods and never again once the field took another
-//! value with that key: a decoder's records are a subset of the encoder's, so it holds the same
-//! value or none (an error).
+//! value is used once seen in two resync periods: a decoder's records are a subset of the
+//! encoder's, so for a key whose value never changed it holds the same value or none (an
+//! error). A value that changed (a gateway that moved) is used again once it went out in two
+//! periods and 64 periods passed since the change, with its own class; a decoder that has not
+//! seen the key in those 64 periods and lost records in two periods since it last did refuses
+//! it (see `Core::keyed_value`), and relearns it in a refresh period.
 //!
 //! **Warm starts.** A field's first record of a period may start its adaptive tables from a
 //! *profile* (per symbol, how many powers of two below the likeliest; per bit, a level of its
@@ -179,11 +186,13 @@ const NUM_F32: usize = MTF + 1;
 const NUM_RAW: usize = MTF + 2;
 /// The value this field had with the same key (see [`Schema::keyed`]).
 const NUM_KEYED: usize = MTF + 3;
-const NUM_CLASSES: usize = MTF + 4;
+/// The same, for a key whose value changed (see [`Core::keyed_value`]).
+const NUM_KEYED_CHANGED: usize = MTF + 4;
+const NUM_CLASSES: usize = MTF + 5;
 /// Starting weights of the number classes: the last value, then a decimal, most likely.
-const NUM_CLASS_WEIGHTS: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 1];
+const NUM_CLASS_WEIGHTS: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 1, 1];
 /// The same for a leaf that has a key: its keyed value is likely too.
-const NUM_CLASS_WEIGHTS_KEYED: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 16];
+const NUM_CLASS_WEIGHTS_KEYED: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 16, 4];
 
 /// String classes: 0..MTF are "the field's i-th most recent value".
 const S_MEMORY: usize = MTF;
@@ -198,11 +207,18 @@ const S_BYTES: usize = MTF + 6;
 const S_KEYED: usize = MTF + 7;
 /// One of the field's own long-term values, by an 8-bit hash (see [`FieldMemory`]).
 const S_FIELD_MEMORY: usize = MTF + 8;
-const S_CLASSES: usize = MTF + 9;
+/// [`S_KEYED`] for a key whose value changed.
+const S_KEYED_CHANGED: usize = MTF + 9;
+const S_CLASSES: usize = MTF + 10;
 /// Starting weights of the string classes: the last value most likely.
-const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2];
+const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2, 1];
 /// The same for a leaf that has a key.
-const STR_CLASS_WEIGHTS_KEYED: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 16, 2];
+const STR_CLASS_WEIGHTS_KEYED: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 16, 2, 4];
+/// Periods after a keyed value changed before references use the new one.
+const CHANGE_SETTLE: u64 = 64;
+/// A keyed value where a leaf may use it: the value, whether it ever changed, and the last
+/// period it went out in (see [`Core::keyed_value`]).
+type KnownValue<'a> = (&'a Leaf, bool, u64);
 
 /// Record kinds.
 const R_SAME: usize = 0;
@@ -293,6 +309,10 @@ struct Field {
     use_template: Bit,
     /// The profile the period started from, if any.
     warm_from: Option<Vec<u8>>,
+    /// Running cost of each predictor tried in this period (see [`Core::learn`]).
+    scores: Vec<(Pred, u32)>,
+    /// The scale of the field's last number in f32 spelling.
+    f32_scale: Option<u8>,
 }
 
 impl Field {
@@ -334,6 +354,8 @@ impl Field {
             last_time_fmt: None,
             use_template: Bit::new(2048),
             warm_from: None,
+            scores: Vec::new(),
+            f32_scale: None,
         }
     }
 
@@ -558,8 +580,11 @@ struct Schema {
 #[derive(Clone, Debug)]
 struct Keyed {
     value: Leaf,
+    /// Periods the current value went out in.
     seen: Remembered,
-    contradicted: bool,
+    /// The period the value last changed in (a gateway that moved), if it ever did: see
+    /// [`Core::keyed_value`].
+    changed_at: Option<u64>,
 }
 
 /// The period of a field no record has used yet.
@@ -748,6 +773,13 @@ struct Core<'p> {
     /// (every record coded here), newest last.
     period_records: u32,
     complete: std::collections::VecDeque<u64>,
+    /// The two latest periods before this one that this end did not see whole (a decoder that
+    /// lost records), latest first.
+    incomplete: [Option<u64>; 2],
+    /// Whether any record started a period here yet.
+    started: bool,
+    /// Scratch list of each predictor's error (see [`Core::learn`]).
+    errs: Vec<(Pred, u128)>,
     keyed_entries: usize,
     /// The key of the leaf being coded (set per leaf by the record walk).
     leaf_key: Option<u64>,
@@ -807,6 +839,9 @@ impl<'p> Core<'p> {
             profiles: Vec::new(),
             period_records: 0,
             complete: std::collections::VecDeque::new(),
+            incomplete: [None; 2],
+            started: false,
+            errs: Vec::new(),
             keyed_entries: 0,
             leaf_key: None,
             tables: Tables::new(),
@@ -861,11 +896,20 @@ impl<'p> Core<'p> {
             seq.is_multiple_of(u64::from(self.opts.resync))
         };
         if intra {
-            self.epoch = if self.opts.resync == 0 {
+            let epoch = if self.opts.resync == 0 {
                 0
             } else {
                 seq / u64::from(self.opts.resync)
             };
+            if self.started && epoch > self.epoch {
+                let whole = self.period_records == self.opts.resync;
+                let skipped = (epoch - 1).saturating_sub(1).max(self.epoch + 1)..epoch;
+                for e in std::iter::once(self.epoch).filter(|_| !whole).chain(skipped) {
+                    self.incomplete = [Some(e), self.incomplete[0]];
+                }
+            }
+            self.started = true;
+            self.epoch = epoch;
             self.tables = Tables::new();
             self.prev_schema = None;
             self.period_records = 0;
@@ -952,6 +996,13 @@ impl<'p> Core<'p> {
         true
     }
 
+    /// Whether this is a refresh period: it refers to no template, profile or changed keyed
+    /// value, so a decoder that lost what several periods made usable learns it again here
+    /// instead of never.
+    fn refresh(&self) -> bool {
+        self.epoch.is_multiple_of(REFRESH)
+    }
+
     /// A field's first record of a period may start its adaptive tables from the profile its
     /// last [`WARM_PERIODS`] periods ended with, when all were complete and their profiles are the
     /// same (a stream whose statistics are steady): a decoder that lost records in all but one
@@ -960,7 +1011,7 @@ impl<'p> Core<'p> {
     /// that lost more learns afresh there.
     fn warm_start(&mut self, io: &mut dyn Io, f: usize) -> Result<(), CodecError> {
         let n = WARM_PERIODS as u64;
-        if self.opts.resync == 0 || self.epoch < n || self.epoch.is_multiple_of(REFRESH) {
+        if self.opts.resync == 0 || self.epoch < n || self.refresh() {
             return Ok(());
         }
         let hist = &self.profiles[f];
@@ -1128,7 +1179,9 @@ impl<'p> Core<'p> {
             let table = &mut self.keyed[t as usize];
             if let Some(e) = table.get_mut(&key) {
                 if e.value != v {
-                    e.contradicted = true;
+                    e.value = v;
+                    e.seen = Remembered::first(epoch);
+                    e.changed_at = Some(epoch);
                 } else {
                     e.seen.seen(epoch);
                 }
@@ -1139,7 +1192,7 @@ impl<'p> Core<'p> {
                     Keyed {
                         value: v,
                         seen: Remembered::first(epoch),
-                        contradicted: false,
+                        changed_at: None,
                     },
                 );
             }
@@ -1245,6 +1298,7 @@ impl<'p> Core<'p> {
         let mut slot = Slots::new(self.fields.len());
         // Per leaf used as a key: its hash, or none for a timestamp (computed once).
         let mut key_hashes: Vec<Option<Option<u64>>> = vec![None; fields.len()];
+        let refresh = self.refresh();
         for &j in &order {
             let f = fields[j];
             if self.reset_field(f) {
@@ -1269,9 +1323,12 @@ impl<'p> Core<'p> {
                 });
             let known = by_key
                 .and_then(|(h, t)| self.keyed[t as usize].get(&h))
-                .filter(|e| !e.contradicted && (io.decoding() || e.seen.periods >= 2))
-                .map(|e| e.value.clone());
-            let known = known.as_ref();
+                .filter(|e| {
+                    let settled = |c: u64| !refresh && self.epoch > c + CHANGE_SETTLE;
+                    io.decoding() || (e.seen.periods >= 2 && e.changed_at.is_none_or(settled))
+                })
+                .map(|e| (e.value.clone(), e.changed_at.is_some(), e.seen.last_epoch));
+            let known = known.as_ref().map(|(v, c, e)| (v, *c, *e));
             self.leaf_key = by_key.map(|(h, _)| h);
             let leaf = if leaf_is_num[j] {
                 self.number(io, f, text, &cur, &slot, by_key.map(|_| known))?
@@ -1331,15 +1388,11 @@ impl<'p> Core<'p> {
                 }));
                 continue;
             };
-            let mut best = (v.abs_diff(p), Pred::Prev);
-            if let Some((p2, _)) = fld.prev2.filter(|p| p.1 == ps) {
-                let e = v.abs_diff(2 * p - p2);
-                if e < best.0 {
-                    best = (e, Pred::Linear);
-                }
-            }
-            // With two or more steps to choose from, the step prediction wins ties: its first
-            // step is the linear prediction, and the next switch of period is then cheap.
+            // Every predictor's error on this value; the one with the lowest running cost (of
+            // the last few values, not the last alone: a noisy field's best predictor of one value
+            // is chance) predicts the next.
+            let mut errs = std::mem::take(&mut self.errs);
+            errs.clear();
             if fld.steps.len() >= 2 {
                 let e = fld
                     .steps
@@ -1347,42 +1400,59 @@ impl<'p> Core<'p> {
                     .map(|&d| v.abs_diff(p.saturating_add(d)))
                     .min()
                     .unwrap_or(u128::MAX);
-                if e <= best.0 {
-                    best = (e, Pred::Step);
+                errs.push((Pred::Step, e));
+            }
+            errs.push((Pred::Prev, v.abs_diff(p)));
+            if let Some((p2, _)) = fld.prev2.filter(|p| p.1 == ps) {
+                errs.push((Pred::Linear, v.abs_diff(2 * p - p2)));
+            }
+            // Other fields and relations only where nothing simpler was exact, or the one in use
+            // (they cost a pass over the record's numbers).
+            let simple_exact = errs.iter().any(|e| e.1 == 0);
+            for (k, &g) in fields[..j].iter().enumerate() {
+                if simple_exact && fld.pred != Pred::Partner(g) {
+                    continue;
+                }
+                let (Some((vk, sk)), Some((pk, _))) = (cur[k], self.fields[g].prev.filter(|q| q.1 == s)) else {
+                    continue;
+                };
+                if sk != s {
+                    continue;
+                }
+                errs.push((Pred::Partner(g), (v - vk).abs_diff(p - pk)));
+            }
+            if !simple_exact || matches!(fld.pred, Pred::Derived(..)) {
+                if let Some(d) = derived(&args[j], fields, &real, v, s, fld.pred) {
+                    errs.push((d.1, d.0));
                 }
             }
-            if best.0 > 0 {
-                // The partner in use first, so that another one as good does not replace it; an
-                // exact copy (`_date` of `_timestamp`) beats one that only kept its difference.
-                let (mut k_cur, mut copy) = (None, false);
-                if let Pred::Partner(g) = fld.pred {
-                    k_cur = fields[..j].iter().position(|&x| x == g);
-                }
-                for k in k_cur.into_iter().chain(0..j) {
-                    let g = fields[k];
-                    let (Some((vk, sk)), Some((pk, _))) = (cur[k], self.fields[g].prev.filter(|q| q.1 == s)) else {
-                        continue;
-                    };
-                    if sk != s {
-                        continue;
-                    }
-                    let e = (v - vk).abs_diff(p - pk);
-                    if e < best.0 || (e == 0 && !copy && v == vk && best.1 != Pred::Partner(g)) {
-                        best = (e, Pred::Partner(g));
-                        copy = e == 0 && v == vk;
-                        if copy {
-                            break;
-                        }
-                    }
+            let fld = &mut self.fields[f];
+            for sc in fld.scores.iter_mut() {
+                sc.1 -= sc.1 / 4;
+                sc.1 += errs
+                    .iter()
+                    .find(|e| e.0 == sc.0)
+                    .map_or(MISSING_COST, |e| error_cost(e.1));
+            }
+            for &(pr, e) in &errs {
+                if !fld.scores.iter().any(|sc| sc.0 == pr) {
+                    fld.scores.push((pr, 4 * error_cost(e)));
                 }
             }
-            // A relation only where nothing simpler predicts as well.
-            if best.0 > 0 {
-                if let Some(d) = derived(&args[j], fields, &real, v, s, fld.pred).filter(|d| d.0 < best.0) {
-                    best = d;
+            let cur_score = fld.scores.iter().find(|sc| sc.0 == fld.pred).map(|sc| sc.1);
+            let mut best = (u32::MAX, Pred::Prev);
+            for &(pr, _) in &errs {
+                let sc = fld.scores.iter().find(|sc| sc.0 == pr).map_or(u32::MAX, |sc| sc.1);
+                if sc < best.0 {
+                    best = (sc, pr);
                 }
             }
-            choice.push(Some((best.1, best.0 == 0)));
+            if cur_score.is_some_and(|c| c <= best.0) && errs.iter().any(|e| e.0 == fld.pred) {
+                best.1 = fld.pred;
+            }
+            let e = errs.iter().find(|e| e.0 == best.1).map_or(1, |e| e.1);
+            choice.push(Some((best.1, e == 0)));
+            self.errs = errs;
         }
         for (j, &f) in fields.iter().enumerate() {
             let fld = &mut self.fields[f];
@@ -1441,7 +1511,7 @@ impl<'p> Core<'p> {
         text: &[u8],
         cur: &[Option<(i128, u8)>],
         slot: &Slots,
-        keyed: Option<Option<&Leaf>>,
+        keyed: Option<Option<KnownValue<'_>>>,
     ) -> Result<Leaf, CodecError> {
         let known = keyed.flatten();
         // A field whose predictor was exact last time: first, whether it is again.
@@ -1469,8 +1539,10 @@ impl<'p> Core<'p> {
         let widened = |k: &Leaf| k.1.and_then(|(m, s)| f32_text(m, s)).map(String::into_bytes);
         let (class, value) = if io.decoding() {
             (0, None)
-        } else if known.is_some_and(|k| k.0 == text || widened(k).is_some_and(|w| w == text)) {
-            (NUM_KEYED, None)
+        } else if let Some((_, changed, _)) =
+            known.filter(|(k, ..)| k.0 == text || widened(k).is_some_and(|w| w == text))
+        {
+            (if changed { NUM_KEYED_CHANGED } else { NUM_KEYED }, None)
         } else if let Some(i) = self.fields[f].num_mtf.iter().position(|(t, _)| t == text) {
             (i, None)
         } else {
@@ -1481,7 +1553,15 @@ impl<'p> Core<'p> {
             } else {
                 f32_widened(text)
             };
-            match (dec, f32w) {
+            // A short decimal that is also the f32 spelling of a value at the scale of the
+            // field's last f32 number (`-21.5`, `-16` among `-16.799999237060547`) is that f32
+            // value: the field keeps one class and one scale.
+            let same_f32 = self.fields[f].f32_scale.zip(dec).and_then(|(sf, (m, s))| {
+                let m = m.checked_mul(10i128.checked_pow(u32::from(sf.checked_sub(s)?))?)?;
+                (f32_text(m, sf)?.as_bytes() == text).then_some((m, sf))
+            });
+            match (dec, f32w.or(same_f32)) {
+                (Some(_), Some(w)) if same_f32 == Some(w) => (NUM_F32, Some(w)),
                 (Some(d), Some(w)) if w.1 + 3 <= d.1 => (NUM_F32, Some(w)),
                 (Some(d), _) => (NUM_DEC, Some(d)),
                 (None, Some(w)) => (NUM_F32, Some(w)),
@@ -1501,8 +1581,8 @@ impl<'p> Core<'p> {
                 .get(class)
                 .cloned()
                 .ok_or_else(|| desync("number refers to a value this decoder has not seen"))?
-        } else if class == NUM_KEYED {
-            let k = known.ok_or_else(|| desync("number refers to a keyed value this decoder has not seen"))?;
+        } else if class == NUM_KEYED || class == NUM_KEYED_CHANGED {
+            let k = self.keyed_value(known, class == NUM_KEYED_CHANGED)?;
             let as_f32 = !io.decoding() && k.0 != text;
             // In the spelling of the field's last number when it has one.
             let ctx = self.fields[f].num_mtf.first().map_or(0, |l| {
@@ -1523,6 +1603,7 @@ impl<'p> Core<'p> {
             let scale = io.symbol(&mut self.fields[f].scale, usize::from(scale))? as u8;
             let (m, text) = self.mantissa(io, f, m, scale, class == NUM_DEC, cur, slot)?;
             if class == NUM_F32 {
+                self.fields[f].f32_scale = Some(scale);
                 let t = f32_text(m, scale).ok_or_else(|| CodecError::Payload("f32 number out of range".into()))?;
                 (t.into_bytes(), Some((m, scale)))
             } else {
@@ -1531,6 +1612,25 @@ impl<'p> Core<'p> {
         };
         self.fields[f].remember_num(&out);
         Ok(out)
+    }
+
+    /// The keyed value a reference names: one that never changed at the encoder, or
+    /// (`changed`) one that did. A decoder's records are a subset of the encoder's, so for a key
+    /// that never changed it holds the encoder's value or none. A changed value is only used once
+    /// it went out in two periods and more than [`CHANGE_SETTLE`] periods after it changed. A
+    /// decoder that saw the key since then holds it; one that did not holds an older value only
+    /// if it lost records in two periods since it last saw the key: it refuses the reference
+    /// then (a desync, never a wrong record), and relearns the key where the encoder sends it in
+    /// full (every [`REFRESH`]th period refers to no changed value).
+    fn keyed_value<'k>(&self, known: Option<KnownValue<'k>>, changed: bool) -> Result<&'k Leaf, CodecError> {
+        let fresh = |seen: u64| {
+            seen + CHANGE_SETTLE >= self.epoch || !self.incomplete.iter().all(|e| e.is_some_and(|e| e >= seen))
+        };
+        match known {
+            Some((k, _, seen)) if !changed || fresh(seen) => Ok(k),
+            Some(_) => Err(desync("a changed keyed value this decoder may hold an older one of")),
+            None => Err(desync("a keyed value this decoder has not seen")),
+        }
     }
 
     /// Codes a mantissa at `scale` against the field's prediction (quantised when the field has
@@ -1635,7 +1735,7 @@ impl<'p> Core<'p> {
         text: &[u8],
         cur: &[Option<(i128, u8)>],
         slot: &Slots,
-        keyed: Option<Option<&Leaf>>,
+        keyed: Option<Option<KnownValue<'_>>>,
         pending: &mut Pending,
     ) -> Result<Leaf, CodecError> {
         let known = keyed.flatten();
@@ -1653,8 +1753,12 @@ impl<'p> Core<'p> {
         }
         let class = if io.decoding() {
             0
-        } else if known.is_some_and(|k| k.0 == text) {
-            S_KEYED
+        } else if let Some((_, changed, _)) = known.filter(|(k, ..)| k.0 == text) {
+            if changed {
+                S_KEYED_CHANGED
+            } else {
+                S_KEYED
+            }
         } else {
             self.string_class(f, text)
         };
@@ -1677,9 +1781,7 @@ impl<'p> Core<'p> {
             }
             S_MEMORY => (self.memory.reference(io, text)?, None),
             S_FIELD_MEMORY => (self.field_memory[self.general[f] as usize].reference(io, text)?, None),
-            S_KEYED => known
-                .cloned()
-                .ok_or_else(|| desync("string refers to a keyed value this decoder has not seen"))?,
+            S_KEYED | S_KEYED_CHANGED => self.keyed_value(known, class == S_KEYED_CHANGED)?.clone(),
             S_TIME => {
                 let (ms, fmt) = if io.decoding() {
                     (0, 0)
@@ -1777,7 +1879,7 @@ impl<'p> Core<'p> {
         let mut template = None;
         if at.is_none() && self.opts.resync > 0 {
             let gid = self.general[f] as usize;
-            let choice = if io.decoding() || self.epoch.is_multiple_of(REFRESH) {
+            let choice = if io.decoding() || self.refresh() {
                 None
             } else {
                 self.best_template(gid, raw, &nums)
@@ -2105,6 +2207,14 @@ enum Output {
     Record(Vec<Vec<u8>>, usize),
     Verbatim(Vec<u8>),
 }
+
+/// A predictor's cost for one value it missed by `e`: its bit length, in sixteenths.
+fn error_cost(e: u128) -> u32 {
+    16 * (128 - e.leading_zeros())
+}
+
+/// A predictor's cost for a value it could not predict.
+const MISSING_COST: u32 = 16 * 64;
 
 /// Notes step `d` in a field's recent distinct steps (see [`Pred::Step`]).
 fn note_step(steps: &mut Vec<i128>, d: i128) {
