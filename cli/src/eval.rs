@@ -54,6 +54,56 @@ pub struct TextArgs {
     json: bool,
 }
 
+/// A telemetry decoder that loses records at random (seeded), counting what it then fails.
+struct Lossy<'p> {
+    dec: TelemetryDecoder<'p>,
+    percent: u8,
+    rng: u64,
+    last_loss: Option<u64>,
+    lost: usize,
+    failed: usize,
+    /// Failed records more than 16 after the last loss before them.
+    late: usize,
+}
+
+impl<'p> Lossy<'p> {
+    fn new(dec: TelemetryDecoder<'p>, percent: u8) -> Self {
+        Self {
+            dec,
+            percent,
+            rng: 0x5EED,
+            last_loss: None,
+            lost: 0,
+            failed: 0,
+            late: 0,
+        }
+    }
+
+    fn record(&mut self, seq: u64, payload: &[u8], want: &[u8]) -> Result<()> {
+        // SplitMix64: a fixed sequence, the same on every machine.
+        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        if (z ^ (z >> 31)) % 100 < u64::from(self.percent) {
+            self.lost += 1;
+            self.last_loss = Some(seq);
+            return Ok(());
+        }
+        match self.dec.decode(seq, payload) {
+            Ok(back) if back == want => {}
+            Ok(_) => bail!("record {seq} decoded wrongly after losses"),
+            Err(_) => {
+                self.failed += 1;
+                if self.last_loss.is_none_or(|l| seq > l + 16) {
+                    self.late += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct TelemetryArgs {
     /// Files or directories: *.ndjson / *.jsonl (optionally .gz), *.csv.
@@ -74,6 +124,11 @@ pub struct TelemetryArgs {
     /// One JSON object on stdout instead of a table.
     #[arg(long)]
     json: bool,
+    /// Also decode each trace with this percentage of its records lost (independently, seeded)
+    /// and report how many of the others failed: a decoder never outputs a wrong record, but
+    /// one that lost what later records refer to fails them.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100), default_value_t = 0)]
+    loss: u8,
 }
 
 pub fn run(cmd: EvalCommand) -> Result<()> {
@@ -421,6 +476,7 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
         let (mut plain, mut with_dict) = (Zstd::new(&[])?, Zstd::new(&dict)?);
         let mut enc = TelemetryEncoder::new(&prior, opts.clone());
         let mut dec = TelemetryDecoder::new(&prior, opts.clone());
+        let mut lossy = Lossy::new(TelemetryDecoder::new(&prior, opts.clone()), a.loss);
         let (mut semcom, mut raw, mut z, mut zd, mut cbor) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut enc_s, mut dec_s) = (0f64, 0f64);
@@ -435,6 +491,9 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
             dec_s += t0.elapsed().as_secs_f64();
             if back != *r {
                 bail!("{}: record {i} did not decode to itself", t.name);
+            }
+            if a.loss > 0 {
+                lossy.record(seq, &payload, r).with_context(|| t.name.clone())?;
             }
             if i + 1 == cut && a.costs {
                 enc.keep_costs();
@@ -475,6 +534,12 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
             "zstd19_over_semcom": {"mean": zz.0 / s.0, "median": zz.1 / s.1},
             "encode_records_per_s": n / enc_s, "decode_records_per_s": n / dec_s,
         }));
+        if a.loss > 0 {
+            rows.last_mut().expect("pushed")["loss"] = json!({
+                "percent": a.loss, "lost": lossy.lost, "failed": lossy.failed,
+                "failed_beyond_16_after_a_loss": lossy.late,
+            });
+        }
     }
     if a.json {
         println!(
@@ -516,6 +581,19 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
                 r["zstd19_dict_over_semcom"]["mean"].as_f64().unwrap_or(f64::NAN)
             ),
         );
+    }
+    if a.loss > 0 {
+        println!("with {} % of the records lost at random (whole trace):", a.loss);
+        for r in &rows {
+            let l = &r["loss"];
+            println!(
+                "  {:<50} lost {:>6}, failed {:>6} of the rest, {:>6} of them more than 16 records after a loss",
+                r["trace"].as_str().unwrap_or(""),
+                l["lost"],
+                l["failed"],
+                l["failed_beyond_16_after_a_loss"]
+            );
+        }
     }
     Ok(())
 }

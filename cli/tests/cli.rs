@@ -243,3 +243,41 @@ fn bad_arguments_are_named() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(json_lines(&out)[0]["points"][0]["snr_db"], -4.0);
 }
+
+/// `eval telemetry --loss`: a decoder that loses records at random reports what it failed, and
+/// never a wrong record (the command fails on one); a loss outside 0..=100 is refused.
+#[test]
+fn eval_telemetry_with_losses() {
+    let path = tmp("uplinks.ndjson");
+    let lines: Vec<String> = (0..300)
+        .map(|i| {
+            format!(
+                r#"{{"dev":"EMS-1","fcnt":{i},"temperature":{:.1},"gw":"gw-{}","rssi":{}}}"#,
+                20.0 + (i % 7) as f64 * 0.1,
+                i % 3,
+                -100 - (i * 7919) % 13
+            )
+        })
+        .collect();
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let out = semcom(&[
+        "eval",
+        "telemetry",
+        "--data",
+        s(&path),
+        "--model",
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../models/text-prior.safetensors"),
+        "--loss",
+        "10",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v = &json_lines(&out)[0]["traces"][0];
+    let loss = &v["loss"];
+    let lost = loss["lost"].as_u64().unwrap();
+    // About 10 % of 300 records, and at most 16 failed records per loss.
+    assert!((15..=45).contains(&lost), "{loss}");
+    assert!(loss["failed"].as_u64().unwrap() <= 16 * lost, "{loss}");
+    let bad = semcom(&["eval", "telemetry", "--data", s(&path), "--loss", "150"]);
+    assert_fails(&bad, "150");
+}
