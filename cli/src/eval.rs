@@ -58,7 +58,7 @@ pub struct TextArgs {
 struct Lossy<'p> {
     dec: TelemetryDecoder<'p>,
     percent: u8,
-    rng: u64,
+    rng: rand_chacha::ChaCha8Rng,
     last_loss: Option<u64>,
     lost: usize,
     failed: usize,
@@ -71,7 +71,7 @@ impl<'p> Lossy<'p> {
         Self {
             dec,
             percent,
-            rng: 0x5EED,
+            rng: rand::SeedableRng::seed_from_u64(0x5EED),
             last_loss: None,
             lost: 0,
             failed: 0,
@@ -80,12 +80,7 @@ impl<'p> Lossy<'p> {
     }
 
     fn record(&mut self, seq: u64, payload: &[u8], want: &[u8]) -> Result<()> {
-        // SplitMix64: a fixed sequence, the same on every machine.
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        if (z ^ (z >> 31)) % 100 < u64::from(self.percent) {
+        if rand::Rng::random_range(&mut self.rng, 0..100u8) < self.percent {
             self.lost += 1;
             self.last_loss = Some(seq);
             return Ok(());
