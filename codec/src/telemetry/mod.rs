@@ -776,8 +776,6 @@ struct Core<'p> {
     /// The two latest periods before this one that this end did not see whole (a decoder that
     /// lost records), latest first.
     incomplete: [Option<u64>; 2],
-    /// Whether any record started a period here yet.
-    started: bool,
     /// Scratch list of each predictor's error (see [`Core::learn`]).
     errs: Vec<(Pred, u128)>,
     keyed_entries: usize,
@@ -840,7 +838,6 @@ impl<'p> Core<'p> {
             period_records: 0,
             complete: std::collections::VecDeque::new(),
             incomplete: [None; 2],
-            started: false,
             errs: Vec::new(),
             keyed_entries: 0,
             leaf_key: None,
@@ -901,14 +898,14 @@ impl<'p> Core<'p> {
             } else {
                 seq / u64::from(self.opts.resync)
             };
-            if self.started && epoch > self.epoch {
+            // Periods before this end's first record count too: nothing it holds is older.
+            if epoch > self.epoch {
                 let whole = self.period_records == self.opts.resync;
                 let skipped = (epoch - 1).saturating_sub(1).max(self.epoch + 1)..epoch;
                 for e in std::iter::once(self.epoch).filter(|_| !whole).chain(skipped) {
                     self.incomplete = [Some(e), self.incomplete[0]];
                 }
             }
-            self.started = true;
             self.epoch = epoch;
             self.tables = Tables::new();
             self.prev_schema = None;
