@@ -67,11 +67,11 @@ struct Lossy<'p> {
 }
 
 impl<'p> Lossy<'p> {
-    fn new(dec: TelemetryDecoder<'p>, percent: u8) -> Self {
+    fn new(dec: TelemetryDecoder<'p>, percent: u8, seed: u64) -> Self {
         Self {
             dec,
             percent,
-            rng: rand::SeedableRng::seed_from_u64(0x5EED),
+            rng: rand::SeedableRng::seed_from_u64(seed),
             last_loss: None,
             lost: 0,
             failed: 0,
@@ -124,6 +124,9 @@ pub struct TelemetryArgs {
     /// one that lost what later records refer to fails them.
     #[arg(long, value_parser = clap::value_parser!(u8).range(0..=100), default_value_t = 0)]
     loss: u8,
+    /// Seed of the loss draw (`--loss`).
+    #[arg(long, default_value_t = 0x5EED)]
+    loss_seed: u64,
 }
 
 pub fn run(cmd: EvalCommand) -> Result<()> {
@@ -471,7 +474,7 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
         let (mut plain, mut with_dict) = (Zstd::new(&[])?, Zstd::new(&dict)?);
         let mut enc = TelemetryEncoder::new(&prior, opts.clone());
         let mut dec = TelemetryDecoder::new(&prior, opts.clone());
-        let mut lossy = Lossy::new(TelemetryDecoder::new(&prior, opts.clone()), a.loss);
+        let mut lossy = Lossy::new(TelemetryDecoder::new(&prior, opts.clone()), a.loss, a.loss_seed);
         let (mut semcom, mut raw, mut z, mut zd, mut cbor) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut enc_s, mut dec_s) = (0f64, 0f64);
@@ -531,7 +534,7 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
         }));
         if a.loss > 0 {
             rows.last_mut().expect("pushed")["loss"] = json!({
-                "percent": a.loss, "lost": lossy.lost, "failed": lossy.failed,
+                "percent": a.loss, "seed": a.loss_seed, "lost": lossy.lost, "failed": lossy.failed,
                 "failed_beyond_16_after_a_loss": lossy.late,
             });
         }
