@@ -31,23 +31,30 @@
 //! **Loss resilience.** Record `seq` (carried by the frame, not the payload) with
 //! `seq % resync == 0` is an *intra* record: every adaptive statistic starts afresh there, so a
 //! decoder that lost a record decodes again from the next intra record, at most `resync` (16)
-//! records later. What lives longer, the shapes and the string memory, is only referred to by hash
-//! once it has been sent in full in two different resync periods, so one lost record cannot take
-//! it away; a reference the decoder does not hold is an error, never a wrong record. A keyed
-//! value is used once seen in two resync periods: a decoder's records are a subset of the
-//! encoder's, so for a key whose value never changed it holds the same value or none (an
-//! error). A value that changed (a gateway that moved) is used again once it went out in two
-//! periods and 64 periods passed since the change, with its own class; a decoder that has not
-//! seen the key in those 64 periods and lost records in two periods since it last did refuses
-//! it (see `Core::keyed_value`), and relearns it in a refresh period.
+//! records later. What lives longer (shapes, the string memories, keyed values, byte-string
+//! templates) is only referred to by hash once it went out in three different resync periods,
+//! so a decoder lacks it only if it lost a record in each; a reference the decoder does not hold
+//! is an error, never a wrong record. A keyed value that never changed is safe the same way: a
+//! decoder's records are a subset of the encoder's, so it holds the same value or none. A value
+//! that changed (a gateway that moved) is used again once it went out in three periods and 64
+//! periods passed since the change, with its own class; a decoder that has not seen the key in
+//! those 64 periods and lost records in three periods since it last did refuses it (see
+//! `Core::keyed_value`), and relearns it in a refresh period.
+//!
+//! Two kinds of *refresh period* keep a decoder that lacks something from staying out of step:
+//! every 8th period refers to no template, warm-start profile or changed keyed value, and every
+//! 256th (a *full refresh*) starts a cycle in which each long-lived item is sent in full the
+//! first time it is used: the encoder refers only to what went out since the cycle began. Under
+//! scattered random losses a decoder that missed an item therefore fails records for at most
+//! one cycle (4096 records), not forever. The price is one full spelling per item and cycle.
 //!
 //! **Warm starts.** A field's first record of a period may start its adaptive tables from a
 //! *profile* (per symbol, how many powers of two below the likeliest; per bit, a level of its
-//! log-odds) instead of from scratch: the profile its last three periods ended with, when all
-//! three were complete and gave the same one. A field that started warm keeps that profile while
+//! log-odds) instead of from scratch: the profile its last four periods ended with, when all
+//! four were complete and gave the same one. A field that started warm keeps that profile while
 //! nothing moved far from it, so a steady field gives the same profile period after period. A
-//! decoder that lost records in two of the three still holds it from the third; every 8th period
-//! starts cold, so one that lost more learns afresh there.
+//! decoder that lost records in three of the four still holds it from the fourth; every 8th
+//! period starts cold, so one that lost more learns afresh there.
 //!
 //! **Byte strings** (hex, base64: a LoRaWAN frame) code each byte as "unchanged" with a bit that
 //! learns at the rate of a running frequency first, then a change within ±8 (a counter) or any
@@ -56,10 +63,10 @@
 //! A layout's first value in a period has no last value; it may start from a *template*: what a
 //! complete earlier period taught (per byte: constant, the mantissa byte of which number it
 //! carries, ciphertext, or nothing), referred to by an 8-bit hash once the same template came
-//! out of two periods. A
-//! decoder keeps templates of periods it decoded whole only, so its templates are a subset of
-//! the encoder's; every 8th period uses none, so one that lacks a template (a loss in each
-//! period that made it usable) learns it there and is not stuck.
+//! out of three periods. A decoder keeps templates of periods it decoded whole only, so its
+//! templates are a subset of the encoder's; every 8th period uses none, and the encoder uses
+//! only templates that came out of a period since the last full refresh, so one that lacks a
+//! template learns it again.
 //!
 //! **Lossy mode.** A per-field tolerance (`temperature=0.1`) quantises that field's residuals in
 //! steps that keep every reconstructed value within the tolerance; the encoder predicts from its
@@ -574,9 +581,9 @@ struct Schema {
 }
 
 /// What a field's value was with a given key (`hotspots.#.lat` for gateway `id` X): the
-/// long-term memory of functional dependencies. Usable once seen in two resync periods, and
-/// never again once the field took another value with that key, so a decoder (whose records
-/// are a subset of the encoder's) holds the same value or none.
+/// long-term memory of functional dependencies. Usable once seen in [`USABLE`] resync periods: a
+/// decoder (whose records are a subset of the encoder's) holds the same value or none, and once
+/// the field took another value with that key, the rules of [`Core::keyed_value`] apply.
 #[derive(Clone, Debug)]
 struct Keyed {
     value: Leaf,
@@ -587,10 +594,13 @@ struct Keyed {
     changed_at: Option<u64>,
 }
 
+/// A long-lived item (a shape, string, keyed value or template) is referred to once it went out
+/// in this many resync periods: a decoder lacks it only if it lost a record in each.
+const USABLE: u8 = 3;
 /// The period of a field no record has used yet.
 const NO_PERIOD: u64 = u64::MAX;
 /// A field starts a period warm when its last this many periods ended with the same profile.
-const WARM_PERIODS: usize = 3;
+const WARM_PERIODS: usize = 4;
 /// How far (in powers of two) a table entry may move from the profile a period started from and
 /// still leave that profile (see [`Field::profile`]).
 const PROFILE_SLACK: u8 = 2;
@@ -601,6 +611,9 @@ const BIT_SLACK: u8 = 2;
 /// templates of complete periods only, so one that lost a record in each period that made a
 /// template usable learns it there and decodes again from the next period, instead of never.
 const REFRESH: u64 = 8;
+/// Every this many resync periods (a multiple of [`REFRESH`]), one is a full refresh period
+/// (see [`Core::since`]).
+const FULL_REFRESH: u64 = 256;
 /// Complete resync periods remembered (a field absent for longer leaves no template).
 const COMPLETE_PERIODS: usize = 64;
 /// Template entries: a position that varies (a reading), a constant byte, a byte of a number's
@@ -646,7 +659,7 @@ impl Remembered {
 
 /// A long-term memory of strings, referred to by a hash of `bits` bits: the record-wide one
 /// (16 bits) and one per field (8 bits: a gateway id among the few dozen a device is heard by).
-/// A string is usable once sent in two resync periods and its hash is unique here, and only while
+/// A string is usable once sent in [`USABLE`] resync periods and its hash is unique here, and only while
 /// this (the encoder's) memory is not full: a full memory takes no more strings, but a decoder's
 /// (fewer) might, so its entries stay a subset of the encoder's.
 #[derive(Clone, Debug)]
@@ -691,15 +704,20 @@ impl StringMemory {
         self.seen.insert(v, Remembered::first(epoch));
     }
 
-    fn usable(&self, text: &[u8]) -> bool {
-        self.seen.len() < self.cap
-            && self.seen.get(text).is_some_and(|m| m.periods >= 2)
-            && self.by_hash.get(&self.hash(text)).is_some_and(|v| v.len() == 1)
+    /// The strings a reference may name (see [`StringMemory::usable`]).
+    fn usable_entries(&self, since: u64) -> impl Iterator<Item = &Vec<u8>> + '_ {
+        self.seen.keys().filter(move |t| self.usable(t, since))
     }
 
-    /// The strings a reference may name.
-    fn usable_entries(&self) -> impl Iterator<Item = &Vec<u8>> + '_ {
-        self.seen.keys().filter(|t| self.usable(t))
+    /// Whether the encoder may refer to `text`: also, only if it went out in period `since` or
+    /// later (see [`Core::since`]).
+    fn usable(&self, text: &[u8], since: u64) -> bool {
+        self.seen.len() < self.cap
+            && self
+                .seen
+                .get(text)
+                .is_some_and(|m| m.periods >= USABLE && m.last_epoch >= since)
+            && self.by_hash.get(&self.hash(text)).is_some_and(|v| v.len() == 1)
     }
 
     /// Codes a reference to `text` (the encoder's, usable) or reads one.
@@ -773,9 +791,9 @@ struct Core<'p> {
     /// (every record coded here), newest last.
     period_records: u32,
     complete: std::collections::VecDeque<u64>,
-    /// The two latest periods before this one that this end did not see whole (a decoder that
+    /// The [`USABLE`] latest periods before this one that this end did not see whole (a decoder that
     /// lost records), latest first.
-    incomplete: [Option<u64>; 2],
+    incomplete: [Option<u64>; USABLE as usize],
     /// Scratch list of each predictor's error (see [`Core::learn`]).
     errs: Vec<(Pred, u128)>,
     keyed_entries: usize,
@@ -837,7 +855,7 @@ impl<'p> Core<'p> {
             profiles: Vec::new(),
             period_records: 0,
             complete: std::collections::VecDeque::new(),
-            incomplete: [None; 2],
+            incomplete: [None; USABLE as usize],
             errs: Vec::new(),
             keyed_entries: 0,
             leaf_key: None,
@@ -903,7 +921,8 @@ impl<'p> Core<'p> {
                 let whole = self.period_records == self.opts.resync;
                 let skipped = (epoch - 1).saturating_sub(1).max(self.epoch + 1)..epoch;
                 for e in std::iter::once(self.epoch).filter(|_| !whole).chain(skipped) {
-                    self.incomplete = [Some(e), self.incomplete[0]];
+                    self.incomplete.rotate_right(1);
+                    self.incomplete[0] = Some(e);
                 }
             }
             self.epoch = epoch;
@@ -1000,6 +1019,15 @@ impl<'p> Core<'p> {
         self.epoch.is_multiple_of(REFRESH)
     }
 
+    /// The first period a long-lived item (a shape, string, keyed value or template) must have
+    /// gone out in for the encoder to refer to it: the last full refresh period, one in every
+    /// [`FULL_REFRESH`]. A decoder that lacks an item (it lost a record in every period that sent
+    /// it) gets it again the first time it is used after a full refresh, so none stays missing
+    /// for longer than that.
+    fn since(&self) -> u64 {
+        self.epoch - self.epoch % FULL_REFRESH
+    }
+
     /// A field's first record of a period may start its adaptive tables from the profile its
     /// last [`WARM_PERIODS`] periods ended with, when all were complete and their profiles are the
     /// same (a stream whose statistics are steady): a decoder that lost records in all but one
@@ -1065,7 +1093,7 @@ impl<'p> Core<'p> {
     /// most bytes of `raw` (at least [`TEMPLATE_MIN`]), for the encoder.
     fn best_template(&self, gid: usize, raw: &[u8], nums: &[(usize, i128, u8)]) -> Option<Vec<u8>> {
         self.templates[gid]
-            .usable_entries()
+            .usable_entries(self.since())
             .filter_map(|t| {
                 let entries = parse_template(t).ok().filter(|e| e.len() == raw.len())?;
                 let preds = self.template_bytes(&entries, nums);
@@ -1229,7 +1257,7 @@ impl<'p> Core<'p> {
                 let unique = self.by_hash.get(&sc.hash).is_some_and(|v| v.len() == 1);
                 let kind = if !intra && self.prev_schema == Some(id) {
                     R_SAME
-                } else if sc.spelled >= 2 && unique {
+                } else if sc.spelled >= USABLE && unique && sc.last_spelled_epoch >= self.since() {
                     R_REF
                 } else {
                     R_SPELL
@@ -1322,7 +1350,10 @@ impl<'p> Core<'p> {
                 .and_then(|(h, t)| self.keyed[t as usize].get(&h))
                 .filter(|e| {
                     let settled = |c: u64| !refresh && self.epoch > c + CHANGE_SETTLE;
-                    io.decoding() || (e.seen.periods >= 2 && e.changed_at.is_none_or(settled))
+                    io.decoding()
+                        || (e.seen.periods >= USABLE
+                            && e.seen.last_epoch >= self.since()
+                            && e.changed_at.is_none_or(settled))
                 })
                 .map(|e| (e.value.clone(), e.changed_at.is_some(), e.seen.last_epoch));
             let known = known.as_ref().map(|(v, c, e)| (v, *c, *e));
@@ -1375,8 +1406,9 @@ impl<'p> Core<'p> {
                 let near = fields[..j]
                     .iter()
                     .enumerate()
-                    .filter_map(|(k, &g)| cur[k].filter(|c| c.1 == s).map(|c| (v.abs_diff(c.0), g)))
-                    .min();
+                    .filter_map(|(k, &g)| cur[k].filter(|c| c.1 == s).map(|c| (v.abs_diff(c.0), k, g)))
+                    .min()
+                    .map(|(d, _, g)| (d, g));
                 let close = |e: u128| e.saturating_mul(1000) < v.unsigned_abs();
                 choice.push(Some(match (derived(&args[j], fields, &real, v, s, fld.pred), near) {
                     (Some((e, d)), _) if close(e) => (d, e == 0),
@@ -1614,9 +1646,9 @@ impl<'p> Core<'p> {
     /// The keyed value a reference names: one that never changed at the encoder, or
     /// (`changed`) one that did. A decoder's records are a subset of the encoder's, so for a key
     /// that never changed it holds the encoder's value or none. A changed value is only used once
-    /// it went out in two periods and more than [`CHANGE_SETTLE`] periods after it changed. A
+    /// it went out in [`USABLE`] periods and more than [`CHANGE_SETTLE`] periods after it changed. A
     /// decoder that saw the key since then holds it; one that did not holds an older value only
-    /// if it lost records in two periods since it last saw the key: it refuses the reference
+    /// if it lost records in [`USABLE`] periods since it last saw the key: it refuses the reference
     /// then (a desync, never a wrong record), and relearns the key where the encoder sends it in
     /// full (every [`REFRESH`]th period refers to no changed value).
     fn keyed_value<'k>(&self, known: Option<KnownValue<'k>>, changed: bool) -> Result<&'k Leaf, CodecError> {
@@ -1828,10 +1860,10 @@ impl<'p> Core<'p> {
         if let Some(i) = self.fields[f].mtf.iter().position(|v| v == text) {
             return i;
         }
-        if self.field_memory[self.general[f] as usize].usable(text) {
+        if self.field_memory[self.general[f] as usize].usable(text, self.since()) {
             return S_FIELD_MEMORY;
         }
-        if self.memory.usable(text) {
+        if self.memory.usable(text, self.since()) {
             return S_MEMORY;
         }
         if parse_time(text).is_some() {
@@ -2169,7 +2201,7 @@ impl<'p> Core<'p> {
             0
         } else if let Some(i) = self.fields[kf].mtf.iter().position(|v| v == k) {
             i
-        } else if self.memory.usable(k) {
+        } else if self.memory.usable(k, self.since()) {
             S_MEMORY
         } else {
             S_PRIOR
