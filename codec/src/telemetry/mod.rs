@@ -575,9 +575,8 @@ struct Schema {
     /// free-space loss).
     args: Vec<Vec<u32>>,
     hash: u16,
-    /// Resync periods in which this shape went out in full (capped).
-    spelled: u8,
-    last_spelled_epoch: u64,
+    /// Resync periods in which this shape went out in full.
+    spelled: Remembered,
 }
 
 /// What a field's value was with a given key (`hotspots.#.lat` for gateway `id` X): the
@@ -648,6 +647,20 @@ impl Remembered {
         }
     }
 
+    /// Not seen yet.
+    fn never() -> Self {
+        Self {
+            periods: 0,
+            last_epoch: NO_PERIOD,
+        }
+    }
+
+    /// Whether the encoder may refer to the item in a period whose [`Core::since`] is `since`:
+    /// it went out in [`USABLE`] periods, the last one `since` or later.
+    fn usable(&self, since: u64) -> bool {
+        self.periods >= USABLE && self.last_epoch >= since
+    }
+
     /// Seen (again) in period `epoch`.
     fn seen(&mut self, epoch: u64) {
         if self.last_epoch != epoch {
@@ -713,10 +726,7 @@ impl StringMemory {
     /// later (see [`Core::since`]).
     fn usable(&self, text: &[u8], since: u64) -> bool {
         self.seen.len() < self.cap
-            && self
-                .seen
-                .get(text)
-                .is_some_and(|m| m.periods >= USABLE && m.last_epoch >= since)
+            && self.seen.get(text).is_some_and(|m| m.usable(since))
             && self.by_hash.get(&self.hash(text)).is_some_and(|v| v.len() == 1)
     }
 
@@ -975,8 +985,7 @@ impl<'p> Core<'p> {
             order,
             args,
             hash,
-            spelled: 0,
-            last_spelled_epoch: u64::MAX,
+            spelled: Remembered::never(),
         });
         let id = self.schemas.len() - 1;
         self.by_shape.insert(shape.to_vec(), id);
@@ -1193,11 +1202,7 @@ impl<'p> Core<'p> {
             }
         }
         if let Some(s) = p.spelled_schema {
-            let sc = &mut self.schemas[s];
-            if sc.last_spelled_epoch != self.epoch {
-                sc.last_spelled_epoch = self.epoch;
-                sc.spelled = sc.spelled.saturating_add(1);
-            }
+            self.schemas[s].spelled.seen(self.epoch);
         }
         let epoch = self.epoch;
         for (t, key, v) in p.keyed {
@@ -1257,7 +1262,7 @@ impl<'p> Core<'p> {
                 let unique = self.by_hash.get(&sc.hash).is_some_and(|v| v.len() == 1);
                 let kind = if !intra && self.prev_schema == Some(id) {
                     R_SAME
-                } else if sc.spelled >= USABLE && unique && sc.last_spelled_epoch >= self.since() {
+                } else if unique && sc.spelled.usable(self.since()) {
                     R_REF
                 } else {
                     R_SPELL
@@ -1350,10 +1355,7 @@ impl<'p> Core<'p> {
                 .and_then(|(h, t)| self.keyed[t as usize].get(&h))
                 .filter(|e| {
                     let settled = |c: u64| !refresh && self.epoch > c + CHANGE_SETTLE;
-                    io.decoding()
-                        || (e.seen.periods >= USABLE
-                            && e.seen.last_epoch >= self.since()
-                            && e.changed_at.is_none_or(settled))
+                    io.decoding() || (e.seen.usable(self.since()) && e.changed_at.is_none_or(settled))
                 })
                 .map(|e| (e.value.clone(), e.changed_at.is_some(), e.seen.last_epoch));
             let known = known.as_ref().map(|(v, c, e)| (v, *c, *e));
