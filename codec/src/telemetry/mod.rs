@@ -41,6 +41,10 @@
 //! those 64 periods and lost records in three periods since it last did refuses it (see
 //! `Core::keyed_value`), and relearns it in a refresh period.
 //!
+//! With `resync` 0 (a reliable link, QUIC: no intra record after the first, the decoder sees
+//! every record in order) none of this applies: what went out once is referred to from then on,
+//! and a changed keyed value at once.
+//!
 //! Two kinds of *refresh period* keep a decoder that lacks something from staying out of step:
 //! every 8th period refers to no template, warm-start profile or changed keyed value, and every
 //! 256th (a *full refresh*) starts a cycle in which each long-lived item is sent in full the
@@ -631,6 +635,16 @@ const FIELD_MEMORY_CAP: usize = 4096;
 /// Longest string a field's memory keeps.
 const FIELD_MEMORY_LEN: usize = 64;
 
+/// Which long-lived items the encoder may refer to in the current period (see
+/// [`Core::referable`]).
+#[derive(Clone, Copy, Debug)]
+struct Referable {
+    /// The item went out in this many periods ([`USABLE`]; one on a reliable stream).
+    periods: u8,
+    /// The last of them is this period or later (see [`Core::since`]).
+    since: u64,
+}
+
 /// In how many resync periods something long-lived went out.
 #[derive(Clone, Debug)]
 struct Remembered {
@@ -655,10 +669,10 @@ impl Remembered {
         }
     }
 
-    /// Whether the encoder may refer to the item in a period whose [`Core::since`] is `since`:
-    /// it went out in [`USABLE`] periods, the last one `since` or later.
-    fn usable(&self, since: u64) -> bool {
-        self.periods >= USABLE && self.last_epoch >= since
+    /// Whether the encoder may refer to the item: it went out in enough periods, the last one
+    /// recent enough.
+    fn usable(&self, r: Referable) -> bool {
+        self.periods >= r.periods && self.last_epoch >= r.since
     }
 
     /// Seen (again) in period `epoch`.
@@ -718,15 +732,14 @@ impl StringMemory {
     }
 
     /// The strings a reference may name (see [`StringMemory::usable`]).
-    fn usable_entries(&self, since: u64) -> impl Iterator<Item = &Vec<u8>> + '_ {
-        self.seen.keys().filter(move |t| self.usable(t, since))
+    fn usable_entries(&self, r: Referable) -> impl Iterator<Item = &Vec<u8>> + '_ {
+        self.seen.keys().filter(move |t| self.usable(t, r))
     }
 
-    /// Whether the encoder may refer to `text`: also, only if it went out in period `since` or
-    /// later (see [`Core::since`]).
-    fn usable(&self, text: &[u8], since: u64) -> bool {
+    /// Whether the encoder may refer to `text` (see [`Core::referable`]).
+    fn usable(&self, text: &[u8], r: Referable) -> bool {
         self.seen.len() < self.cap
-            && self.seen.get(text).is_some_and(|m| m.usable(since))
+            && self.seen.get(text).is_some_and(|m| m.usable(r))
             && self.by_hash.get(&self.hash(text)).is_some_and(|v| v.len() == 1)
     }
 
@@ -1025,7 +1038,23 @@ impl<'p> Core<'p> {
     /// value, so a decoder that lost what several periods made usable learns it again here
     /// instead of never.
     fn refresh(&self) -> bool {
-        self.epoch.is_multiple_of(REFRESH)
+        !self.reliable() && self.epoch.is_multiple_of(REFRESH)
+    }
+
+    /// A stream without resync points (`resync` 0): a decoder sees every record, in order, so
+    /// whatever went out once is known to it.
+    fn reliable(&self) -> bool {
+        self.opts.resync == 0
+    }
+
+    /// The long-lived items the encoder may refer to now: those that went out in [`USABLE`]
+    /// periods, the last since the last full refresh ([`Core::since`]); on a reliable stream,
+    /// any that went out.
+    fn referable(&self) -> Referable {
+        Referable {
+            periods: if self.reliable() { 1 } else { USABLE },
+            since: self.since(),
+        }
     }
 
     /// The first period a long-lived item (a shape, string, keyed value or template) must have
@@ -1102,7 +1131,7 @@ impl<'p> Core<'p> {
     /// most bytes of `raw` (at least [`TEMPLATE_MIN`]), for the encoder.
     fn best_template(&self, gid: usize, raw: &[u8], nums: &[(usize, i128, u8)]) -> Option<Vec<u8>> {
         self.templates[gid]
-            .usable_entries(self.since())
+            .usable_entries(self.referable())
             .filter_map(|t| {
                 let entries = parse_template(t).ok().filter(|e| e.len() == raw.len())?;
                 let preds = self.template_bytes(&entries, nums);
@@ -1262,7 +1291,7 @@ impl<'p> Core<'p> {
                 let unique = self.by_hash.get(&sc.hash).is_some_and(|v| v.len() == 1);
                 let kind = if !intra && self.prev_schema == Some(id) {
                     R_SAME
-                } else if unique && sc.spelled.usable(self.since()) {
+                } else if unique && sc.spelled.usable(self.referable()) {
                     R_REF
                 } else {
                     R_SPELL
@@ -1354,8 +1383,8 @@ impl<'p> Core<'p> {
             let known = by_key
                 .and_then(|(h, t)| self.keyed[t as usize].get(&h))
                 .filter(|e| {
-                    let settled = |c: u64| !refresh && self.epoch > c + CHANGE_SETTLE;
-                    io.decoding() || (e.seen.usable(self.since()) && e.changed_at.is_none_or(settled))
+                    let settled = |c: u64| self.reliable() || (!refresh && self.epoch > c + CHANGE_SETTLE);
+                    io.decoding() || (e.seen.usable(self.referable()) && e.changed_at.is_none_or(settled))
                 })
                 .map(|e| (e.value.clone(), e.changed_at.is_some(), e.seen.last_epoch));
             let known = known.as_ref().map(|(v, c, e)| (v, *c, *e));
@@ -1862,10 +1891,10 @@ impl<'p> Core<'p> {
         if let Some(i) = self.fields[f].mtf.iter().position(|v| v == text) {
             return i;
         }
-        if self.field_memory[self.general[f] as usize].usable(text, self.since()) {
+        if self.field_memory[self.general[f] as usize].usable(text, self.referable()) {
             return S_FIELD_MEMORY;
         }
-        if self.memory.usable(text, self.since()) {
+        if self.memory.usable(text, self.referable()) {
             return S_MEMORY;
         }
         if parse_time(text).is_some() {
@@ -2203,7 +2232,7 @@ impl<'p> Core<'p> {
             0
         } else if let Some(i) = self.fields[kf].mtf.iter().position(|v| v == k) {
             i
-        } else if self.memory.usable(k, self.since()) {
+        } else if self.memory.usable(k, self.referable()) {
             S_MEMORY
         } else {
             S_PRIOR
