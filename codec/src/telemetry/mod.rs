@@ -471,6 +471,9 @@ struct Layout {
     /// Per byte position, for a layout made from a template: no prediction (a reading or
     /// ciphertext, coded raw).
     unknown: Vec<bool>,
+    /// Per byte position, for a layout made from a template: ciphertext, coded raw for the rest
+    /// of the period too (its "unchanged" and "near" bits would only cost).
+    cipher: Vec<bool>,
     /// Per byte position: the numeric field and byte of its mantissa that this byte carries (a
     /// payload that encodes the decoded readings): see [`source_byte`].
     source: Vec<Option<(usize, u8)>>,
@@ -1189,6 +1192,7 @@ impl<'p> Core<'p> {
                 .iter()
                 .map(|e| matches!(e, TByte::Free | TByte::Cipher))
                 .collect(),
+            cipher: entries.iter().map(|e| matches!(e, TByte::Cipher)).collect(),
             source: preds.iter().take(n).map(|p| p.1).collect(),
             varied: Vec::new(),
             far: Vec::new(),
@@ -1993,7 +1997,7 @@ impl<'p> Core<'p> {
         let predicted: Vec<Option<u8>> = (0..n)
             .map(|i| {
                 let from_source = lay.source.get(i).copied().and_then(source);
-                if lay.unknown.get(i) == Some(&true) {
+                if lay.unknown.get(i) == Some(&true) || lay.cipher.get(i) == Some(&true) {
                     return None;
                 }
                 from_source.or_else(|| {
