@@ -720,6 +720,33 @@ fn telemetry_reliable_stream_refers_to_what_went_out_once() {
     }
 }
 
+/// A base58check string (a Helium hotspot id) is sent as its bytes without the checksum (34
+/// bytes, 272 bits, where the prior took about 430), and a corrupted one (checksum wrong) still
+/// round-trips, by another class.
+#[test]
+fn telemetry_base58check_ids_cost_their_bytes() {
+    let (p, _) = prior(6, 64);
+    let ids = [
+        "11xHRM14WPH9AmAC2gGqHHj4esGKcViWLdQL83mcVNRRdhftJf",
+        "112g1Jjmg9RUSUSop9orNC7tSBosuRNhbctR8X2iHL4h3ZR4oUhg",
+        "1126yPc8zWx4zKNb3sWhUCAoeV9ZsYiY5qRtMRZtF3rp6u5SYuHR",
+        "112vJJNGVwSNxePseL4pCtUiKMYtLT9DVv7qBEZW5GW6Xtx5vJUA",
+        "112aUzhqddD7QFTSMbmXvkHTHrNB8z5GB3MwuvhbyCkM8g53Fabu",
+        "11bswTTXSuJCFq25Yiaq93H5i7tUitrVEqxVzFpeXCV8deqUg4f",
+        // The first with its last character changed: not base58check.
+        "11xHRM14WPH9AmAC2gGqHHj4esGKcViWLdQL83mcVNRRdhftJg",
+    ];
+    let records: Vec<String> = ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| format!(r#"{{"fcnt":{i},"id":"{id}"}}"#))
+        .collect();
+    round_trip(&p, &records, &TelemetryOptions::default());
+    let costs = field_costs(&p, &records[..6], 0);
+    let per_id = costs["id"].bits / 6.0;
+    assert!(per_id < 300.0, "{per_id:.1} bits per base58check id");
+}
+
 /// A sensor that reports every 10 or every 30 minutes (at random) with up to 0.4 s of jitter,
 /// heard on channels whose frequency follows from the channel number.
 fn two_period_record(t: u64, rng: &mut ChaCha8Rng) -> String {

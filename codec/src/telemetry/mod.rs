@@ -18,8 +18,9 @@
 //!   of the field's last f32 number (`-21.5` among `-16.799999237060547`) is sent as that f32
 //!   value, so the field keeps one class and one scale.
 //! - **strings** are "one of the field's last 8 values", a reference into a long-term memory of
-//!   strings by hash, an ISO-8601 timestamp (then a number), hex or base64 (then bytes, each
-//!   predicted from the same position of the field's last value), or text through the prior.
+//!   strings by hash, an ISO-8601 timestamp (then a number), hex, base64 or base58check (then
+//!   bytes, each predicted from the same position of the field's last value; base58check without
+//!   its checksum, which follows from them), or text through the prior.
 //! - **keyed values**: a leaf's *key* is the first string leaf of its object (or of the nearest
 //!   enclosing object that has one) coded before it, such as a gateway's `id` for its `lat`, or
 //!   the device `name` for top-level fields; a nested leaf that only the top-level key would
@@ -220,11 +221,16 @@ const S_KEYED: usize = MTF + 7;
 const S_FIELD_MEMORY: usize = MTF + 8;
 /// [`S_KEYED`] for a key whose value changed.
 const S_KEYED_CHANGED: usize = MTF + 9;
-const S_CLASSES: usize = MTF + 10;
+/// Base58check text (a Helium hotspot's or a Bitcoin address): its bytes without the checksum,
+/// which follows from them.
+const S_BASE58CHECK: usize = MTF + 10;
+const S_CLASSES: usize = MTF + 11;
 /// Starting weights of the string classes: the last value most likely.
-const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2, 1];
+const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2, 1, 1];
 /// The same for a leaf that has a key.
-const STR_CLASS_WEIGHTS_KEYED: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 16, 2, 4];
+const STR_CLASS_WEIGHTS_KEYED: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 16, 2, 4, 1];
+/// Longest base58check string taken apart (base conversion is quadratic).
+const BASE58_MAX: usize = 128;
 /// Periods after a keyed value changed before references use the new one.
 const CHANGE_SETTLE: u64 = 64;
 /// A keyed value where a leaf may use it: the value, whether it ever changed, and the last
@@ -1865,6 +1871,18 @@ impl<'p> Core<'p> {
                 }
                 (bytes, None)
             }
+            S_BASE58CHECK => {
+                let raw = if io.decoding() {
+                    Vec::new()
+                } else {
+                    from_base58check(text).unwrap_or_default()
+                };
+                let bytes = self.byte_string(io, f, &raw, cur, slot)?;
+                if bytes.len() > BASE58_MAX {
+                    return Err(CodecError::Payload("base58check string too long".into()));
+                }
+                (to_base58check(&bytes), None)
+            }
             S_HEX_LOWER | S_HEX_UPPER | S_BASE64 => {
                 let raw = if io.decoding() {
                     Vec::new()
@@ -1903,6 +1921,9 @@ impl<'p> Core<'p> {
         }
         if parse_time(text).is_some() {
             return S_TIME;
+        }
+        if from_base58check(text).is_some() {
+            return S_BASE58CHECK;
         }
         for c in [S_HEX_LOWER, S_HEX_UPPER, S_BASE64] {
             if text.len() >= 8 && from_binary_text(text, c).is_some() {
@@ -2630,6 +2651,66 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
+const B58: &[u8; 58] = b"123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz";
+
+/// The base58check checksum of `payload`: the first 4 bytes of its double SHA-256.
+fn base58_checksum(payload: &[u8]) -> [u8; 4] {
+    use sha2::{Digest, Sha256};
+    let h = Sha256::digest(Sha256::digest(payload));
+    [h[0], h[1], h[2], h[3]]
+}
+
+/// Base58check text → its bytes without the checksum, only when the checksum holds and the
+/// bytes give the text back.
+fn from_base58check(t: &[u8]) -> Option<Vec<u8>> {
+    if !(8..=BASE58_MAX).contains(&t.len()) {
+        return None;
+    }
+    let zeros = t.iter().take_while(|&&c| c == b'1').count();
+    // Big-endian base 256, one base-58 digit at a time.
+    let mut num: Vec<u8> = Vec::with_capacity(t.len());
+    for &c in &t[zeros..] {
+        let mut carry = B58.iter().position(|&a| a == c)? as u32;
+        for d in num.iter_mut().rev() {
+            carry += u32::from(*d) * 58;
+            *d = carry as u8;
+            carry >>= 8;
+        }
+        while carry > 0 {
+            num.insert(0, carry as u8);
+            carry >>= 8;
+        }
+    }
+    let mut b = vec![0; zeros];
+    b.extend(num);
+    let (payload, check) = b.split_at(b.len().checked_sub(4).filter(|&n| n > 0)?);
+    (base58_checksum(payload) == check && to_base58check(payload) == t).then(|| payload.to_vec())
+}
+
+/// Bytes → base58check text (leading zero bytes as `1`s).
+fn to_base58check(payload: &[u8]) -> Vec<u8> {
+    let mut b = payload.to_vec();
+    b.extend_from_slice(&base58_checksum(payload));
+    let zeros = b.iter().take_while(|&&x| x == 0).count();
+    // Little-endian base 58.
+    let mut digits: Vec<u8> = Vec::with_capacity(b.len() * 138 / 100 + 1);
+    for &x in &b[zeros..] {
+        let mut carry = u32::from(x);
+        for d in digits.iter_mut() {
+            carry += u32::from(*d) << 8;
+            *d = (carry % 58) as u8;
+            carry /= 58;
+        }
+        while carry > 0 {
+            digits.push((carry % 58) as u8);
+            carry /= 58;
+        }
+    }
+    let mut out = vec![b'1'; zeros];
+    out.extend(digits.iter().rev().map(|&d| B58[usize::from(d)]));
+    out
+}
+
 const B64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Hex (lower or upper case) or standard base64 text → bytes, only when the bytes give the
@@ -2906,6 +2987,28 @@ mod tests {
         let (v, _) = parse_time(b"2023-01-04T21:31:22.173Z").unwrap();
         assert_eq!(v, 1_672_867_882_173);
         assert!(parse_time(b"2023-02-30T00:00:00Z").is_none());
+    }
+
+    #[test]
+    fn base58check_round_trips_and_checks() {
+        // A Helium hotspot id: version and key type bytes (0, 0), an ed25519 key, the checksum.
+        let id = b"11U5mKzFAHC4vxEM6x28vFTwupiHiWe6jU7UqJZrCv4yqy5w4fo";
+        let b = from_base58check(id).unwrap();
+        assert_eq!((b.len(), &b[..2]), (34, &[0u8, 0][..]));
+        assert_eq!(to_base58check(&b), id);
+        // Bitcoin's genesis address (the textbook base58check example).
+        let g = b"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa";
+        let b = from_base58check(g).unwrap();
+        assert_eq!(b[0], 0);
+        assert_eq!(to_base58check(&b), g);
+        // One character changed: the checksum fails; not base58; too short.
+        assert!(from_base58check(b"11U5mKzFAHC4vxEM6x28vFTwupiHiWe6jU7UqJZrCv4yqy5w4fp").is_none());
+        assert!(from_base58check(b"11U5mKzFAHC4vxEM6x28vFTwupiHiWe6jU7UqJZrCv4yqy5w4f0").is_none());
+        assert!(from_base58check(b"1111").is_none());
+        for n in [3usize, 5, 33, 90] {
+            let p: Vec<u8> = (0..n).map(|i| (i * 37 % 7) as u8).collect();
+            assert_eq!(from_base58check(&to_base58check(&p)).as_deref(), Some(&p[..]));
+        }
     }
 
     #[test]
