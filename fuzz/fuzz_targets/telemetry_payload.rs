@@ -3,7 +3,12 @@
 //! is 72 gateway records whose per-gateway fields are keyed values and whose gateway ids are in the
 //! field memory from record 32 on, so a hostile payload reaches every string and number class.
 //!
-//! Input: byte 0 picks the record (mod 72) whose payload the rest of the input replaces. Checks:
+//! Input: byte 0 picks the record (its low 7 bits, mod 72) whose payload the rest of the input
+//! replaces, or, with bit 7 set, edits: pairs (position, byte) XOR the real payload's byte at that
+//! position; a position of 255 cuts the payload to the pair's byte (mod its length + 1), 254
+//! appends the byte. Random payloads fail early (libFuzzer grows inputs slowly: at a dozen runs a
+//! second it tries little beyond 6 bytes in 20 minutes), edits of real ones reach the deeper
+//! number, string and byte-string paths. Checks:
 //! never panics; records before it decode to the originals; the given payload, when it is the
 //! real one, decodes to the original; the decoder keeps going (or refuses with an error) on the
 //! records after it, and never returns a record larger than the codec's limit.
@@ -58,11 +63,29 @@ fn stream() -> &'static (Vec<String>, Vec<Vec<u8>>) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&at, payload)) = data.split_first() else {
+    let Some((&head, rest)) = data.split_first() else {
         return;
     };
-    let at = usize::from(at) % RECORDS;
+    let at = usize::from(head & 0x7f) % RECORDS;
     let (records, payloads) = stream();
+    let payload = if head & 0x80 == 0 {
+        rest.to_vec()
+    } else {
+        let mut p = payloads[at].clone();
+        for e in rest.chunks_exact(2) {
+            match (usize::from(e[0]), e[1]) {
+                (255, n) => p.truncate(usize::from(n) % (p.len() + 1)),
+                (254, b) => p.push(b),
+                (i, x) => {
+                    if let Some(b) = p.get_mut(i) {
+                        *b ^= x;
+                    }
+                }
+            }
+        }
+        p
+    };
+    let payload = payload.as_slice();
     let mut dec = TelemetryDecoder::new(prior(), TelemetryOptions::default());
     for (seq, real) in payloads.iter().enumerate() {
         let given = if seq == at { payload } else { real.as_slice() };
