@@ -474,11 +474,11 @@ struct Layout {
     /// seen twice in a row (only then is it used: a record has many numbers, and one of them
     /// changing by the same amount as a reading's byte once is no evidence).
     partner: Vec<Option<(usize, bool)>>,
-    /// Per byte position, for a layout made from a template: no prediction (a reading or
-    /// ciphertext, coded raw).
+    /// Per byte position, for a layout made from a template: a reading, no prediction for the
+    /// layout's first value (coded raw).
     unknown: Vec<bool>,
-    /// Per byte position, for a layout made from a template: ciphertext, coded raw for the rest
-    /// of the period too (its "unchanged" and "near" bits would only cost).
+    /// Per byte position, for a layout made from a template: ciphertext, coded raw for the whole
+    /// period (its "unchanged" and "near" bits would only cost).
     cipher: Vec<bool>,
     /// Per byte position: the numeric field and byte of its mantissa that this byte carries (a
     /// payload that encodes the decoded readings): see [`source_byte`].
@@ -1083,7 +1083,7 @@ impl<'p> Core<'p> {
     /// that lost more learns afresh there.
     fn warm_start(&mut self, io: &mut dyn Io, f: usize) -> Result<(), CodecError> {
         let n = WARM_PERIODS as u64;
-        if self.opts.resync == 0 || self.epoch < n || self.refresh() {
+        if self.reliable() || self.epoch < n || self.refresh() {
             return Ok(());
         }
         let hist = &self.profiles[f];
@@ -1194,10 +1194,7 @@ impl<'p> Core<'p> {
             same: (0..n).map(same).collect(),
             near: (0..n).map(near).collect(),
             partner: vec![None; n],
-            unknown: entries
-                .iter()
-                .map(|e| matches!(e, TByte::Free | TByte::Cipher))
-                .collect(),
+            unknown: entries.iter().map(|e| matches!(e, TByte::Free)).collect(),
             cipher: entries.iter().map(|e| matches!(e, TByte::Cipher)).collect(),
             source: preds.iter().take(n).map(|p| p.1).collect(),
             varied: Vec::new(),
@@ -1234,7 +1231,7 @@ impl<'p> Core<'p> {
         // A decoder only commits records whose chain reaches back to the period's intra record,
         // so a full count means it decoded the whole period, as the encoder coded it.
         self.period_records += 1;
-        if self.opts.resync > 0 && self.period_records == self.opts.resync {
+        if !self.reliable() && self.period_records == self.opts.resync {
             self.complete.push_back(self.epoch);
             if self.complete.len() > COMPLETE_PERIODS {
                 self.complete.pop_front();
@@ -1962,7 +1959,7 @@ impl<'p> Core<'p> {
             (k < fld.layouts.len()).then_some(k)
         };
         let mut template = None;
-        if at.is_none() && self.opts.resync > 0 {
+        if at.is_none() && !self.reliable() {
             let gid = self.general[f] as usize;
             let choice = if io.decoding() || self.refresh() {
                 None
