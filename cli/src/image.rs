@@ -175,7 +175,7 @@ pub struct EvalArgs {
     /// The analog image model.
     #[arg(long, default_value = "models/image-jscc.safetensors")]
     model: PathBuf,
-    /// SNRs in dB, A:STEP:B or a list.
+    /// SNRs in dB: A:STEP:B, a value, or a comma-separated list of those (0:1:3,10,20).
     #[arg(long, default_value = "0:1:20")]
     snr: String,
     /// Per-symbol Rayleigh fading instead of AWGN.

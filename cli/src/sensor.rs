@@ -551,7 +551,7 @@ pub struct SimArgs {
     /// Sensor model.
     #[arg(long, default_value = "models/sensor-har.safetensors")]
     model: PathBuf,
-    /// SNR points in dB, A:STEP:B (per-sample SNR over the burst / noise power).
+    /// SNR points in dB, A:STEP:B or a comma-separated list (per-sample SNR over the burst / noise power).
     #[arg(long, default_value = "-4:1:4", value_parser = crate::units::points, allow_hyphen_values = true)]
     snr: crate::units::Points,
     /// 802.11a rate in Mbit/s (6 is the most robust).

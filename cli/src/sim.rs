@@ -68,7 +68,7 @@ pub struct PhyArgs {
     /// PSDU length in octets (4 … 4095; the last four are the FCS).
     #[arg(short, long, default_value_t = 1000)]
     length: usize,
-    /// SNR points in dB, A:STEP:B (per-sample SNR over the burst / noise power).
+    /// SNR points in dB, A:STEP:B or a comma-separated list (per-sample SNR over the burst / noise power).
     #[arg(long, default_value = "0:1:10", value_parser = units::points, allow_hyphen_values = true)]
     snr: units::Points,
     /// Channel model.
@@ -383,7 +383,7 @@ pub struct CodeArgs {
     /// The code: ldpc-<648|1296|1944>-<1/2|2/3|3/4|5/6>.
     #[arg(long, default_value = "ldpc-1944-1/2")]
     code: String,
-    /// Eb/N0 points in dB (per information bit), A:STEP:B.
+    /// Eb/N0 points in dB (per information bit), A:STEP:B or a comma-separated list.
     #[arg(long, default_value = "0:0.25:3", value_parser = units::points, allow_hyphen_values = true)]
     ebn0: units::Points,
     /// Decoders to run, comma-separated.

@@ -124,7 +124,7 @@ pub struct SimImageArgs {
     /// How images are sent.
     #[arg(long, value_enum)]
     mode: ImageMode,
-    /// SNR points in dB, A:STEP:B (per-sample SNR over the burst / noise power).
+    /// SNR points in dB, A:STEP:B or a comma-separated list (per-sample SNR over the burst / noise power).
     #[arg(long, default_value = "0:2:20", value_parser = units::points, allow_hyphen_values = true)]
     snr: units::Points,
     /// Bandwidth ratio k/n, n = real sample values / 2.

@@ -176,7 +176,7 @@ pub struct SimLinkArgs {
     /// The prior.
     #[arg(long, default_value = "models/text-prior.safetensors")]
     model: PathBuf,
-    /// SNRs, dB: A:STEP:B or one value.
+    /// SNRs, dB: A:STEP:B, one value, or a comma-separated list of those.
     #[arg(long, default_value = "-5:1:25", value_parser = units::points, allow_hyphen_values = true)]
     snr: units::Points,
     /// Channel models.

@@ -1,5 +1,5 @@
 //! Parsers for command-line values: numbers with SI suffixes (`2.4G`, `20M`, `2k`), SNR ranges
-//! (`A:STEP:B`), scrambler seeds (`93`, `0x5d`, `0b1011101`), complex taps (`0.3-0.2j`).
+//! (`A:STEP:B`, or lists of those and values), scrambler seeds (`93`, `0x5d`, `0b1011101`), complex taps (`0.3-0.2j`).
 
 use anyhow::{bail, Context, Result};
 
@@ -46,7 +46,7 @@ pub fn duration(s: &str) -> Result<std::time::Duration> {
     Ok(std::time::Duration::from_secs_f64(secs))
 }
 
-/// The points of an `A:STEP:B` range.
+/// The points of an `A:STEP:B` range or a list (see [`snr_range`]).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Points(pub Vec<f64>);
 
@@ -55,33 +55,49 @@ pub fn points(s: &str) -> Result<Points> {
     snr_range(s).map(Points)
 }
 
-/// An inclusive range `A:STEP:B` (or a single value `A`), as a list of points.
+/// Points in dB (or any unit): a comma-separated list of items, each a single value `A` or an
+/// inclusive range `A:STEP:B` (`20,0:1:3` is 0, 1, 2, 3, 20): ascending, each point once, at
+/// most 1000 in all.
 pub fn snr_range(s: &str) -> Result<Vec<f64>> {
-    let parts: Vec<&str> = s.split(':').collect();
+    let mut out = Vec::new();
+    for item in s.split(',') {
+        out.extend(range_item(item, s)?);
+        if out.len() > 1000 {
+            bail!("`{s}` has more than 1000 points");
+        }
+    }
+    out.sort_by(f64::total_cmp);
+    out.dedup();
+    Ok(out)
+}
+
+/// One item of [`snr_range`]'s list (`whole`: the list, for errors).
+fn range_item(item: &str, whole: &str) -> Result<Vec<f64>> {
+    let parts: Vec<&str> = item.split(':').collect();
     let num = |x: &str| -> Result<f64> {
         let v: f64 = x
             .trim()
             .parse()
-            .with_context(|| format!("`{x}` in `{s}` is not a number"))?;
+            .with_context(|| format!("`{x}` in `{whole}` is not a number"))?;
         if !v.is_finite() {
-            bail!("`{x}` in `{s}` is not finite");
+            bail!("`{x}` in `{whole}` is not finite");
         }
         Ok(v)
     };
     let (a, step, b) = match parts.as_slice() {
         [a] => return Ok(vec![num(a)?]),
         [a, step, b] => (num(a)?, num(step)?, num(b)?),
-        _ => bail!("`{s}`: expected A:STEP:B (e.g. 0:1:10) or a single value"),
+        _ => bail!("`{item}` in `{whole}`: expected A:STEP:B (e.g. 0:1:10), a single value, or a comma-separated list of those"),
     };
     if step <= 0.0 {
-        bail!("`{s}`: STEP must be positive");
+        bail!("`{item}`: STEP must be positive");
     }
     if b < a {
-        bail!("`{s}`: the end ({b}) is below the start ({a})");
+        bail!("`{item}`: the end ({b}) is below the start ({a})");
     }
     let n = ((b - a) / step + 1e-9).floor() as usize + 1;
     if n > 1000 {
-        bail!("`{s}` has {n} points; at most 1000");
+        bail!("`{item}` has {n} points; at most 1000");
     }
     Ok((0..n).map(|i| a + step * i as f64).collect())
 }
@@ -147,6 +163,11 @@ mod tests {
         assert!(snr_range("5:0:6").is_err());
         assert!(snr_range("6:1:5").is_err());
         assert!(snr_range("0:1").is_err());
+        assert_eq!(snr_range("0:1:2,10, 20").unwrap(), vec![0.0, 1.0, 2.0, 10.0, 20.0]);
+        assert_eq!(snr_range("5,-3,0:1:1").unwrap(), vec![-3.0, 0.0, 1.0, 5.0]);
+        assert!(snr_range("1,,2").is_err());
+        assert!(snr_range("1,x").is_err());
+        assert!(snr_range("0:1:999,0:1:5").is_err());
         assert_eq!(scrambler_seed("0b1011101").unwrap(), 93);
         assert_eq!(scrambler_seed("0x7f").unwrap(), 127);
         assert!(scrambler_seed("0").is_err());
