@@ -1,5 +1,6 @@
 //! Parsers for command-line values: numbers with SI suffixes (`2.4G`, `20M`, `2k`), SNR ranges
-//! (`A:STEP:B`, or lists of those and values), scrambler seeds (`93`, `0x5d`, `0b1011101`), complex taps (`0.3-0.2j`).
+//! (`A:STEP:B`, or lists of those and values), scrambler seeds (`93`, `0x5d`, `0b1011101`),
+//! complex taps (`0.3-0.2j`).
 
 use anyhow::{bail, Context, Result};
 

@@ -289,6 +289,37 @@ impl AnalogJscc {
     /// Decodes received symbols (equalized, in transmit order) with their SNR estimates in dB
     /// (one per symbol, or a single value for all).
     pub fn decode(&self, code: &AnalogCode, snr_db: &[f32]) -> Result<Picture, CodecError> {
+        let (nb, scale) = self.check_received(code, snr_db)?;
+        let (bw, bh) = (blocks_for(code.width), blocks_for(code.height));
+        let k = self.config.components;
+        let mut coef = vec![0f32; nb * k];
+        let fi = self.config.net.input;
+        let mut feat = vec![0f32; nb * fi];
+        // Pairs not sent: estimate zero, reliability as for the lowest SNR.
+        for b in 0..nb {
+            feat[b * fi + k..(b + 1) * fi].fill(snr_feature(-100.0));
+        }
+        let var = self.variances(&code.symbols, snr_db, scale, nb);
+        for (b, j, v, snr, nv) in received(&code.symbols, snr_db, nb) {
+            let a = self.gain[j] * scale;
+            let l = var[j];
+            let c = a * l / (a * a * l + nv) * v;
+            coef[b * k + j] = c;
+            feat[b * fi + j] = c / self.var[j].sqrt();
+            feat[b * fi + k + j / 2] = snr_feature(snr);
+        }
+        let dev = Device::Cpu;
+        let lin = self.linear_blocks(&coef)?.reshape((1, bh, bw, BLOCK_DIM))?;
+        let base = unblock(&lin)?;
+        let feat = Tensor::from_vec(feat, (1, bh, bw, fi), &dev)?;
+        let out = (base + self.net.forward(&feat)?)?;
+        let v = out.flatten_all()?.to_vec1::<f32>()?;
+        picture_from_hwc(&v, bw * BLOCK, code.width, code.height, code.channels)
+    }
+
+    /// Checks a received code and its SNRs against this model: the number of blocks and the
+    /// image's power gain, or why they cannot be decoded.
+    fn check_received(&self, code: &AnalogCode, snr_db: &[f32]) -> Result<(usize, f32), CodecError> {
         let (w, h) = (code.width, code.height);
         if w == 0 || h == 0 || !(code.channels == 1 || code.channels == 3) {
             return Err(CodecError::Input(format!("bad image shape {w}×{h}×{}", code.channels)));
@@ -310,77 +341,44 @@ impl AnalogJscc {
         {
             return Err(CodecError::Input("received symbols or SNRs are not finite".into()));
         }
-        let stride = interleave_stride(n);
-        let k = self.config.components;
-        let (bw, bh) = (blocks_for(w), blocks_for(h));
-        let nb = bw * bh;
         if code.gain_code > 127 {
             return Err(CodecError::Input(format!(
                 "gain code {} is not a 7-bit value",
                 code.gain_code
             )));
         }
-        let scale = gain_of(code.gain_code);
-        let mut coef = vec![0f32; nb * k];
-        let fi = self.config.net.input;
-        let mut feat = vec![0f32; nb * fi];
-        // Pairs not sent: estimate zero, reliability as for the lowest SNR.
-        for b in 0..nb {
-            feat[b * fi + k..(b + 1) * fi].fill(snr_feature(-100.0));
-        }
-        let var = self.image_variances(&code.symbols, snr_db, scale, nb);
-        for i in 0..n {
-            let at = (i * stride) % n;
-            let y = code.symbols[at] * std::f32::consts::SQRT_2;
-            let (snr, nv) = noise_of(snr_db, at);
-            let (b, m) = (i % nb, 2 * (i / nb));
-            for (j, v) in [(m, y.re), (m + 1, y.im)] {
-                let a = self.gain[j] * scale;
-                let l = var[j];
-                let c = a * l / (a * a * l + nv) * v;
-                coef[b * k + j] = c;
-                feat[b * fi + j] = c / self.var[j].sqrt();
-            }
-            feat[b * fi + k + m / 2] = snr_feature(snr);
-        }
-        let dev = Device::Cpu;
-        let lin = self.linear_blocks(&coef)?.reshape((1, bh, bw, BLOCK_DIM))?;
-        let base = unblock(&lin)?;
-        let feat = Tensor::from_vec(feat, (1, bh, bw, fi), &dev)?;
-        let out = (base + self.net.forward(&feat)?)?;
-        let v = out.flatten_all()?.to_vec1::<f32>()?;
-        picture_from_hwc(&v, bw * BLOCK, w, h, code.channels)
+        Ok((blocks_for(w) * blocks_for(h), gain_of(code.gain_code)))
     }
 
     /// This image's variance of each coefficient, estimated by the decoder from what arrived
-    /// (`symbols` in transmit order, `snr_db` one per symbol or one for all, `scale` the
-    /// image's power gain, `nb` blocks): received power less noise power, each symbol weighted
-    /// by the inverse of that difference's variance under the training variance (a faded
-    /// symbol tells little), shrunk towards the training variance by a prior worth 8 clean
-    /// blocks (what matters for small images). The linear MMSE estimate with it adapts to the image (a smooth picture's
-    /// fine detail is weaker than the training average) at no cost in channel uses.
-    pub fn image_variances(&self, symbols: &[Complex32], snr_db: &[f32], scale: f32, nb: usize) -> Vec<f32> {
-        let (n, k) = (symbols.len(), self.config.components);
-        let stride = interleave_stride(n);
-        let mut acc = vec![(0f64, 0f64); k];
-        for i in 0..n {
-            let at = (i * stride) % n;
-            let y = symbols[at] * std::f32::consts::SQRT_2;
-            let nv = f64::from(noise_of(snr_db, at).1);
-            let m = 2 * (i / nb);
-            for (j, v) in [(m, y.re), (m + 1, y.im)] {
-                let a2 = f64::from(self.gain[j] * scale).powi(2);
-                let s = a2 * f64::from(self.var[j]);
-                // y² − nv estimates a²·var with a variance ∝ (a²·var + nv)²; in units of var.
-                let w = (s / (s + nv)).powi(2);
-                acc[j].0 += w * (f64::from(v) * f64::from(v) - nv) / a2;
-                acc[j].1 += w;
-            }
+    /// (received symbols and their SNRs in dB, one per symbol or one for all, as for
+    /// [`AnalogJscc::decode`], which uses it): received power less noise power, each symbol
+    /// weighted by the inverse of that difference's variance under the training variance (a
+    /// faded symbol tells little), shrunk towards the training variance by a prior worth 8 clean
+    /// blocks (what matters for small images). The linear MMSE estimate with it adapts to the
+    /// image (a smooth picture's fine detail is weaker than the training average) at no cost in
+    /// channel uses.
+    pub fn image_variances(&self, code: &AnalogCode, snr_db: &[f32]) -> Result<Vec<f32>, CodecError> {
+        let (nb, scale) = self.check_received(code, snr_db)?;
+        Ok(self.variances(&code.symbols, snr_db, scale, nb))
+    }
+
+    /// [`AnalogJscc::image_variances`] of a checked code.
+    fn variances(&self, symbols: &[Complex32], snr_db: &[f32], scale: f32, nb: usize) -> Vec<f32> {
+        let mut acc = vec![(0f64, 0f64); self.config.components];
+        for (_, j, v, _, nv) in received(symbols, snr_db, nb) {
+            let (v, nv) = (f64::from(v), f64::from(nv));
+            let a2 = f64::from(self.gain[j] * scale).powi(2);
+            let s = a2 * f64::from(self.var[j]);
+            // y² − nv estimates a²·var with a variance ∝ (a²·var + nv)²; in units of var.
+            let w = (s / (s + nv)).powi(2);
+            acc[j].0 += w * (v * v - nv) / a2;
+            acc[j].1 += w;
         }
-        (0..k)
-            .map(|j| {
-                let lam = f64::from(self.var[j]);
-                let (sum, w) = acc[j];
+        acc.iter()
+            .zip(&self.var)
+            .map(|(&(sum, w), &lam)| {
+                let lam = f64::from(lam);
                 ((sum.max(0.0) + SHRINK * lam) / (w + SHRINK)).max(lam * 1e-3) as f32
             })
             .collect()
@@ -487,10 +485,24 @@ impl AnalogJscc {
     }
 }
 
-/// The SNR (dB, clamped) of symbol `at` and its noise variance (unit signal power).
-fn noise_of(snr_db: &[f32], at: usize) -> (f32, f32) {
-    let snr = if snr_db.len() == 1 { snr_db[0] } else { snr_db[at] };
-    (snr, 10f32.powf(-snr.clamp(-30.0, 60.0) / 10.0))
+/// Every received real value of a checked code, in block-ordered stream order (the
+/// interleaver undone): its block, its component, the value (unit-power scale undone), the
+/// SNR (dB) of its symbol and that symbol's noise variance.
+fn received<'a>(
+    symbols: &'a [Complex32],
+    snr_db: &'a [f32],
+    nb: usize,
+) -> impl Iterator<Item = (usize, usize, f32, f32, f32)> + 'a {
+    let n = symbols.len();
+    let stride = interleave_stride(n);
+    (0..n).flat_map(move |i| {
+        let at = (i * stride) % n;
+        let y = symbols[at] * std::f32::consts::SQRT_2;
+        let snr = if snr_db.len() == 1 { snr_db[0] } else { snr_db[at] };
+        let nv = 10f32.powf(-snr.clamp(-30.0, 60.0) / 10.0);
+        let (b, m) = (i % nb, 2 * (i / nb));
+        [(b, m, y.re, snr, nv), (b, m + 1, y.im, snr, nv)]
+    })
 }
 
 /// The gain a 7-bit gain code stands for.

@@ -105,13 +105,12 @@ fn decoder_estimates_the_image_coefficient_variances() {
         .map(|j| (0..nb).map(|b| coef[b * k + j].powi(2)).sum::<f32>() / nb as f32)
         .collect();
     let code = m.encode(&pic).unwrap();
-    let scale = gain_of(code.gain_code);
     // The leading coefficients where the picture is not far below the training variance (so the
     // prior barely pulls): within 8 % clean, 12 % through fading at 10 dB mean SNR (weighting
     // every symbol alike is 59 % off there).
     for (snr, fading, tol) in [(30.0, false, 0.08), (10.0, true, 0.12)] {
         let (rx, s) = channel(&code, snr, fading, 3);
-        let est = m.image_variances(&rx.symbols, &s, scale, nb);
+        let est = m.image_variances(&rx, &s).unwrap();
         for j in (0..16).filter(|&j| truth[j] > 0.3 * m.var[j]) {
             let r = est[j] / truth[j];
             assert!(
@@ -123,7 +122,7 @@ fn decoder_estimates_the_image_coefficient_variances() {
     // The synthetic picture is smooth: its high-order coefficients are far weaker than the
     // training variance, and the estimate says so.
     let (rx, s) = channel(&code, 20.0, false, 4);
-    let est = m.image_variances(&rx.symbols, &s, scale, nb);
+    let est = m.image_variances(&rx, &s).unwrap();
     let weak = (k / 2..k).filter(|&j| est[j] < 0.3 * m.var[j]).count();
     assert!(weak > k / 4, "{weak} of {} high-order components estimated weak", k / 2);
 }
@@ -152,6 +151,7 @@ fn bad_received_input_is_refused() {
     let mut short = code.clone();
     short.symbols.pop();
     assert!(m.decode(&short, &[10.0]).unwrap_err().to_string().contains("needs"));
+    assert!(m.image_variances(&short, &[10.0]).is_err());
     let mut nan = code.clone();
     nan.symbols[3].re = f32::NAN;
     assert!(m.decode(&nan, &[10.0]).is_err());
