@@ -607,6 +607,11 @@ fn within_16_or_refresh(seq: u64, last: Option<u64>) -> bool {
 /// gateway of which moves at record 200.
 fn gateway_record(i: u64, rng: &mut ChaCha8Rng) -> String {
     let g = rng.random_range(0..6u64);
+    gateway_record_of(i, g, rng)
+}
+
+/// [`gateway_record`] from gateway `g`.
+fn gateway_record_of(i: u64, g: u64, rng: &mut ChaCha8Rng) -> String {
     let moved = g == 2 && i >= 200;
     let lat = 45.18 + g as f64 * 0.013 + if moved { 0.5 } else { 0.0 };
     format!(
@@ -663,6 +668,38 @@ fn telemetry_keyed_values_save_bits_and_never_decode_stale() {
     let may_fail = |seq: u64, last: Option<u64>| within_16(seq, last) || seq < (relearnt / 16 + 1) * 16;
     let failed = decode_with_losses(&p, &records, &moved, may_fail);
     assert!(failed > 0, "the stale decoder should have refused a changed value");
+}
+
+/// A decoder that saw the moved gateway's new latitude, then lost that gateway's records for
+/// longer than the change had settled, with losses in many periods, still holds the new value:
+/// the reference says when the value changed, so the decoder takes it and nothing fails more than
+/// 16 records after a loss. (Before references carried that, such a decoder could not tell its
+/// value from an older one and refused it, failing records long after its last loss.)
+#[test]
+fn telemetry_changed_keyed_value_is_taken_by_a_decoder_that_saw_the_change() {
+    let (p, _) = prior(6, 64);
+    let mut rng = ChaCha8Rng::seed_from_u64(23);
+    // gw-2 moves at record 200 (period 12); from record 1250 on it is heard in one period of
+    // four only, then not at all from 2400 until record 2456 (period 153, not a refresh period).
+    let records: Vec<String> = (0..2600u64)
+        .map(|i| {
+            let epoch = i / 16;
+            let g = match i {
+                1250..2400 if epoch % 4 == 0 && i % 16 == 5 => 2,
+                1250..2456 => [0, 1, 3, 4, 5][rng.random_range(0..5usize)],
+                2456 => 2,
+                _ => rng.random_range(0..6u64),
+            };
+            gateway_record_of(i, g, &mut rng)
+        })
+        .collect();
+    let gw2 = |i: u64| records[i as usize].contains("\"id\":\"gw-2-");
+    // The decoder last sees gw-2 before record 1250 (period 77, long after the move) and loses
+    // every gw-2 record from there to 2400: 18 incomplete periods, none after period 148.
+    let lost: Vec<u64> = (1250..2400u64).filter(|&i| gw2(i)).collect();
+    assert!(lost.len() >= 17 && gw2(2456) && !(2400..2456).any(gw2));
+    let failed = decode_with_losses(&p, &records, &lost, within_16);
+    assert!(failed > 0, "the lost records should have cost some of their periods");
 }
 
 /// A decoder that lost every record of one gateway (so it lacks the gateway's id in the string
