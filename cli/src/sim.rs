@@ -676,7 +676,7 @@ pub struct RatesArgs {
     /// MCSs to measure, comma-separated (default: all 24).
     #[arg(long, value_delimiter = ',')]
     mcs: Vec<String>,
-    /// SNR resolution of the bisection, dB.
+    /// SNR resolution of the bisection, dB (at least 0.001).
     #[arg(long, default_value_t = 0.25)]
     resolution: f64,
     /// Base seed.
@@ -730,8 +730,13 @@ fn rates(a: RatesArgs) -> Result<()> {
     if !(a.target_per > 0.0 && a.target_per < 1.0) {
         bail!("--target-per must be in (0, 1)");
     }
-    if a.frames == 0 || !(a.resolution > 0.0) || a.threads == Some(0) {
-        bail!("--frames, --resolution and --threads must be positive");
+    if a.frames == 0 || a.threads == Some(0) {
+        bail!("--frames and --threads must be positive");
+    }
+    // Points are seeded by their SNR in steps of 0.001 dB (below), and a finer bisection would
+    // never end once the interval is below f64's precision.
+    if !(a.resolution >= 0.001) {
+        bail!("--resolution must be at least 0.001 dB (got {})", a.resolution);
     }
     let list: Vec<Mcs> = if a.mcs.is_empty() {
         Mcs::all()

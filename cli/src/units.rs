@@ -96,10 +96,12 @@ fn range_item(item: &str, whole: &str) -> Result<Vec<f64>> {
     if b < a {
         bail!("`{item}`: the end ({b}) is below the start ({a})");
     }
-    let n = ((b - a) / step + 1e-9).floor() as usize + 1;
-    if n > 1000 {
-        bail!("`{item}` has {n} points; at most 1000");
+    // In floating point: (B − A) / STEP can overflow, or pass usize's range and saturate.
+    let span = (b - a) / step;
+    if !(span.is_finite() && span < 1000.0) {
+        bail!("`{item}` has {:.3e} points; at most 1000", span + 1.0);
     }
+    let n = (span + 1e-9).floor() as usize + 1;
     Ok((0..n).map(|i| a + step * i as f64).collect())
 }
 
@@ -169,6 +171,11 @@ mod tests {
         assert!(snr_range("1,,2").is_err());
         assert!(snr_range("1,x").is_err());
         assert!(snr_range("0:1:999,0:1:5").is_err());
+        // Point counts past usize (or past f64) are refused, not wrapped to an empty list.
+        for huge in ["0:1:1e20", "0:1:1e308", "-1e308:1e308:1e308", "0:1e-300:1", "0:1:1000"] {
+            assert!(snr_range(huge).is_err(), "{huge}");
+        }
+        assert_eq!(snr_range("0:1:999").unwrap().len(), 1000);
         assert_eq!(scrambler_seed("0b1011101").unwrap(), 93);
         assert_eq!(scrambler_seed("0x7f").unwrap(), 127);
         assert!(scrambler_seed("0").is_err());
