@@ -43,10 +43,18 @@ impl Adaptive {
         }
     }
 
-    /// Start from given weights (each ≥ 1).
+    /// Start from given weights (each ≥ 1), halved as in [`Adaptive::update`] while they total
+    /// more than the coder takes (a model file's tables, say).
     pub fn with(weights: &[u16], inc: u16) -> Self {
-        let f: Vec<u16> = weights.iter().map(|&w| w.max(1)).collect();
-        let total = f.iter().map(|&x| u32::from(x)).sum();
+        let mut f: Vec<u16> = weights.iter().map(|&w| w.max(1)).collect();
+        let mut total: u32 = f.iter().map(|&x| u32::from(x)).sum();
+        while total > LIMIT && f.iter().any(|&x| x > 1) {
+            total = 0;
+            for x in &mut f {
+                *x = (*x).div_ceil(2);
+                total += u32::from(*x);
+            }
+        }
         Self { f, total, inc }
     }
 
@@ -347,6 +355,28 @@ pub fn length(io: &mut dyn Io, m: &mut Adaptive, n: usize, max: usize) -> Result
 mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
+
+    /// Starting weights past what the coder takes (a model file's tables) are scaled down, keeping
+    /// their shape, instead of reaching the range coder's assertion.
+    #[test]
+    fn oversized_starting_weights_are_halved_to_the_coder_limit() {
+        let mut w = vec![4000u16; 64];
+        w[0] = 1;
+        let mut a = Adaptive::with(&w, 16);
+        assert!(a.total <= LIMIT && a.total == a.f.iter().map(|&x| u32::from(x)).sum::<u32>());
+        assert!(a.f[0] == 1 && a.f[1] > 8 && a.f[1..].iter().all(|&x| x == a.f[1]));
+        let mut enc = crate::rangecoder::RangeEncoder::new();
+        for s in [0, 5, 63, 0] {
+            Enc(&mut enc).symbol(&mut a, s).unwrap();
+        }
+        let bytes = enc.finish();
+        let mut a = Adaptive::with(&w, 16);
+        let mut dec = crate::rangecoder::RangeDecoder::new(&bytes);
+        let got: Vec<usize> = (0..4).map(|_| Dec(&mut dec).symbol(&mut a, 0).unwrap()).collect();
+        assert_eq!(got, [0, 5, 63, 0]);
+        // Weights the coder takes as they are stay as they are.
+        assert_eq!(Adaptive::with(&[24, 2, 1, 1], 24).f, [24, 2, 1, 1]);
+    }
 
     /// A table or bit warm-started from a profile has that profile again, so a steady stream
     /// gives the same profile period after period; a learnt table keeps its likeliest symbol.
