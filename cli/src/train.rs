@@ -248,6 +248,23 @@ fn ngram(a: NgramArgs) -> Result<()> {
     Ok(())
 }
 
+/// Most memory `train text` sets out to use (bytes): beyond, an allocation would abort the
+/// process instead of giving an error.
+const MAX_TRAINING_MEMORY: f64 = 64.0 * (1u64 << 30) as f64;
+
+/// A rough upper estimate of `train text`'s memory (bytes): weights, gradients and two AdamW
+/// moments (f32), and per layer the activations a backward pass keeps (the attention matrices
+/// grow with the square of the row length).
+fn training_memory(a: &TextArgs) -> f64 {
+    let (d, l, h) = (a.d_model as f64, a.layers as f64, a.heads as f64);
+    let ff = a.d_ff.unwrap_or(4 * a.d_model) as f64;
+    let (t, b) = (a.seq_len.max(1) as f64, a.batch as f64);
+    let vocab = 288.0 + a.merges as f64;
+    let params = 2.0 * vocab * d + a.max_len.max(a.seq_len) as f64 * d + l * (4.0 * d * d + 2.0 * d * ff);
+    let activations = b * t * l * (16.0 * d + 2.0 * ff + 3.0 * h * t) + 2.0 * b * t * vocab;
+    4.0 * (4.0 * params + activations)
+}
+
 fn text(a: TextArgs) -> Result<()> {
     anyhow::ensure!(
         a.steps > 0 && a.batch > 0 && a.seq_len >= 8,
@@ -260,6 +277,13 @@ fn text(a: TextArgs) -> Result<()> {
     anyhow::ensure!(
         (0.0..=1.0).contains(&a.stream_fraction),
         "--stream-fraction must be in [0, 1]"
+    );
+    let need = training_memory(&a);
+    anyhow::ensure!(
+        need <= MAX_TRAINING_MEMORY,
+        "this model and batch would need about {:.0} GiB to train (at most {} GiB): reduce --seq-len, --batch, --d-model, --d-ff, --layers or --max-len",
+        need / f64::from(1u32 << 30),
+        MAX_TRAINING_MEMORY / f64::from(1u32 << 30)
     );
     let files = load_corpus(&a.data, &a.extra)?;
     let model = Config {
