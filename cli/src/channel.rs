@@ -202,6 +202,9 @@ pub fn run(a: ChannelArgs) -> Result<()> {
         )?),
         None => {
             let path = Path::new(&a.output);
+            if udp_addr(&a.input).is_none() {
+                radio::refuse_overwriting(Path::new(&a.input), path)?;
+            }
             let format = a
                 .format
                 .or_else(|| IqFormat::from_extension(path))

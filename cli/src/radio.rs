@@ -197,6 +197,39 @@ pub fn thread_cpu_seconds() -> Option<f64> {
     Some(ns * 1e-9)
 }
 
+/// Refuses an output file that is the input file (or either file of its SigMF pair, through any
+/// link): creating the output would truncate the samples before they are read.
+pub fn refuse_overwriting(input: &std::path::Path, output: &std::path::Path) -> Result<()> {
+    let files = |p: &std::path::Path| match semcom_transport::sigmf::pair_paths(p) {
+        Some((meta, data)) => vec![meta, data],
+        None => vec![p.to_path_buf()],
+    };
+    for i in files(input) {
+        let Ok(im) = std::fs::metadata(&i) else { continue };
+        for o in files(output) {
+            if std::fs::metadata(&o).is_ok_and(|om| same_file(&im, &om)) {
+                bail!(
+                    "the output {} is the input {}: writing it would destroy the samples before they are read",
+                    o.display(),
+                    i.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    a.dev() == b.dev() && a.ino() == b.ino()
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::fs::Metadata, b: &std::fs::Metadata) -> bool {
+    a.len() == b.len() && a.modified().ok() == b.modified().ok() && a.created().ok() == b.created().ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +258,28 @@ mod tests {
             std::hint::black_box(x);
             assert!(thread_cpu_seconds().unwrap() >= a);
         }
+    }
+
+    #[test]
+    fn an_output_that_is_the_input_is_refused() {
+        let dir = std::env::temp_dir().join(format!("semcom-overwrite-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let raw = dir.join("a.cf32");
+        std::fs::write(&raw, [0u8; 16]).unwrap();
+        std::fs::write(dir.join("b.sigmf-meta"), "{}").unwrap();
+        std::fs::write(dir.join("b.sigmf-data"), [0u8; 16]).unwrap();
+        // The same file by another spelling, the other file of a SigMF pair, a link.
+        assert!(refuse_overwriting(&raw, &dir.join(".").join("a.cf32")).is_err());
+        assert!(refuse_overwriting(&dir.join("b.sigmf-meta"), &dir.join("b.sigmf-data")).is_err());
+        assert!(refuse_overwriting(&dir.join("b.sigmf-data"), &dir.join("b.sigmf")).is_err());
+        #[cfg(unix)]
+        {
+            std::os::unix::fs::symlink(&raw, dir.join("l.cf32")).unwrap();
+            assert!(refuse_overwriting(&raw, &dir.join("l.cf32")).is_err());
+        }
+        // Another file, or one that does not exist yet, is fine.
+        assert!(refuse_overwriting(&raw, &dir.join("c.cf32")).is_ok());
+        assert!(refuse_overwriting(&raw, &dir.join("b.sigmf-data")).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

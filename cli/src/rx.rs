@@ -154,6 +154,9 @@ pub fn run(a: RxArgs) -> Result<()> {
     let live = info.realtime;
     let mut link = RadioLink::new(radio, RxConfig::default());
     if let Some(path) = &a.record {
+        if let Some(input) = &a.input {
+            radio::refuse_overwriting(input, path)?;
+        }
         let format = a
             .record_format
             .or_else(|| IqFormat::from_extension(path))
