@@ -329,6 +329,8 @@ pub struct IqWriter {
     sink: Sink,
     format: IqFormat,
     written: u64,
+    /// Samples beyond the integer format's full scale (saturated).
+    clipped: u64,
     buf: Vec<u8>,
 }
 
@@ -366,6 +368,7 @@ impl IqWriter {
             sink,
             format,
             written: 0,
+            clipped: 0,
             buf: Vec::new(),
         })
     }
@@ -375,6 +378,9 @@ impl IqWriter {
         self.buf.clear();
         for &s in samples {
             self.format.encode(s, &mut self.buf);
+        }
+        if self.format != IqFormat::Cf32 {
+            self.clipped += samples.iter().filter(|s| s.re.abs().max(s.im.abs()) > 1.0).count() as u64;
         }
         let w: &mut dyn Write = match &mut self.sink {
             Sink::Raw(w) => w.as_mut(),
@@ -407,8 +413,23 @@ impl IqWriter {
         self.written
     }
 
+    /// Samples written so far that exceeded an integer format's full scale (±1.0) and were
+    /// saturated there; [`IqWriter::finish`] warns when there were any.
+    pub fn clipped(&self) -> u64 {
+        self.clipped
+    }
+
     /// Flushes the samples and writes the SigMF metadata. Returns the number of samples.
     pub fn finish(self) -> Result<u64, TransportError> {
+        if self.clipped > 0 {
+            tracing::warn!(
+                "{}: {} of {} samples exceeded the full scale of {} (±1.0) and were clipped; lower the scale or use cf32",
+                self.path.display(),
+                self.clipped,
+                self.written,
+                self.format.sigmf_name()
+            );
+        }
         match self.sink {
             Sink::Raw(mut w) => w.flush().map_err(|e| TransportError::io(&self.path, e))?,
             Sink::Sigmf {
@@ -470,6 +491,30 @@ mod tests {
                     assert_eq!(r.sample_rate_hz(), Some(20e6));
                 }
             }
+        }
+    }
+
+    /// Integer formats saturate at full scale and count what they clipped; cf32 clips nothing.
+    #[test]
+    fn clipping_is_counted() {
+        let x = [
+            Complex32::new(0.5, -0.5),
+            Complex32::new(1.5, 0.0),
+            Complex32::new(0.0, -3.0),
+        ];
+        for fmt in IqFormat::ALL {
+            let p = tmp(&format!("clip.{}", fmt.sigmf_name()));
+            let mut w = IqWriter::create(&p, fmt, Meta::new("cf32_le", 20e6)).unwrap();
+            w.write(&x).unwrap();
+            assert_eq!(w.clipped(), if fmt == IqFormat::Cf32 { 0 } else { 2 }, "{fmt}");
+            w.finish().unwrap();
+            let y = IqReader::open(&p, Some(fmt)).unwrap().read_all().unwrap();
+            let saturated = y[1].re <= 1.0 && y[2].im >= -1.0;
+            assert!(
+                (y[0] - x[0]).norm() < 0.01 && saturated == (fmt != IqFormat::Cf32),
+                "{fmt}: {y:?}"
+            );
+            let _ = std::fs::remove_file(&p);
         }
     }
 
