@@ -43,7 +43,7 @@ impl Adaptive {
         }
     }
 
-    /// Start from given weights (each ≥ 1), halved as in [`Adaptive::update`] while they total
+    /// Start from given weights (each ≥ 1), halved as a growing table is while they total
     /// more than the coder takes (a model file's tables, say).
     pub fn with(weights: &[u16], inc: u16) -> Self {
         let mut f: Vec<u16> = weights.iter().map(|&w| w.max(1)).collect();
