@@ -46,27 +46,29 @@ impl Adaptive {
     /// Start from given weights (each ≥ 1), halved as a growing table is while they total
     /// more than the coder takes (a model file's tables, say).
     pub fn with(weights: &[u16], inc: u16) -> Self {
-        let mut f: Vec<u16> = weights.iter().map(|&w| w.max(1)).collect();
-        let mut total: u32 = f.iter().map(|&x| u32::from(x)).sum();
-        while total > LIMIT && f.iter().any(|&x| x > 1) {
-            total = 0;
-            for x in &mut f {
-                *x = (*x).div_ceil(2);
-                total += u32::from(*x);
-            }
+        let f: Vec<u16> = weights.iter().map(|&w| w.max(1)).collect();
+        let total = f.iter().map(|&x| u32::from(x)).sum();
+        let mut t = Self { f, total, inc };
+        while t.total > LIMIT && t.f.iter().any(|&x| x > 1) {
+            t.halve();
         }
-        Self { f, total, inc }
+        t
     }
 
     fn update(&mut self, s: usize) {
         self.f[s] += self.inc;
         self.total += u32::from(self.inc);
         if self.total > LIMIT {
-            self.total = 0;
-            for x in &mut self.f {
-                *x = (*x).div_ceil(2);
-                self.total += u32::from(*x);
-            }
+            self.halve();
+        }
+    }
+
+    /// Halves every frequency (rounding up, so each stays ≥ 1).
+    fn halve(&mut self) {
+        self.total = 0;
+        for x in &mut self.f {
+            *x = (*x).div_ceil(2);
+            self.total += u32::from(*x);
         }
     }
 
