@@ -2,7 +2,8 @@
 //!
 //! Input is read line by line: each line is one item (a message, a JSON record, a CSV row),
 //! coded into one [`SemanticFrame`]. The output is the frames one after another, each preceded
-//! by its length (LEB128). The first frame names the model; every frame carries a CRC-32.
+//! by its length (LEB128). The first frame names the model; every frame carries a CRC-32 and its
+//! position in the file, so a frame dropped, repeated or moved is an error, not a shorter output.
 //! Decoding gives the input back byte for byte (line ends included) in the lossless modes.
 
 use anyhow::{bail, Context, Result};
@@ -114,6 +115,26 @@ const P_OPTIONS: u8 = 4;
 /// The last frame of the file (a file cut at a frame boundary is detected).
 const P_LAST: u8 = 8;
 
+/// A text or sensor file frame's parameters: its flags byte, then its position in the file
+/// (LEB128), which [`check_position`] checks.
+pub fn file_params(flags: u8, position: usize) -> Vec<u8> {
+    let mut p = vec![flags];
+    put_varint(&mut p, position as u64);
+    p
+}
+
+/// Checks that the frame read `i`-th from a file is the one that was written `i`-th: a frame
+/// dropped, repeated or moved would otherwise decode into a shorter or reordered output with
+/// no error (each frame's CRC holds on its own).
+pub fn check_position(params: &[u8], i: usize) -> Result<()> {
+    let (pos, _) = get_varint(params.get(1..).unwrap_or(&[]))
+        .with_context(|| format!("frame {i}: no position in the file (not a `semcom encode` file)"))?;
+    if pos != i as u64 {
+        bail!("frame {i} was written as frame {pos}: frames are missing, repeated or out of order");
+    }
+    Ok(())
+}
+
 pub fn read_input(path: &Path) -> Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut b = Vec::new();
@@ -214,7 +235,7 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
                 let flags = if i + 1 == n && !final_newline { P_NO_NEWLINE } else { 0 }
                     | if a.stream { P_STREAM } else { 0 }
                     | if i + 1 == n { P_LAST } else { 0 };
-                f.params = vec![flags];
+                f.params = file_params(flags, i);
                 push(f, i == 0);
             }
         }
@@ -328,6 +349,7 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
                 f.check(Modality::Text, prior.id())
                     .with_context(|| format!("frame {i}"))?;
                 let fl = flags(f, i)?;
+                check_position(&f.params, i)?;
                 let m = codec
                     .decode_payload(&f.payload, (fl & P_STREAM != 0).then_some(&mut stream))
                     .with_context(|| format!("frame {i}"))?;
@@ -352,6 +374,11 @@ pub fn decode(a: DecodeArgs) -> Result<()> {
                 let fl = flags(f, i)?;
                 let (seq, _) =
                     get_varint(&f.params[1..]).with_context(|| format!("frame {i}: broken sequence number"))?;
+                // The encoder numbers records from 0; in a file every one must be there, in order
+                // (the decoder alone would step over a gap, as it does on a lossy link).
+                if seq != i as u64 {
+                    bail!("frame {i} carries record {seq}: records are missing, repeated or out of order");
+                }
                 let r = dec
                     .decode(seq, &f.payload)
                     .with_context(|| format!("frame {i} (record {seq})"))?;

@@ -995,9 +995,7 @@ pub fn encode_file(input: &[u8], model_path: &Path, mode: SensorMode, target: f3
         if i > 0 || model.is_none() {
             f.model = None;
         }
-        if i + 1 == windows.len() {
-            f.params = vec![LAST];
-        }
+        f.params = crate::codec::file_params(if i + 1 == windows.len() { LAST } else { 0 }, i);
         let b = f.to_bytes();
         put_varint(&mut out, b.len() as u64);
         out.extend(b);
@@ -1032,6 +1030,7 @@ pub fn decode_frames(frames: &[SemanticFrame], model_path: &Path) -> Result<Vec<
         if last != (i + 1 == frames.len()) {
             bail!("frame {i}: the file is cut short or spliced");
         }
+        crate::codec::check_position(&f.params, i)?;
         let event = |e: Event, out: &mut String| {
             let name = model
                 .as_ref()
@@ -1081,5 +1080,13 @@ mod tests {
         // Cut short: the last frame is missing.
         let frames = crate::codec::frames(&bytes).unwrap();
         assert!(decode_frames(&frames[..1], Path::new("none")).is_err());
+        // A frame repeated or moved: every CRC holds and the last frame is last, but the
+        // positions give it away.
+        let three = encode_file(b"1\n2\n3\n", Path::new("none"), SensorMode::Lossless, 0.05).unwrap();
+        let f = crate::codec::frames(&three).unwrap();
+        let err = decode_frames(&[f[1].clone(), f[0].clone(), f[2].clone()], Path::new("none")).unwrap_err();
+        assert!(format!("{err:#}").contains("out of order"), "{err:#}");
+        assert!(decode_frames(&[f[0].clone(), f[0].clone(), f[2].clone()], Path::new("none")).is_err());
+        assert_eq!(decode_frames(&f, Path::new("none")).unwrap(), b"1\n2\n3\n");
     }
 }
