@@ -28,18 +28,16 @@ pub enum BenchCommand {
 #[derive(Args, Debug)]
 pub struct CodecBenchArgs {
     /// Rounds (each times every workload once; the median is reported).
-    #[arg(long, default_value_t = 11)]
+    #[arg(long, default_value_t = 11, value_parser = crate::units::at_least_one)]
     runs: usize,
     /// The prior.
     #[arg(long, default_value = "models/text-prior.safetensors")]
     model: std::path::PathBuf,
-    /// Telemetry trace (CSV, NDJSON[.gz]); its first 2000 records are coded. Telemetry workloads
-    /// are skipped when it is absent.
-    #[arg(
-        long,
-        default_value = "../shared/datasets/telemetry/ems-tourperret-A81758FFFE04B1C1.ndjson.gz"
-    )]
-    telemetry: std::path::PathBuf,
+    /// Telemetry trace (CSV, NDJSON[.gz]); its first 2000 records are coded. Default:
+    /// the first trace of ../shared/datasets/telemetry, whose workloads are skipped (with a
+    /// warning) when it is absent.
+    #[arg(long)]
+    telemetry: Option<std::path::PathBuf>,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -48,7 +46,7 @@ pub struct CodecBenchArgs {
 #[derive(Args, Debug)]
 pub struct PhyBenchArgs {
     /// Rounds (each times every workload once; the median is reported).
-    #[arg(long, default_value_t = 11)]
+    #[arg(long, default_value_t = 11, value_parser = crate::units::at_least_one)]
     runs: usize,
     /// Print JSON.
     #[arg(long)]
@@ -70,6 +68,9 @@ pub const LOG_100: &str =
     "081111 093158 19 INFO dfs.DataNode$PacketResponder: Received block blk_-4173859021237384 of size 67";
 pub const TEXT_100: &str =
     "The committee will present its report on the safety of transport before the end of the next session.";
+
+/// `bench codec`'s telemetry trace when `--telemetry` is not given.
+const DEFAULT_TRACE: &str = "../shared/datasets/telemetry/ems-tourperret-A81758FFFE04B1C1.ndjson.gz";
 
 fn codec(a: CodecBenchArgs) -> Result<()> {
     use semcom_codec::telemetry::{TelemetryDecoder, TelemetryEncoder, TelemetryOptions};
@@ -124,8 +125,13 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
             runs: Vec::new(),
         });
     }
-    if a.telemetry.exists() {
-        let bytes = crate::eval::read_maybe_gz(&a.telemetry)?;
+    // A trace the user names must be there; the default one may be absent (no ../shared).
+    let trace = a
+        .telemetry
+        .clone()
+        .or_else(|| Some(std::path::PathBuf::from(DEFAULT_TRACE)).filter(|p| p.exists()));
+    if let Some(trace) = trace {
+        let bytes = crate::eval::read_maybe_gz(&trace)?;
         let full: Vec<Vec<u8>> = bytes
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
@@ -133,7 +139,7 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
             .map(<[u8]>::to_vec)
             .collect();
         let readings: Vec<Vec<u8>> = full.iter().filter_map(|r| crate::eval::readings_of(r)).collect();
-        let csv = a.telemetry.extension().is_some_and(|e| e == "csv");
+        let csv = trace.extension().is_some_and(|e| e == "csv");
         let mut sets = vec![("full", full)];
         if !csv && !readings.is_empty() {
             sets.insert(0, ("readings", readings));
@@ -149,7 +155,7 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
                 unit: "rec/s",
                 scale: 1.0,
                 target: Some(10_000.0),
-                what: format!("encode {} {name} records of {}", records.len(), a.telemetry.display()),
+                what: format!("encode {} {name} records of {}", records.len(), trace.display()),
                 work: Box::new(move || {
                     let mut enc = TelemetryEncoder::new(prior, o.clone());
                     for r in &records {
@@ -176,7 +182,7 @@ fn codec(a: CodecBenchArgs) -> Result<()> {
             });
         }
     } else {
-        eprintln!("{} not found: telemetry workloads skipped", a.telemetry.display());
+        eprintln!("{DEFAULT_TRACE} not found: telemetry workloads skipped (give --telemetry)");
     }
     report("codec", &mut loads, a.runs, a.json);
     Ok(())

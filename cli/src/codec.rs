@@ -66,7 +66,7 @@ pub struct EncodeArgs {
     #[arg(long, value_parser = parse_tolerance)]
     tolerance: Vec<(String, f64)>,
     /// Encoder threads (the output does not depend on it).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = crate::units::at_least_one)]
     threads: usize,
     /// Sensor: what each window is sent as.
     #[arg(long, value_enum, default_value_t = crate::sensor::SensorMode::Lossless)]

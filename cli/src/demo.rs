@@ -11,7 +11,7 @@ pub struct DemoArgs {
     #[arg(short, long, default_value = "semcom-demo")]
     out: PathBuf,
     /// Simulation threads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::units::at_least_one)]
     threads: usize,
 }
 

@@ -47,7 +47,7 @@ pub struct TextArgs {
     #[arg(long, default_value_t = 0)]
     limit: usize,
     /// Files evaluated in parallel (timings are then shared-machine figures; see `semcom bench codec`).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::units::at_least_one)]
     threads: usize,
     /// One JSON object on stdout instead of a table.
     #[arg(long)]
@@ -469,6 +469,13 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
     let mut rows = Vec::new();
     for t in traces(&a.data, a.limit)? {
         let (train, held) = split_lines(&t.records);
+        if held.is_empty() || train.is_empty() {
+            bail!(
+                "{}: {} records, too few to hold out the last 20 % and train on the rest",
+                t.name,
+                t.records.len()
+            );
+        }
         let cut = train.len();
         let dict = train_dict(&train);
         let (mut plain, mut with_dict) = (Zstd::new(&[])?, Zstd::new(&dict)?);

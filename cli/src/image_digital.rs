@@ -85,7 +85,7 @@ pub struct ConcealArgs {
     #[arg(long, default_value_t = 0.1)]
     drop: f64,
     /// Link fragment payload, bytes (as `semcom sim link --max-fragment`).
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = crate::simlink::max_fragment)]
     fragment: usize,
     /// Target slice size in bytes (default: the fragment size).
     #[arg(long)]

@@ -81,7 +81,7 @@ pub struct SendArgs {
     #[arg(long)]
     zstd: bool,
     /// Items in flight at once.
-    #[arg(long, default_value_t = 16)]
+    #[arg(long, default_value_t = 16, value_parser = units::at_least_one)]
     parallel: usize,
     /// An item not acknowledged within this time is reported failed (e.g. 10s, 500ms).
     #[arg(long, default_value = "10s", value_parser = units::duration)]
@@ -297,11 +297,11 @@ pub struct EmulateArgs {
     #[arg(long, default_value = "0s", value_parser = units::duration)]
     jitter: Duration,
     /// Rate limit, bit/s (suffixes k, M; 0: none).
-    #[arg(long, default_value = "0", value_parser = units::si_number)]
+    #[arg(long, default_value = "0", value_parser = units::non_negative)]
     rate: f64,
     /// Loss following the PHY: each datagram goes through the simulated 802.11a PHY at this
     /// SNR (dB) as one PSDU, and is dropped unless received intact.
-    #[arg(long, allow_hyphen_values = true)]
+    #[arg(long, allow_hyphen_values = true, value_parser = units::finite)]
     snr: Option<f64>,
     /// Legacy rate of that PSDU, Mbit/s.
     #[arg(long, default_value_t = 6)]

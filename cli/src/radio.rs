@@ -21,13 +21,13 @@ pub struct RadioArgs {
     #[arg(short = 'f', long = "freq", value_parser = units::si_number, value_name = "HZ")]
     pub frequency: Option<f64>,
     /// Sample rate, S/s (suffixes k, M, G). Default 20M (the 802.11a/g numerology).
-    #[arg(short = 's', long = "sample-rate", value_parser = units::si_number, value_name = "RATE")]
+    #[arg(short = 's', long = "sample-rate", value_parser = units::positive, value_name = "RATE")]
     pub sample_rate: Option<f64>,
     /// Gain, dB: overall (40) or per element (LNA=20,VGA=30). SoapySDR devices only.
     #[arg(short = 'g', long, value_parser = parse_gain, allow_hyphen_values = true)]
     pub gain: Option<GainArg>,
     /// Analog filter bandwidth, Hz (suffixes k, M). SoapySDR devices only.
-    #[arg(long, value_parser = units::si_number, value_name = "HZ")]
+    #[arg(long, value_parser = units::positive, value_name = "HZ")]
     pub bandwidth: Option<f64>,
     /// Antenna name (see `semcom probe`). SoapySDR devices only.
     #[arg(long)]

@@ -29,7 +29,7 @@ pub struct RxArgs {
     #[command(flatten)]
     radio: RadioArgs,
     /// Stop after N decoded frames (good FCS or not). Without it a radio runs until Ctrl-C.
-    #[arg(short = 'n', long, value_name = "N")]
+    #[arg(short = 'n', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     count: Option<u64>,
     /// Stop after this long (e.g. 60s, 500ms, 2m).
     #[arg(long, value_parser = units::duration)]

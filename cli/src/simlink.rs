@@ -44,7 +44,7 @@ use semcom_phy::semcom::Mcs;
 use semcom_phy::sim::frame_seed;
 use semcom_phy::Rate;
 use semcom_transport::link::crypto::{Opener, Sealer};
-use semcom_transport::link::radio::burst_power;
+use semcom_transport::link::radio::{burst_power, MAX_FRAGMENT};
 use semcom_transport::link::{PhyMode, RadioItemLink, RadioItemLinkConfig};
 use semcom_transport::radio::sim::SimRadio;
 use semcom_transport::{Item, ItemKind, Link, LinkKey, Outcome};
@@ -194,7 +194,7 @@ pub struct SimLinkArgs {
     #[arg(long)]
     classical_rate: Option<u32>,
     /// Largest fragment, bytes.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = 512, value_parser = max_fragment)]
     pub(crate) max_fragment: usize,
     /// Items per modality (0: all): text messages and sensor windows evenly spaced over the
     /// files, telemetry records from the start (a stream).
@@ -217,7 +217,7 @@ pub struct SimLinkArgs {
     #[arg(long, default_value_t = 1)]
     pub(crate) seed: u64,
     /// Simulation threads.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = crate::units::at_least_one)]
     threads: usize,
     /// Output directory: link.csv, link.json, summary.md and one PNG plot per channel.
     #[arg(short, long, default_value = "sim-link")]
@@ -909,6 +909,15 @@ fn threshold(rows: &[&Row], share: f64) -> Option<f64> {
     t
 }
 
+/// `--max-fragment`: 1 byte up to what one link frame in one PSDU can carry.
+pub(crate) fn max_fragment(s: &str) -> Result<usize> {
+    let v = units::at_least_one(s)?;
+    if v > MAX_FRAGMENT {
+        bail!("{v} bytes: a fragment's link frame must fit one PSDU (at most {MAX_FRAGMENT} bytes of data)");
+    }
+    Ok(v)
+}
+
 pub fn run(a: SimLinkArgs) -> Result<()> {
     let started = std::time::Instant::now();
     let model = model_path(&a.model);
@@ -918,6 +927,9 @@ pub fn run(a: SimLinkArgs) -> Result<()> {
     let prior = Prior::load(&model)?;
     if !(0.0..1.0).contains(&a.held_out) {
         bail!("--held-out {}: a fraction, 0 … 1", a.held_out);
+    }
+    if !(a.delay_spread > 0.0 && a.delay_spread <= 16.0) {
+        bail!("--delay-spread {}: must be in (0, 16] samples", a.delay_spread);
     }
     let preps = prepare(&a, &prior)?;
     let mut jobs = Vec::new();

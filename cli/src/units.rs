@@ -22,6 +22,45 @@ pub fn si_number(s: &str) -> Result<f64> {
     Ok(v * mult)
 }
 
+/// A count of at least 1 (threads, rounds, items in flight): 0 would do nothing, or wait forever.
+pub fn at_least_one(s: &str) -> Result<usize> {
+    let v: usize = s
+        .trim()
+        .parse()
+        .with_context(|| format!("`{s}` is not a whole number"))?;
+    if v == 0 {
+        bail!("must be at least 1");
+    }
+    Ok(v)
+}
+
+/// A positive number with an optional SI suffix (a sample rate, a bandwidth).
+pub fn positive(s: &str) -> Result<f64> {
+    let v = si_number(s)?;
+    if v <= 0.0 {
+        bail!("`{s}` must be above 0");
+    }
+    Ok(v)
+}
+
+/// A number ≥ 0 with an optional SI suffix (a rate limit where 0 means none).
+pub fn non_negative(s: &str) -> Result<f64> {
+    let v = si_number(s)?;
+    if v < 0.0 {
+        bail!("`{s}` must not be negative");
+    }
+    Ok(v)
+}
+
+/// A finite number (an SNR in dB): `nan` and `inf` parse as f64 but mean nothing here.
+pub fn finite(s: &str) -> Result<f64> {
+    let v: f64 = s.trim().parse().with_context(|| format!("`{s}` is not a number"))?;
+    if !v.is_finite() {
+        bail!("`{s}` is not a finite number");
+    }
+    Ok(v)
+}
+
 /// A duration: a number and a unit, `us`, `ms`, `s`, `m` or `h` (`10ms`, `1.5s`, `2m`); a bare
 /// number is seconds.
 pub fn duration(s: &str) -> Result<std::time::Duration> {

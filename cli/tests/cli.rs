@@ -32,6 +32,9 @@ fn assert_fails(out: &Output, needle: &str) {
     );
 }
 
+/// The prior, from the package directory these tests run in.
+const PRIOR: &str = "../models/text-prior.safetensors";
+
 fn json_lines(out: &Output) -> Vec<serde_json::Value> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -238,6 +241,35 @@ fn bad_arguments_are_named() {
         &semcom(&["sim", "phy", "--k-factor", "-2", "--channel", "rician"]),
         "k_factor",
     );
+    // Values that parse but mean nothing: refused before any work starts.
+    let x = tmp("x.txt");
+    std::fs::write(&x, "x\n").unwrap();
+    for (args, needle) in [
+        (
+            &["encode", "--modality", "text", "--threads", "0", s(&x), "-o", s(&o)][..],
+            "at least 1",
+        ),
+        (&["sim", "link", "--threads", "0"], "at least 1"),
+        (&["sim", "link", "--max-fragment", "0"], "at least 1"),
+        (&["sim", "link", "--max-fragment", "5000"], "one PSDU"),
+        (
+            &["sim", "link", "--delay-spread", "nan", "-o", s(&tmp("sl"))],
+            "--delay-spread",
+        ),
+        (&["rx", "--sample-rate", "0", "-i", s(&x)], "above 0"),
+        (&["rx", "-n", "0", "-i", s(&x)], "--count"),
+        (&["emulate", "--snr", "nan"], "finite"),
+        (&["emulate", "--rate=-5"], "negative"),
+        (&["quic", "send", "--parallel", "0", s(&x)], "at least 1"),
+        (&["bench", "codec", "--runs", "0"], "at least 1"),
+        (
+            &["bench", "codec", "--model", PRIOR, "--telemetry", "/nonexistent/t.csv"],
+            "/nonexistent/t.csv",
+        ),
+        (&["eval", "telemetry", "--model", PRIOR, "--data", s(&x)], "too few"),
+    ] {
+        assert_fails(&semcom(args), needle);
+    }
     // Negative values are values, not flags.
     let out = semcom(&["sim", "phy", "--snr", "-4:2:-2", "-n", "3", "--cfo", "-20k", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -70,6 +70,14 @@ impl PhyMode {
     }
 }
 
+/// Largest [`RadioItemLinkConfig::max_fragment`] whose link frame (fragment header, sealing,
+/// FCS) fits one PSDU.
+pub const MAX_FRAGMENT: usize = semcom_phy::signal::MAX_PSDU_LEN
+    - 4
+    - super::frame::INNER_HEADER
+    - super::frame::SEALED_HEADER
+    - super::crypto::TAG_LEN;
+
 /// Settings of a [`RadioItemLink`].
 #[derive(Clone, Debug)]
 pub struct RadioItemLinkConfig {
