@@ -918,7 +918,8 @@ pub fn sim(a: SimArgs) -> Result<()> {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SensorMode {
-    /// Bit-exact samples.
+    /// Bit-exact 32-bit float samples (a value that a 32-bit float cannot hold exactly, such as
+    /// 0.1234567891, is refused rather than rounded).
     Lossless,
     /// Reconstruction tokens at --nrmse.
     Reconstruct,
@@ -929,8 +930,10 @@ pub enum SensorMode {
 }
 
 /// Parses one window per line: channels separated by `:`, samples by `,` or whitespace (the
-/// data lines of a UCR `.ts` file without the label).
-pub fn parse_windows(text: &str) -> Result<Vec<Window>> {
+/// data lines of a UCR `.ts` file without the label); blank lines are skipped. With `exact`, a
+/// sample whose 32-bit float does not print back as the same number is refused: the lossless
+/// mode would otherwise return a different number than it was given.
+pub fn parse_windows(text: &str, exact: bool) -> Result<Vec<Window>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -941,8 +944,17 @@ pub fn parse_windows(text: &str) -> Result<Vec<Window>> {
                     c.split(|ch: char| ch == ',' || ch.is_whitespace())
                         .filter(|t| !t.is_empty())
                         .map(|t| {
-                            t.parse::<f32>()
-                                .with_context(|| format!("line {}: `{t}` is not a number", i + 1))
+                            let v = t
+                                .parse::<f32>()
+                                .with_context(|| format!("line {}: `{t}` is not a number", i + 1))?;
+                            if exact && v.is_finite() && t.parse::<f64>().ok() != format!("{v}").parse::<f64>().ok() {
+                                bail!(
+                                    "line {}: `{t}` is not a 32-bit float, which lossless mode carries \
+                                     exactly (it would come back as {v}); round it, or use a lossy mode",
+                                    i + 1
+                                );
+                            }
+                            Ok(v)
                         })
                         .collect::<Result<Vec<f32>>>()
                 })
@@ -971,7 +983,7 @@ const LAST: u8 = 1;
 /// `semcom encode --modality sensor`.
 pub fn encode_file(input: &[u8], model_path: &Path, mode: SensorMode, target: f32) -> Result<Vec<u8>> {
     let text = std::str::from_utf8(input).context("sensor input is not UTF-8 text")?;
-    let windows = parse_windows(text)?;
+    let windows = parse_windows(text, mode == SensorMode::Lossless)?;
     let model = match mode {
         SensorMode::Lossless => None,
         _ => Some(SensorModel::load(model_path)?),
@@ -1071,7 +1083,15 @@ mod tests {
             String::from_utf8(back).unwrap(),
             "0.9946,0.00001,-3.2:0.5,0.25,0.125\n1,2,3\n"
         );
-        for bad in ["1,NaN,2\n", "1,inf\n", "1,2:3\n", ":\n", "1,x\n"] {
+        for bad in [
+            "1,NaN,2\n",
+            "1,inf\n",
+            "1,2:3\n",
+            ":\n",
+            "1,x\n",
+            "1,0.1234567891\n",
+            "16777217\n",
+        ] {
             assert!(
                 encode_file(bad.as_bytes(), Path::new("none"), SensorMode::Lossless, 0.05).is_err(),
                 "{bad}"

@@ -319,7 +319,7 @@ fn sensor_windows(dir: Option<&Path>) -> Result<(Vec<Window>, Vec<u8>)> {
         return Ok((l.windows, l.labels));
     }
     let text = zstd::stream::decode_all(SAMPLE_SENSOR).context("built-in sensor sample")?;
-    let windows = crate::sensor::parse_windows(std::str::from_utf8(&text).context("built-in sensor sample")?)?;
+    let windows = crate::sensor::parse_windows(std::str::from_utf8(&text).context("built-in sensor sample")?, false)?;
     let labels = SAMPLE_SENSOR_LABELS
         .lines()
         .map(|l| match l.trim().parse::<u8>() {
