@@ -308,6 +308,58 @@ fn extreme_values_in_and_around_frames() {
     eprintln!("extreme values: 400 frames in {:.2} s", t0.elapsed().as_secs_f64());
 }
 
+/// A noiseless frame (a generated file) decodes at any sample scale from ×1e-12 to ×1e8 (beyond
+/// that, fourth powers leave f32), with the same SNR estimate: the receiver measures no noise at all there, and an absolute floor on
+/// the noise made the SNR depend on the scale and overflow f32 from about ×1e5 on (every frame
+/// then failed its FCS).
+#[test]
+fn noiseless_frames_decode_at_any_scale() {
+    let mut rng = ChaCha8Rng::seed_from_u64(0x5ca1e);
+    let mut tx = Transmitter::new();
+    let mcs = semcom_phy::semcom::Mcs::from_name("16qam-1/2").unwrap();
+    for rate in [Rate::R6, Rate::R54] {
+        let psdu = psdu_with_fcs(&mut rng, 200);
+        let mut sig = vec![ZERO; 200];
+        sig.extend(transmit(&mut tx, &psdu, rate, 33));
+        sig.extend(std::iter::repeat_n(ZERO, 400));
+        let payload = psdu_with_fcs(&mut rng, 300);
+        let seg = semcom_phy::semcom::Segment {
+            payload: &payload,
+            mcs,
+            class: 0,
+        };
+        tx.transmit_semcom(&[seg], 45, &mut sig).unwrap();
+        sig.extend(std::iter::repeat_n(ZERO, 200));
+        let mut snrs = Vec::new();
+        for scale in [1e-12f32, 1e-6, 1.0, 1e4, 1e5, 1e8] {
+            let scaled: Vec<Complex32> = sig.iter().map(|s| s * scale).collect();
+            let (events, _) = feed_chunked(&scaled, &mut rng, 1..=4096);
+            let legacy: Vec<_> = events
+                .iter()
+                .filter_map(|e| match e {
+                    RxEvent::Frame(f) if f.fcs_ok && f.psdu == psdu => Some(f.snr_db),
+                    _ => None,
+                })
+                .collect();
+            let semcom: Vec<_> = events
+                .iter()
+                .filter_map(|e| match e {
+                    RxEvent::Semcom(f) if f.segments.iter().all(|g| g.fcs_ok && g.payload == payload) => Some(f.snr_db),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!((legacy.len(), semcom.len()), (1, 1), "{rate} scale {scale:e}");
+            snrs.push((scale, legacy[0], semcom[0]));
+        }
+        for &(scale, l, m) in &snrs {
+            assert!(
+                (l - snrs[2].1).abs() < 0.5 && (m - snrs[2].2).abs() < 0.5 && l > 60.0 && m > 60.0,
+                "{rate}: SNR estimates depend on the scale: {snrs:?} (at {scale:e})"
+            );
+        }
+    }
+}
+
 /// Every rate, cut at many points (inside the L-STF, L-LTF, SIGNAL and DATA) and flushed: no
 /// panic, no FCS-valid frame while samples that carry PSDU bits are missing, and once SIGNAL is
 /// complete either a `Truncated` event with the right rate and length or (cut only in the last

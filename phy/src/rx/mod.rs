@@ -678,7 +678,14 @@ impl Receiver {
             noise += f64::from((a - b).norm_sqr()) / 2.0;
         }
         let n_used = USED_SUBCARRIERS.len() as f64;
-        let noise_var = (noise / n_used).max(1e-30);
+        // A noiseless input (a generated file) measures no noise at all; the floor 100 dB below
+        // the channel keeps SNR figures independent of the sample scale and the per-subcarrier
+        // SNR finite in f32 (an absolute floor of 1e-30 overflowed it on samples ×1e5, and every
+        // frame then failed its FCS).
+        let h_ls_power = h_ls.iter().map(|h| f64::from(h.norm_sqr())).sum::<f64>() / n_used;
+        let noise_var = (noise / n_used)
+            .max(h_ls_power * 1e-10)
+            .max(f64::from(f32::MIN_POSITIVE));
         let mut h = [Complex32::new(0.0, 0.0); N_FFT];
         self.chest.fit(&h_ls, noise_var / 2.0, &mut h);
         let h_power = USED_SUBCARRIERS.iter().map(|&k| h[bin(k)].norm_sqr()).sum::<f32>() / n_used as f32;

@@ -112,8 +112,11 @@ impl Receiver {
             for (i, &sc) in DATA_SUBCARRIERS.iter().enumerate() {
                 let z = y[bin(sc)] * rot * hdr.h[bin(sc)].conj();
                 if s <= 2 {
-                    e_re += z.re * z.re;
-                    e_im += z.im * z.im;
+                    // Normalised by |H|² first: the raw fourth power underflows f32 on quiet
+                    // input (samples ×1e-15), and every frame then looked like BPSK.
+                    let (re, im) = (z.re * scale, z.im * scale);
+                    e_re += re * re;
+                    e_im += im * im;
                 }
                 // Bit 1 → +j, as BPSK's bit 1 → +1; positive LLR = bit 0.
                 llr[i] = crate::mapping::quantize_llr(-4.0 * z.im * scale);
