@@ -168,7 +168,11 @@ impl IqReader {
                     });
                 }
             }
-            let file = Self::checked_file(&data_path, fmt)?;
+            let data_path = match &meta.dataset {
+                Some(name) => meta_path.with_file_name(name),
+                None => data_path,
+            };
+            let file = Self::checked_span(&data_path, fmt, meta.header_bytes, meta.trailing_bytes)?;
             return Ok(Self::from_reader(data_path, Box::new(file), fmt, Some(meta)));
         }
         let fmt = match format {
@@ -187,8 +191,30 @@ impl IqReader {
 
     /// Checks size (non-empty, whole samples) before any sample is read.
     fn checked_file(path: &Path, fmt: IqFormat) -> Result<std::io::BufReader<File>, TransportError> {
-        let file = File::open(path).map_err(|e| TransportError::io(path, e))?;
-        let len = file.metadata().map_err(|e| TransportError::io(path, e))?.len();
+        Ok(Self::checked_span(path, fmt, 0, 0)?.into_inner())
+    }
+
+    /// [`Self::checked_file`] of the samples between `header` bytes at the start and `trailing`
+    /// bytes at the end (a SigMF non-conforming dataset).
+    fn checked_span(
+        path: &Path,
+        fmt: IqFormat,
+        header: u64,
+        trailing: u64,
+    ) -> Result<std::io::Take<std::io::BufReader<File>>, TransportError> {
+        let mut file = File::open(path).map_err(|e| TransportError::io(path, e))?;
+        let size = file.metadata().map_err(|e| TransportError::io(path, e))?.len();
+        let Some(len) = size.checked_sub(header).and_then(|l| l.checked_sub(trailing)) else {
+            return Err(TransportError::SigmfMeta {
+                path: path.to_path_buf(),
+                reason: format!("{size} bytes cannot hold {header} header and {trailing} trailing bytes"),
+            });
+        };
+        if header > 0 {
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::Start(header))
+                .map_err(|e| TransportError::io(path, e))?;
+        }
         if len == 0 {
             return Err(TransportError::Empty {
                 path: path.to_path_buf(),
@@ -202,7 +228,7 @@ impl IqReader {
                 sample_bytes: fmt.sample_bytes(),
             });
         }
-        Ok(std::io::BufReader::with_capacity(1 << 20, file))
+        Ok(std::io::BufReader::with_capacity(1 << 20, file).take(len))
     }
 
     /// Reads from any byte source (a test buffer, a pipe).
@@ -356,6 +382,9 @@ impl IqWriter {
                 meta_path,
                 meta: Box::new(Meta {
                     datatype: format.sigmf_name().into(),
+                    dataset: None,
+                    header_bytes: 0,
+                    trailing_bytes: 0,
                     ..meta
                 }),
             }
@@ -516,6 +545,41 @@ mod tests {
             );
             let _ = std::fs::remove_file(&p);
         }
+    }
+
+    /// A SigMF non-conforming dataset: samples inside another file, after a header and before
+    /// trailing bytes, named by `core:dataset`.
+    #[test]
+    fn non_conforming_dataset_is_read_between_header_and_trailer() {
+        let x: Vec<Complex32> = (0..50).map(|i| Complex32::new(i as f32, -(i as f32))).collect();
+        let data = tmp("capture.bin");
+        let mut bytes = b"RIFF-like header, 44 bytes long.............".to_vec();
+        assert_eq!(bytes.len(), 44);
+        for s in &x {
+            bytes.extend_from_slice(&s.re.to_le_bytes());
+            bytes.extend_from_slice(&s.im.to_le_bytes());
+        }
+        bytes.extend_from_slice(b"END");
+        std::fs::write(&data, &bytes).unwrap();
+        let meta = tmp("ncd.sigmf-meta");
+        let name = data.file_name().unwrap().to_str().unwrap();
+        let doc = |header: usize| {
+            format!(
+                r#"{{"global":{{"core:datatype":"cf32_le","core:version":"1.2.0","core:dataset":"{name}","core:trailing_bytes":3}},"captures":[{{"core:sample_start":0,"core:header_bytes":{header}}}],"annotations":[]}}"#
+            )
+        };
+        std::fs::write(&meta, doc(44)).unwrap();
+        let mut r = IqReader::open(&meta, None).unwrap();
+        assert_eq!(r.read_all().unwrap(), x);
+        // A header that leaves a partial sample, or more header than file: errors.
+        std::fs::write(&meta, doc(45)).unwrap();
+        assert!(matches!(
+            IqReader::open(&meta, None),
+            Err(TransportError::Truncated { .. })
+        ));
+        std::fs::write(&meta, doc(5000)).unwrap();
+        let e = IqReader::open(&meta, None).unwrap_err().to_string();
+        assert!(e.contains("cannot hold 5000 header"), "{e}");
     }
 
     #[test]

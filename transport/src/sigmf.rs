@@ -1,6 +1,10 @@
 //! SigMF metadata (the `.sigmf-meta` JSON beside a `.sigmf-data` file), version 1.x.
 //!
-//! Only the core namespace is interpreted; other keys are kept when reading and ignored.
+//! Only the core namespace is interpreted; other keys are ignored. A recording semcom cannot
+//! read as one stream of complex samples is refused rather than misread: more than one
+//! channel (`core:num_channels`), metadata only, or header bytes between captures. A
+//! non-conforming dataset (`core:dataset`, with `core:header_bytes` before the first capture and
+//! `core:trailing_bytes`) is read.
 
 use crate::TransportError;
 use serde_json::{json, Map, Value};
@@ -41,6 +45,13 @@ pub struct Meta {
     pub recorder: Option<String>,
     /// Annotations, in sample order.
     pub annotations: Vec<Annotation>,
+    /// `core:dataset`: the data file's name, beside the metadata, when it is not the
+    /// `.sigmf-data` of the pair (a non-conforming dataset).
+    pub dataset: Option<String>,
+    /// `core:header_bytes` of the first capture: bytes before the first sample.
+    pub header_bytes: u64,
+    /// `core:trailing_bytes`: bytes after the last sample.
+    pub trailing_bytes: u64,
 }
 
 impl Meta {
@@ -55,6 +66,9 @@ impl Meta {
             hw: None,
             recorder: Some(format!("semcom {}", env!("CARGO_PKG_VERSION"))),
             annotations: Vec::new(),
+            dataset: None,
+            header_bytes: 0,
+            trailing_bytes: 0,
         }
     }
 
@@ -132,6 +146,34 @@ impl Meta {
                     .ok_or_else(|| bad(format!("`{k}` is not a number"))),
             }
         };
+        let count = |m: &Map<String, Value>, k: &str| -> Result<Option<u64>, TransportError> {
+            match m.get(k) {
+                None => Ok(None),
+                Some(x) => x
+                    .as_u64()
+                    .map(Some)
+                    .ok_or_else(|| bad(format!("`{k}` is not a whole number"))),
+            }
+        };
+        match count(global, "core:num_channels")? {
+            None | Some(1) => {}
+            Some(n) => {
+                return Err(bad(format!(
+                    "`core:num_channels` is {n}: only single-channel recordings are read (extract one channel)"
+                )))
+            }
+        }
+        if global.get("core:metadata_only").and_then(Value::as_bool) == Some(true) {
+            return Err(bad("`core:metadata_only`: the recording has no samples".into()));
+        }
+        let dataset = match global.get("core:dataset") {
+            None => None,
+            Some(Value::String(d)) if !d.is_empty() && Path::new(d).file_name().is_some_and(|f| f == d.as_str()) => {
+                Some(d.clone())
+            }
+            Some(d) => return Err(bad(format!("`core:dataset` {d} is not a file name"))),
+        };
+        let trailing_bytes = count(global, "core:trailing_bytes")?.unwrap_or(0);
         let sample_rate_hz = num(global, "core:sample_rate")?;
         if let Some(r) = sample_rate_hz {
             if r <= 0.0 {
@@ -150,6 +192,21 @@ impl Meta {
             ),
             None => (None, None),
         };
+        let mut header_bytes = 0;
+        for (i, c) in captures.iter().enumerate() {
+            let c = c
+                .as_object()
+                .ok_or_else(|| bad(format!("capture {i} is not an object")))?;
+            match count(c, "core:header_bytes")? {
+                None | Some(0) => {}
+                Some(n) if i == 0 => header_bytes = n,
+                Some(n) => {
+                    return Err(bad(format!(
+                        "capture {i} has {n} header bytes inside the dataset, which semcom does not read"
+                    )))
+                }
+            }
+        }
         let mut annotations = Vec::new();
         if let Some(anns) = v.get("annotations").and_then(Value::as_array) {
             for a in anns {
@@ -184,6 +241,9 @@ impl Meta {
             hw: s("core:hw"),
             recorder: s("core:recorder"),
             annotations,
+            dataset,
+            header_bytes,
+            trailing_bytes,
         })
     }
 }
@@ -260,6 +320,38 @@ mod tests {
         ] {
             assert!(Meta::from_json(Path::new("m.sigmf-meta"), doc).is_err(), "{doc}");
         }
+        // Recordings that are not one stream of complex samples: refused, naming the key.
+        let global = |extra: &str| {
+            format!(
+                r#"{{"global":{{"core:datatype":"cf32_le","core:version":"1.2.0"{extra}}},"captures":[{{"core:sample_start":0}},{{"core:sample_start":100,"core:header_bytes":HB}}],"annotations":[]}}"#
+            )
+        };
+        for (extra, hb, needle) in [
+            (r#","core:num_channels":2"#, 0, "core:num_channels"),
+            (r#","core:num_channels":1.5"#, 0, "core:num_channels"),
+            (r#","core:metadata_only":true"#, 0, "core:metadata_only"),
+            (r#","core:dataset":"../x.bin""#, 0, "core:dataset"),
+            (r#","core:dataset":7"#, 0, "core:dataset"),
+            (r#","core:trailing_bytes":-1"#, 0, "core:trailing_bytes"),
+            ("", 16, "capture 1 has 16 header bytes"),
+        ] {
+            let doc = global(extra).replace("HB", &hb.to_string());
+            let e = Meta::from_json(Path::new("m.sigmf-meta"), &doc)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{doc}: {e}");
+        }
+        let ok = global(r#","core:num_channels":1,"core:dataset":"rec.bin","core:trailing_bytes":3"#)
+            .replace("HB", "0")
+            .replace(
+                r#"{"core:sample_start":0}"#,
+                r#"{"core:sample_start":0,"core:header_bytes":44}"#,
+            );
+        let m = Meta::from_json(Path::new("m.sigmf-meta"), &ok).unwrap();
+        assert_eq!(
+            (m.dataset.as_deref(), m.header_bytes, m.trailing_bytes),
+            (Some("rec.bin"), 44, 3)
+        );
     }
 
     #[test]
