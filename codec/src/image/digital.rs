@@ -88,6 +88,9 @@ impl DigitalConfig {
 
     fn validate(&self) -> Result<(), String> {
         let ok = |v: f32, lo: f32, hi: f32| v.is_finite() && v >= lo && v <= hi;
+        if !matches!(self.transform.as_str(), "klt" | "dct") {
+            return Err(format!("transform `{}`: expected klt or dct", self.transform));
+        }
         if !ok(self.rounding, 0.0, 0.5) || !ok(self.recon_bias, -0.5, 0.5) {
             return Err("rounding must be in [0, 0.5] and recon_bias in [-0.5, 0.5]".into());
         }

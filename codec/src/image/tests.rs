@@ -292,3 +292,38 @@ fn klt_residuals_on_photos() {
         eprintln!("row {r}: λ {} residual {res}", vals[r]);
     }
 }
+
+#[test]
+fn digital_configs_out_of_range_are_refused() {
+    use super::digital::{DigitalConfig, DigitalModel, N};
+    let eye = |n: usize| -> Vec<f32> { (0..n * n).map(|i| f32::from(u8::from(i / n == i % n))).collect() };
+    let colour: [f32; 9] = eye(3).try_into().unwrap();
+    let good = DigitalConfig::default_for("dct");
+    let model = |c: DigitalConfig| DigitalModel::from_parts(c, colour, [0.0; 3], [eye(N), eye(N), eye(N)]);
+    assert!(model(good.clone()).is_ok());
+    let bad = [
+        DigitalConfig {
+            transform: "xyz".into(),
+            ..good.clone()
+        },
+        DigitalConfig {
+            rounding: -5.0,
+            ..good.clone()
+        },
+        DigitalConfig {
+            recon_bias: 1e30,
+            ..good.clone()
+        },
+        DigitalConfig {
+            chroma_step: 0.0,
+            ..good.clone()
+        },
+        DigitalConfig {
+            deblock: f32::NAN,
+            ..good.clone()
+        },
+    ];
+    for c in bad {
+        assert!(model(c.clone()).is_err(), "{c:?}");
+    }
+}
