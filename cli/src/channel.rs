@@ -39,7 +39,7 @@ pub struct ChannelArgs {
     #[arg(long = "out", value_name = "udp:HOST:PORT|FILE")]
     output: String,
     /// Sample rate of the stream, S/s (suffixes k, M, G). Files say their own.
-    #[arg(short = 's', long = "sample-rate", value_parser = units::si_number, default_value = "20M")]
+    #[arg(short = 's', long = "sample-rate", value_parser = units::positive, default_value = "20M")]
     sample_rate: f64,
     /// SNR, dB: the mean power of an 802.11a burst at the standard's amplitude (semcom tx
     /// --scale 1), or --signal-power, over the noise power per sample. No noise when absent.
@@ -161,9 +161,6 @@ fn build_chain(a: &ChannelArgs, rate: f64) -> Result<Chain> {
 }
 
 pub fn run(a: ChannelArgs) -> Result<()> {
-    if !(a.sample_rate.is_finite() && a.sample_rate > 0.0) {
-        bail!("--sample-rate must be positive");
-    }
     let mut input: Box<dyn Radio> = match udp_addr(&a.input) {
         // The socket is drained on a thread of its own: a moment of slow processing here is
         // then not a burst of lost datagrams (up to 64 × 16384 samples wait, 52 ms at 20 MS/s).

@@ -88,13 +88,9 @@ impl RadioArgs {
         self.device.is_some() || self.udp.is_some()
     }
 
-    /// The sample rate asked for, or 20 MS/s.
-    pub fn rate(&self) -> Result<f64> {
-        let r = self.sample_rate.unwrap_or(semcom_phy::ofdm::SAMPLE_RATE_HZ);
-        if !(r > 0.0) {
-            bail!("--sample-rate must be positive");
-        }
-        Ok(r)
+    /// The sample rate asked for (positive: see [`units::positive`]), or 20 MS/s.
+    pub fn rate(&self) -> f64 {
+        self.sample_rate.unwrap_or(semcom_phy::ofdm::SAMPLE_RATE_HZ)
     }
 
     /// Refuses device-only settings when the radio is not a SoapySDR device.
@@ -118,7 +114,7 @@ impl RadioArgs {
     /// format a UDP sender uses.
     pub fn open(&self, way: Way, udp_format: IqFormat) -> Result<Box<dyn Radio>> {
         self.check_device_only()?;
-        let rate = self.rate()?;
+        let rate = self.rate();
         if let Some(addr) = &self.udp {
             let cfg = UdpConfig {
                 sample_rate_hz: rate,

@@ -163,7 +163,7 @@ pub fn run(a: TxArgs) -> Result<()> {
         _ => a.frames.unwrap_or(1),
     };
     let total = per_round.saturating_mul(a.repeat);
-    let sample_rate = a.radio.rate()?;
+    let sample_rate = a.radio.rate();
     let (radio, format): (Box<dyn Radio>, Option<IqFormat>) = match &a.output {
         Some(path) => {
             if a.radio.is_live() {

@@ -198,10 +198,7 @@ fn bad_radio_arguments_are_named() {
         &["rx", "--udp", "127.0.0.1:1", "-g", "40"],
         "-g/--gain applies to SoapySDR devices",
     );
-    fails(
-        &["rx", "--udp", "127.0.0.1:1", "-s", "0"],
-        "--sample-rate must be positive",
-    );
+    fails(&["rx", "--udp", "127.0.0.1:1", "-s", "0"], "`0` must be above 0");
     fails(&["rx", "--udp", "127.0.0.1:1", "-s", "fast"], "not a number");
     fails(
         &["tx", "--udp", "127.0.0.1:1", "--random", "10", "--repeat", "0"],
