@@ -25,7 +25,7 @@ pub struct TrainArgs {
     /// Crops per step.
     #[arg(long, default_value_t = 4)]
     batch: usize,
-    /// Crop side, pixels (multiple of 16).
+    /// Crop side, pixels (multiple of 32).
     #[arg(long, default_value_t = 256)]
     crop: usize,
     /// Peak learning rate.

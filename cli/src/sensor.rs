@@ -64,7 +64,7 @@ pub struct TrainArgs {
     #[arg(short, long, default_value = "models/sensor-har.safetensors")]
     output: PathBuf,
     /// Passes over the training windows.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = 120, value_parser = crate::units::at_least_one)]
     epochs: usize,
     /// Seed of initialisation and batch order.
     #[arg(long, default_value_t = 1)]

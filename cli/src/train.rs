@@ -278,6 +278,12 @@ fn text(a: TextArgs) -> Result<()> {
         (0.0..=1.0).contains(&a.stream_fraction),
         "--stream-fraction must be in [0, 1]"
     );
+    anyhow::ensure!(a.lr.is_finite() && a.lr > 0.0, "--lr {}: must be above 0", a.lr);
+    anyhow::ensure!(
+        a.max_len >= 8,
+        "--max-len {}: the coder needs a context of 8 tokens or more",
+        a.max_len
+    );
     let need = training_memory(&a);
     anyhow::ensure!(
         need <= MAX_TRAINING_MEMORY,
@@ -312,6 +318,11 @@ fn text(a: TextArgs) -> Result<()> {
         eval_sample: 40,
     };
     let n_lines: usize = files.iter().map(|f| f.train.len()).sum();
+    // Without held-out lines the model card's figures would be the mean of nothing.
+    anyhow::ensure!(
+        files.iter().any(|f| !f.heldout.is_empty()),
+        "no held-out lines: the last 20 % of each --data file is held out, and these files are too short"
+    );
     eprintln!(
         "{} files, {n_lines} training lines; training {} steps",
         files.len(),

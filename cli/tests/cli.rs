@@ -267,6 +267,19 @@ fn bad_arguments_are_named() {
             "/nonexistent/t.csv",
         ),
         (&["eval", "telemetry", "--model", PRIOR, "--data", s(&x)], "too few"),
+        (
+            &["train", "text", "--data", s(&x), "--lr", "nan", "-o", s(&o)],
+            "--lr NaN",
+        ),
+        (
+            &["train", "text", "--data", s(&x), "--max-len", "0", "-o", s(&o)],
+            "--max-len 0",
+        ),
+        (&["train", "text", "--data", s(&x), "-o", s(&o)], "no held-out lines"),
+        (
+            &["train", "sensor", "--data", s(&x), "--epochs", "0", "-o", s(&o)],
+            "at least 1",
+        ),
     ] {
         assert_fails(&semcom(args), needle);
     }

@@ -294,6 +294,36 @@ fn klt_residuals_on_photos() {
 }
 
 #[test]
+fn bad_training_options_are_refused_before_training() {
+    let pics: Vec<Picture> = (0..2).map(|i| synthetic(64, 64, 200 + i)).collect();
+    let refs: Vec<&Picture> = pics.iter().collect();
+    let base = ImageTrainOptions {
+        steps: 1,
+        batch: 1,
+        crop: 64,
+        ..Default::default()
+    };
+    let mut zero_width = base.clone();
+    zero_width.config.net.coarse = 0;
+    for (opts, want) in [
+        (
+            ImageTrainOptions {
+                lr: f64::NAN,
+                ..base.clone()
+            },
+            "learning rate",
+        ),
+        (ImageTrainOptions { lr: -1.0, ..base }, "learning rate"),
+        (zero_width, "zero network width"),
+    ] {
+        let e = train_analog(&refs, &refs, &opts, 1, &mut |_| {})
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(want), "{e}");
+    }
+}
+
+#[test]
 fn digital_configs_out_of_range_are_refused() {
     use super::digital::{DigitalConfig, DigitalModel, N};
     let eye = |n: usize| -> Vec<f32> { (0..n * n).map(|i| f32::from(u8::from(i / n == i % n))).collect() };

@@ -303,6 +303,10 @@ pub fn train_analog(
             opts.crop
         )));
     }
+    opts.config.validate().map_err(CodecError::Input)?;
+    if !(opts.lr.is_finite() && opts.lr > 0.0) {
+        return Err(CodecError::Input(format!("learning rate {}: must be above 0", opts.lr)));
+    }
     if !train.iter().any(|p| p.width() >= opts.crop && p.height() >= opts.crop) {
         return Err(CodecError::Input(format!(
             "no training image is at least {0}×{0}",
