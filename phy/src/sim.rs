@@ -369,6 +369,17 @@ fn channel(
         }
     }
     ch.push(TimingOffset::new(rng.random_range(0.0..1.0), p.sfo_ppm)?);
+    // Checked before the draw: a range of ±1e308 Hz made the random draw itself panic.
+    if !(p.max_cfo_hz >= 0.0 && p.max_cfo_hz <= p.rx.sample_rate_hz / 2.0) {
+        return Err(PhyError::ChannelParam {
+            name: "max_cfo_hz",
+            reason: format!(
+                "{} Hz: must be 0 … half the sample rate ({} Hz)",
+                p.max_cfo_hz,
+                p.rx.sample_rate_hz / 2.0
+            ),
+        });
+    }
     if p.max_cfo_hz > 0.0 {
         ch.push(Cfo::new(
             rng.random_range(-p.max_cfo_hz..=p.max_cfo_hz),
@@ -659,6 +670,26 @@ mod tests {
             .filter(|&i| sim.run(ebn0_db, frame_seed(9, 0, i)).frame_error)
             .count();
         errors as f64 / frames as f64
+    }
+
+    /// A CFO range beyond half the sample rate (or not a number) is a typed error: ±1e308 Hz
+    /// used to make the random draw itself panic.
+    #[test]
+    fn cfo_range_beyond_nyquist_is_refused() {
+        let mut sim = FrameSim::new();
+        for (cfo, ok) in [
+            (10e6, true),
+            (10.1e6, false),
+            (1e308, false),
+            (f64::NAN, false),
+            (-1.0, false),
+        ] {
+            let p = SimParams {
+                max_cfo_hz: cfo,
+                ..SimParams::awgn(Rate::R6, 20, 30.0)
+            };
+            assert_eq!(sim.run(&p, 1, false).is_ok(), ok, "{cfo}");
+        }
     }
 
     /// Published waterfalls of the 802.11n codes (layered / flooding belief propagation on

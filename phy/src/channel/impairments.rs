@@ -27,6 +27,9 @@ pub struct Awgn {
     rng: ChaCha8Rng,
 }
 
+/// Largest noise power per sample [`Awgn`] adds (σ ≈ 7·10¹⁴ per component).
+pub const MAX_NOISE_POWER: f64 = 1e30;
+
 impl Awgn {
     /// Noise of `noise_power` per complex sample (split equally between I and Q).
     pub fn new(noise_power: f64, seed: u64) -> Result<Self, PhyError> {
@@ -35,6 +38,13 @@ impl Awgn {
             return Err(PhyError::ChannelParam {
                 name: "noise_power",
                 reason: "must not be negative".into(),
+            });
+        }
+        // Samples are f32: far beyond this the noise (and the output) would be infinite.
+        if noise_power > MAX_NOISE_POWER {
+            return Err(PhyError::ChannelParam {
+                name: "noise_power",
+                reason: format!("{noise_power:e} is above {MAX_NOISE_POWER:e}, beyond what f32 samples hold"),
             });
         }
         Ok(Self {
@@ -89,6 +99,16 @@ impl Cfo {
             return Err(PhyError::ChannelParam {
                 name: "sample_rate_hz",
                 reason: "must be positive".into(),
+            });
+        }
+        // Beyond half the sample rate an offset aliases to a smaller one: a typo (200M for 200k).
+        if cfo_hz.abs() > sample_rate_hz / 2.0 {
+            return Err(PhyError::ChannelParam {
+                name: "cfo_hz",
+                reason: format!(
+                    "{cfo_hz} Hz is beyond half the sample rate ({} Hz)",
+                    sample_rate_hz / 2.0
+                ),
             });
         }
         Ok(Self {
@@ -396,6 +416,22 @@ mod tests {
         assert_eq!(out, out2);
         assert!(Awgn::new(-1.0, 0).is_err());
         assert!(Awgn::for_snr(f64::NAN, 1.0, 0).is_err());
+        // Noise f32 samples cannot hold: refused, not turned into infinite samples.
+        assert!(Awgn::for_snr(20.0, 1e308, 0).is_err());
+        let mut loud = Awgn::new(MAX_NOISE_POWER, 1).unwrap();
+        let mut out = Vec::new();
+        loud.process(&zeros[..1000], &mut out);
+        assert!(out.iter().all(|x| x.re.is_finite() && x.im.is_finite()));
+    }
+
+    /// An offset beyond half the sample rate aliases: refused (a unit typo, 200M for 200k).
+    #[test]
+    fn cfo_beyond_nyquist_is_refused() {
+        assert!(Cfo::new(10e6, 20e6, 0.0).is_ok());
+        assert!(Cfo::new(-10e6, 20e6, 0.0).is_ok());
+        for bad in [10.000_001e6, -200e6, 1e308] {
+            assert!(Cfo::new(bad, 20e6, 0.0).is_err(), "{bad}");
+        }
     }
 
     #[test]
