@@ -154,6 +154,26 @@ fn send_live(a: &SendDirArgs, files: &[PathBuf], items: &[Item]) -> Result<()> {
 pub fn run(a: SendDirArgs) -> Result<()> {
     let files = collect_files(&a.paths)?;
     let items: Vec<Item> = files.iter().map(|f| file_item(f, a.zstd)).collect::<Result<_>>()?;
+    // Refused before anything is sent, not after the items before it went out.
+    let limit = match a.link {
+        LinkChoice::Radio => Some(RadioItemLinkConfig::default().max_item),
+        LinkChoice::Quic => Some(QuicClientConfig::default().max_item),
+        LinkChoice::Auto => None,
+    };
+    if let Some(max) = limit {
+        let big: Vec<String> = files
+            .iter()
+            .zip(&items)
+            .filter(|(_, it)| it.bytes.len() > max)
+            .map(|(f, it)| format!("{} ({} bytes)", f.display(), it.bytes.len()))
+            .collect();
+        if !big.is_empty() {
+            bail!(
+                "larger than the link's {max}-byte items, nothing sent: {}",
+                big.join(", ")
+            );
+        }
+    }
     if a.radio.is_live() {
         return match a.link {
             LinkChoice::Radio => send_live(&a, &files, &items),

@@ -202,6 +202,17 @@ fn bad_files_are_named() {
         &semcom(&["tx", "--random", "10", "-o", "/nonexistent-dir/x.cf32"]),
         "nonexistent-dir",
     );
+    // An item too large for the link is refused before the others go out.
+    let items = tmp("items");
+    std::fs::create_dir_all(&items).unwrap();
+    std::fs::write(items.join("a.txt"), b"small").unwrap();
+    std::fs::write(items.join("z.bin"), vec![7u8; 70_000]).unwrap();
+    let out = semcom(&["send", s(&items), "--link", "radio", "--passphrase", "correct horse"]);
+    assert_fails(&out, "nothing sent");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("a.txt"),
+        "a.txt went out first"
+    );
 }
 
 #[test]
