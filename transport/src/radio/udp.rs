@@ -295,6 +295,12 @@ impl UdpRadio {
     /// Transmits to `addr` (`HOST:PORT`). Nobody needs to listen: like a radio, it sends anyway.
     pub fn send_to(addr: &str, cfg: UdpConfig) -> Result<Self, TransportError> {
         let peer = resolve(addr)?;
+        if peer.port() == 0 {
+            return Err(TransportError::Address {
+                addr: addr.to_string(),
+                reason: "port 0 is no destination (it means \"any port\" only when listening)".into(),
+            });
+        }
         let local: SocketAddr = if peer.is_ipv4() {
             "0.0.0.0:0".parse().expect("literal")
         } else {
@@ -817,6 +823,11 @@ mod tests {
                 Err(TransportError::Address { .. })
             ));
         }
+        // Port 0 means "any" to a listener, and nothing to a sender.
+        assert!(matches!(
+            UdpRadio::send_to("127.0.0.1:0", UdpConfig::default()),
+            Err(TransportError::Address { .. })
+        ));
         // Directions are enforced.
         assert!(matches!(
             t.read(&mut Vec::new(), 10),
