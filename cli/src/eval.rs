@@ -211,8 +211,12 @@ fn text(a: TextArgs) -> Result<()> {
             rows.push(v);
         }
     }
+    if rows.is_empty() {
+        bail!("no held-out messages: the last 20 % of each file is held out, and these files are too short");
+    }
     let logs: Vec<&serde_json::Value> = rows.iter().filter(|r| r["kind"] == "log").collect();
-    let mean = |k: &str| logs.iter().map(|r| r[k].as_f64().unwrap_or(f64::NAN)).sum::<f64>() / logs.len().max(1) as f64;
+    // NaN (JSON null) when there is no log file, rather than a mean of nothing.
+    let mean = |k: &str| logs.iter().map(|r| r[k].as_f64().unwrap_or(f64::NAN)).sum::<f64>() / logs.len() as f64;
     let summary = json!({
         "log_files": logs.len(), "log_mean_semcom_bpc": mean("semcom_bpc"), "log_mean_semcom_stream_bpc": mean("semcom_stream_bpc"),
         "log_mean_zstd19_bpc": mean("zstd19_bpc"), "log_mean_zstd19_dict_bpc": mean("zstd19_dict_bpc"),
@@ -245,15 +249,17 @@ fn text(a: TextArgs) -> Result<()> {
             r["decode_ms_per_message"].as_f64().unwrap_or(f64::NAN),
         );
     }
-    println!(
-        "{:<20} {:>8} {:>9.3} {:>9.3} {:>9.3} {:>11.3}",
-        "mean of logs",
-        logs.len(),
-        mean("semcom_bpc"),
-        mean("semcom_stream_bpc"),
-        mean("zstd19_bpc"),
-        mean("zstd19_dict_bpc")
-    );
+    if !logs.is_empty() {
+        println!(
+            "{:<20} {:>8} {:>9.3} {:>9.3} {:>9.3} {:>11.3}",
+            "mean of logs",
+            logs.len(),
+            mean("semcom_bpc"),
+            mean("semcom_stream_bpc"),
+            mean("zstd19_bpc"),
+            mean("zstd19_dict_bpc")
+        );
+    }
     Ok(())
 }
 

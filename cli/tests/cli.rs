@@ -279,6 +279,10 @@ fn bad_arguments_are_named() {
         ),
         (&["eval", "telemetry", "--model", PRIOR, "--data", s(&x)], "too few"),
         (
+            &["eval", "text", "--model", PRIOR, "--data", s(&x)],
+            "no held-out messages",
+        ),
+        (
             &["train", "text", "--data", s(&x), "--lr", "nan", "-o", s(&o)],
             "--lr NaN",
         ),
