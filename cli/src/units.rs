@@ -215,6 +215,16 @@ mod tests {
             assert!(snr_range(huge).is_err(), "{huge}");
         }
         assert_eq!(snr_range("0:1:999").unwrap().len(), 1000);
+        assert_eq!(at_least_one(" 3 ").unwrap(), 3);
+        for bad in ["0", "-1", "1.5", "x", ""] {
+            assert!(at_least_one(bad).is_err(), "{bad}");
+        }
+        assert_eq!(positive("20M").unwrap(), 20e6);
+        assert!(positive("0").is_err() && positive("-1k").is_err() && positive("nan").is_err());
+        assert_eq!(non_negative("0").unwrap(), 0.0);
+        assert!(non_negative("-5").is_err() && non_negative("inf").is_err());
+        assert_eq!(finite("-3.5").unwrap(), -3.5);
+        assert!(finite("nan").is_err() && finite("-inf").is_err() && finite("2k").is_err());
         assert_eq!(scrambler_seed("0b1011101").unwrap(), 93);
         assert_eq!(scrambler_seed("0x7f").unwrap(), 127);
         assert!(scrambler_seed("0").is_err());
