@@ -184,7 +184,7 @@ fn text(a: TextArgs) -> Result<()> {
     // Files are shared out to `threads` workers; each message is still coded on one thread.
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results: Vec<Result<Option<serde_json::Value>>> = std::thread::scope(|s| {
-        let workers: Vec<_> = (0..a.threads.max(1))
+        let workers: Vec<_> = (0..a.threads)
             .map(|_| {
                 s.spawn(|| {
                     let mut out = Vec::new();

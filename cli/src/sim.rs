@@ -78,7 +78,7 @@ pub struct PhyArgs {
     #[arg(short = 'n', long, default_value_t = 500)]
     frames: u64,
     /// RMS delay spread of the fading profile, in samples (1 sample = 50 ns).
-    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true, value_parser = units::delay_spread)]
     delay_spread: f64,
     /// Maximum Doppler frequency of fading, Hz (0: block fading, one realisation per frame).
     #[arg(long, default_value_t = 0.0, value_parser = units::si_number)]
@@ -102,7 +102,7 @@ pub struct PhyArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
+    #[arg(long, value_parser = units::at_least_one)]
     threads: Option<usize>,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -162,12 +162,6 @@ fn phy(a: PhyArgs) -> Result<()> {
     }
     if a.frames == 0 {
         bail!("--frames must be at least 1");
-    }
-    if !(a.delay_spread > 0.0 && a.delay_spread <= 16.0) {
-        bail!("--delay-spread must be in (0, 16] samples");
-    }
-    if a.threads == Some(0) {
-        bail!("--threads must be at least 1");
     }
     let propagation = match a.channel {
         ChannelKind::Awgn => Propagation::Awgn,
@@ -409,7 +403,7 @@ pub struct CodeArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
+    #[arg(long, value_parser = units::at_least_one)]
     threads: Option<usize>,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -457,9 +451,6 @@ fn code(a: CodeArgs) -> Result<()> {
     }
     if !(a.target_fer > 0.0 && a.target_fer < 1.0) {
         bail!("--target-fer must be in (0, 1)");
-    }
-    if a.threads == Some(0) {
-        bail!("--threads must be at least 1");
     }
     let mut decoders = a.decoders.clone();
     decoders.dedup();
@@ -683,7 +674,7 @@ pub struct RatesArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
+    #[arg(long, value_parser = units::at_least_one)]
     threads: Option<usize>,
     /// Print JSON instead of a table.
     #[arg(long)]
@@ -730,8 +721,8 @@ fn rates(a: RatesArgs) -> Result<()> {
     if !(a.target_per > 0.0 && a.target_per < 1.0) {
         bail!("--target-per must be in (0, 1)");
     }
-    if a.frames == 0 || a.threads == Some(0) {
-        bail!("--frames and --threads must be positive");
+    if a.frames == 0 {
+        bail!("--frames must be positive");
     }
     // Points are seeded by their SNR in steps of 0.001 dB (below), and a finer bisection would
     // never end once the interval is below f64's precision.

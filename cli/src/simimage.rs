@@ -134,7 +134,7 @@ pub struct SimImageArgs {
     #[arg(long, value_enum, default_value_t = ImageChannel::Awgn)]
     channel: ImageChannel,
     /// RMS delay spread of the Rayleigh channel, samples (50 ns each).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = crate::units::delay_spread)]
     delay_spread: f64,
     /// Use at most this many images (the first by file name); 0: all.
     #[arg(short = 'n', long, default_value_t = 0)]
@@ -154,7 +154,7 @@ pub struct SimImageArgs {
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Worker threads (default: all cores). Results do not depend on it.
-    #[arg(long)]
+    #[arg(long, value_parser = crate::units::at_least_one)]
     threads: Option<usize>,
     /// The analog JSCC model (`--mode analog`).
     #[arg(long, default_value = "models/image-jscc.safetensors")]
@@ -370,12 +370,6 @@ pub fn simulate(a: &SimImageArgs, codec: Option<&dyn AnalogImageCodec>) -> Resul
     }
     if a.rate_frames == 0 {
         bail!("--rate-frames must be at least 1");
-    }
-    if !(a.delay_spread > 0.0 && a.delay_spread <= 16.0) {
-        bail!("--delay-spread must be in (0, 16] samples");
-    }
-    if a.threads == Some(0) {
-        bail!("--threads must be at least 1");
     }
     if !(1..=1000).contains(&a.realisations) {
         bail!("--realisations must be within 1 … 1000");

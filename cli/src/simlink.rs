@@ -183,7 +183,7 @@ pub struct SimLinkArgs {
     #[arg(long, value_enum, value_delimiter = ',', default_value = "awgn,rayleigh")]
     channels: Vec<LinkChannel>,
     /// RMS delay spread of the Rayleigh channel, samples (50 ns each).
-    #[arg(long, default_value_t = 2.0)]
+    #[arg(long, default_value_t = 2.0, value_parser = units::delay_spread)]
     pub(crate) delay_spread: f64,
     /// MCS of the semantic path's importance class 0 (semcom profile, LDPC).
     #[arg(long, default_value = "qpsk-2/3")]
@@ -927,9 +927,6 @@ pub fn run(a: SimLinkArgs) -> Result<()> {
     let prior = Prior::load(&model)?;
     if !(0.0..1.0).contains(&a.held_out) {
         bail!("--held-out {}: a fraction, 0 … 1", a.held_out);
-    }
-    if !(a.delay_spread > 0.0 && a.delay_spread <= 16.0) {
-        bail!("--delay-spread {}: must be in (0, 16] samples", a.delay_spread);
     }
     let preps = prepare(&a, &prior)?;
     let mut jobs = Vec::new();

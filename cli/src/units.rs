@@ -61,6 +61,15 @@ pub fn finite(s: &str) -> Result<f64> {
     Ok(v)
 }
 
+/// The RMS delay spread of a fading channel, samples (50 ns each): in (0, 16].
+pub fn delay_spread(s: &str) -> Result<f64> {
+    let v: f64 = s.trim().parse().with_context(|| format!("`{s}` is not a number"))?;
+    if !(v > 0.0 && v <= 16.0) {
+        bail!("`{s}`: must be in (0, 16] samples");
+    }
+    Ok(v)
+}
+
 /// A duration: a number and a unit, `us`, `ms`, `s`, `m` or `h` (`10ms`, `1.5s`, `2m`); a bare
 /// number is seconds.
 pub fn duration(s: &str) -> Result<std::time::Duration> {
@@ -225,6 +234,10 @@ mod tests {
         assert!(non_negative("-5").is_err() && non_negative("inf").is_err());
         assert_eq!(finite("-3.5").unwrap(), -3.5);
         assert!(finite("nan").is_err() && finite("-inf").is_err() && finite("2k").is_err());
+        assert_eq!(delay_spread("16").unwrap(), 16.0);
+        for bad in ["0", "-1", "16.5", "nan", "x"] {
+            assert!(delay_spread(bad).is_err(), "{bad}");
+        }
         assert_eq!(scrambler_seed("0b1011101").unwrap(), 93);
         assert_eq!(scrambler_seed("0x7f").unwrap(), 127);
         assert!(scrambler_seed("0").is_err());
