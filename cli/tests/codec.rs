@@ -4,17 +4,13 @@
 
 use semcom_codec::frame::{get_varint, put_varint};
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 
 mod common;
 
-use common::{assert_fails, s, semcom, tmp};
+use common::{assert_fails, ok, s, semcom, tmp};
 
 const PRIOR: &str = "models/text-prior.safetensors";
-
-fn ok(out: &Output) {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
 
 /// The frames of an encoded file, as raw bytes (without their length prefixes).
 fn split(file: &[u8]) -> Vec<Vec<u8>> {

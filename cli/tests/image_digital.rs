@@ -6,15 +6,10 @@ use semcom_codec::image::digital::{DigitalCode, DigitalModel};
 use semcom_codec::picture::{psnr, Picture};
 use semcom_codec::SemanticFrame;
 use std::path::Path;
-use std::process::Output;
 
 mod common;
 
-use common::{assert_fails, s, semcom, tmp};
-
-fn ok(out: &Output) {
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-}
+use common::{assert_fails, ok, s, semcom, tmp};
 
 /// A textured colour test image (deterministic).
 fn picture(w: usize, h: usize, phase: f32) -> Picture {

@@ -30,6 +30,11 @@ pub fn semcom(args: &[&str]) -> Output {
         .expect("run semcom")
 }
 
+/// Asserts that a run succeeded, showing its stderr if not.
+pub fn ok(out: &Output) {
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Asserts that a run failed with a message containing `needle`, and did not panic.
 pub fn assert_fails(out: &Output, needle: &str) {
     let err = String::from_utf8_lossy(&out.stderr);
