@@ -16,21 +16,13 @@
 
 use libfuzzer_sys::fuzz_target;
 use semcom_codec::telemetry::{TelemetryDecoder, TelemetryEncoder, TelemetryOptions, MAX_RECORD};
-use semcom_codec::Prior;
 use std::sync::OnceLock;
 
-const RECORDS: usize = 72;
+#[path = "shipped.rs"]
+mod shipped;
+use shipped::prior;
 
-fn prior() -> &'static Prior {
-    static P: OnceLock<Prior> = OnceLock::new();
-    P.get_or_init(|| {
-        Prior::load(std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../models/text-prior.safetensors"
-        )))
-        .expect("the shipped prior loads")
-    })
-}
+const RECORDS: usize = 72;
 
 /// A gateway record: gateway `g` of 5 (coordinates and name fixed per gateway), a reading.
 fn record(i: usize) -> String {

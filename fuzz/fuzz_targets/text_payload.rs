@@ -13,8 +13,11 @@
 
 use libfuzzer_sys::fuzz_target;
 use semcom_codec::text::{TextCodec, TextKind, TextStream, MAX_MESSAGE};
-use semcom_codec::Prior;
 use std::sync::OnceLock;
+
+#[path = "shipped.rs"]
+mod shipped;
+use shipped::prior;
 
 const HISTORY: [&str; 3] = [
     "081109 203518 143 INFO dfs.DataNode$DataXceiver: Receiving block blk_-1608999687919862906 src: /10.250.19.102:54106 dest: /10.250.19.102:50010",
@@ -30,17 +33,6 @@ const MESSAGES: [(&str, TextKind); 6] = [
     ("", TextKind::Text),
     ("\u{1f600} naïve café 0xff\u{0}\t", TextKind::Text),
 ];
-
-fn prior() -> &'static Prior {
-    static P: OnceLock<Prior> = OnceLock::new();
-    P.get_or_init(|| {
-        Prior::load(std::path::Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../models/text-prior.safetensors"
-        )))
-        .expect("the shipped prior loads")
-    })
-}
 
 /// The stream after the history, and each message's payload alone and in that stream.
 fn fixtures() -> &'static (TextStream, Vec<(Vec<u8>, Vec<u8>)>) {
