@@ -34,6 +34,10 @@ pub struct TrainArgs {
     /// Width of the network at block resolution.
     #[arg(long, default_value_t = 192)]
     coarse: usize,
+    /// Residual 3 × 3 convolutions at block, half-block and quarter-block resolution, as
+    /// `COARSE,MID,FINE` (each 0 … 16).
+    #[arg(long, default_value = "1,1,1", value_parser = depths)]
+    depth: [usize; 3],
     /// Seed of initialisation, crops and channel noise.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -43,6 +47,19 @@ pub struct TrainArgs {
     /// Evaluation images for the model card (scored after training; never trained on).
     #[arg(long)]
     card_eval: Option<PathBuf>,
+}
+
+/// `--depth`: three counts of layers, 0 … 16 each.
+fn depths(s: &str) -> Result<[usize; 3], String> {
+    let v: Vec<usize> = s
+        .split(',')
+        .map(|p| p.trim().parse::<usize>().map_err(|e| format!("{p:?}: {e}")))
+        .collect::<Result<_, _>>()?;
+    match v[..] {
+        [a, b, c] if v.iter().all(|&d| d <= 16) => Ok([a, b, c]),
+        [_, _, _] => Err("at most 16 layers per scale".into()),
+        _ => Err(format!("{} values: give three, COARSE,MID,FINE", v.len())),
+    }
 }
 
 pub fn train(a: TrainArgs) -> Result<()> {
@@ -69,13 +86,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
         ..Default::default()
     };
     opts.config.net.coarse = a.coarse;
+    opts.config.net.depth = a.depth;
     let bar = ProgressBar::new(a.steps as u64).with_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} step {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let mut log = Vec::new();
     let mut avg = 0f32;
-    let (model, bytes) = train_analog(&train, &held, &opts, a.eval_every, &mut |p| {
+    let trained = train_analog(&train, &held, &opts, a.eval_every, &mut |p| {
         avg = if p.step == 1 {
             p.loss
         } else {
@@ -94,6 +112,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         }
     })?;
     bar.finish_and_clear();
+    let (model, bytes) = (trained.model, trained.bytes);
     let secs = t0.elapsed().as_secs_f64();
     if let Some(dir) = a.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
@@ -112,10 +131,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
         model.id()
     )?;
     writeln!(s, "- **size**: {} bytes", bytes.len())?;
-    writeln!(s, "- **network**: widths {} (1/32) → {} (1/16) → {} (1/8), a pointwise input layer then 3 × 3 convolutions with residuals, GELU, pixel shuffle; input {} features per block", c.net.coarse, c.net.mid, c.net.fine, c.net.input)?;
+    writeln!(s, "- **network**: widths {} (1/32) → {} (1/16) → {} (1/8), a pointwise input layer then {:?} residual 3 × 3 convolutions at those scales, GELU, pixel shuffle; input {} features per block", c.net.coarse, c.net.mid, c.net.fine, c.net.depth, c.net.input)?;
     writeln!(s, "- **training**: {} steps × {} crops of {}², AdamW lr {} (warm-up, cosine to 2 %), weight decay 1e-4, SNR uniform in {:?} dB per crop, half of the crops with per-symbol Rayleigh SNRs; MSE loss", opts.steps, opts.batch, opts.crop, opts.lr, opts.snr_range)?;
     writeln!(s, "- **command**: `{}`", std::env::args().collect::<Vec<_>>().join(" "))?;
-    writeln!(s, "- **seed**: {}; trained on the CPU in {secs:.0} s", a.seed)?;
+    writeln!(
+        s,
+        "- **seed**: {}; trained on the {} in {secs:.0} s",
+        a.seed, trained.device
+    )?;
     let dirs: Vec<String> = a.data.iter().map(|d| format!("`{}`", d.display())).collect();
     writeln!(
         s,

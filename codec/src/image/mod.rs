@@ -66,6 +66,7 @@ impl AnalogConfig {
                 coarse: 192,
                 mid: 192,
                 fine: 96,
+                depth: [1, 1, 1],
             },
         }
     }
@@ -87,6 +88,12 @@ impl AnalogConfig {
         }
         if [self.net.coarse, self.net.mid, self.net.fine].contains(&0) {
             return Err("zero network width".into());
+        }
+        if self.net.depth.iter().any(|&d| d > 16) {
+            return Err(format!(
+                "network depth {:?}: at most 16 layers per scale",
+                self.net.depth
+            ));
         }
         Ok(())
     }
@@ -289,6 +296,18 @@ impl AnalogJscc {
     /// Decodes received symbols (equalized, in transmit order) with their SNR estimates in dB
     /// (one per symbol, or a single value for all).
     pub fn decode(&self, code: &AnalogCode, snr_db: &[f32]) -> Result<Picture, CodecError> {
+        let (feat, base) = self.decoder_inputs(code, snr_db)?;
+        let out = (base + self.net.forward(&feat)?)?;
+        let v = out.flatten_all()?.to_vec1::<f32>()?;
+        let bw = blocks_for(code.width);
+        picture_from_hwc(&v, bw * BLOCK, code.width, code.height, code.channels)
+    }
+
+    /// What the refinement network works on, for a received code (checked as for
+    /// [`AnalogJscc::decode`]): its input features `(1, Hb, Wb, input)` and the linear MMSE
+    /// reconstruction `(1, 32·Hb, 32·Wb, 3)` that its output is added to. Training goes through
+    /// this too, so the network learns on exactly what the decoder will give it.
+    pub(crate) fn decoder_inputs(&self, code: &AnalogCode, snr_db: &[f32]) -> Result<(Tensor, Tensor), CodecError> {
         let (nb, scale) = self.check_received(code, snr_db)?;
         let (bw, bh) = (blocks_for(code.width), blocks_for(code.height));
         let k = self.config.components;
@@ -308,13 +327,9 @@ impl AnalogJscc {
             feat[b * fi + j] = c / self.var[j].sqrt();
             feat[b * fi + k + j / 2] = snr_feature(snr);
         }
-        let dev = Device::Cpu;
         let lin = self.linear_blocks(&coef)?.reshape((1, bh, bw, BLOCK_DIM))?;
-        let base = unblock(&lin)?;
-        let feat = Tensor::from_vec(feat, (1, bh, bw, fi), &dev)?;
-        let out = (base + self.net.forward(&feat)?)?;
-        let v = out.flatten_all()?.to_vec1::<f32>()?;
-        picture_from_hwc(&v, bw * BLOCK, code.width, code.height, code.channels)
+        let feat = Tensor::from_vec(feat, (1, bh, bw, fi), &Device::Cpu)?;
+        Ok((feat, unblock(&lin)?))
     }
 
     /// Checks a received code and its SNRs against this model: the number of blocks and the

@@ -22,6 +22,14 @@ pub struct NetConfig {
     pub mid: usize,
     /// Width at quarter-block resolution.
     pub fine: usize,
+    /// Residual 3 × 3 convolutions at block, half-block and quarter-block resolution (models
+    /// written before this field have one at each).
+    #[serde(default = "one_each")]
+    pub depth: [usize; 3],
+}
+
+fn one_each() -> [usize; 3] {
+    [1, 1, 1]
 }
 
 /// A 3 × 3 convolution with zero padding, channels-last `(B, H, W, C)`.
@@ -75,12 +83,34 @@ fn pointwise(lin: &Linear, x: &Tensor) -> Result<Tensor> {
 #[derive(Debug)]
 pub struct Refiner {
     a1: Linear,
-    a2: Conv3,
+    a2: Vec<Conv3>,
     up1: Linear,
-    b1: Conv3,
+    b1: Vec<Conv3>,
     up2: Linear,
-    c1: Conv3,
+    c1: Vec<Conv3>,
     out: Linear,
+}
+
+/// `n` residual convolutions of width `c`: the first is called `name`, the others `name_1` …
+fn stack(n: usize, c: usize, name: &str, vb: &VarBuilder) -> Result<Vec<Conv3>> {
+    (0..n)
+        .map(|i| {
+            let n = if i == 0 {
+                name.to_string()
+            } else {
+                format!("{name}_{i}")
+            };
+            Conv3::new(c, c, vb.pp(n))
+        })
+        .collect()
+}
+
+/// `x` through residual convolutions with GELU.
+fn residual(convs: &[Conv3], mut x: Tensor) -> Result<Tensor> {
+    for c in convs {
+        x = (c.forward(&x)?.gelu_erf()? + &x)?;
+    }
+    Ok(x)
 }
 
 impl Refiner {
@@ -88,23 +118,20 @@ impl Refiner {
     pub fn new(cfg: &NetConfig, vb: VarBuilder) -> Result<Self> {
         Ok(Refiner {
             a1: linear(cfg.input, cfg.coarse, vb.pp("a1"))?,
-            a2: Conv3::new(cfg.coarse, cfg.coarse, vb.pp("a2"))?,
+            a2: stack(cfg.depth[0], cfg.coarse, "a2", &vb)?,
             up1: linear(cfg.coarse, 4 * cfg.mid, vb.pp("up1"))?,
-            b1: Conv3::new(cfg.mid, cfg.mid, vb.pp("b1"))?,
+            b1: stack(cfg.depth[1], cfg.mid, "b1", &vb)?,
             up2: linear(cfg.mid, 4 * cfg.fine, vb.pp("up2"))?,
-            c1: Conv3::new(cfg.fine, cfg.fine, vb.pp("c1"))?,
+            c1: stack(cfg.depth[2], cfg.fine, "c1", &vb)?,
             out: linear(cfg.fine, OUT_FACTOR * OUT_FACTOR * 3, vb.pp("out"))?,
         })
     }
 
     /// `x`: `(B, H/BLOCK, W/BLOCK, input)` → `(B, H, W, 3)`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
-        let a = pointwise(&self.a1, x)?.gelu_erf()?;
-        let a = (self.a2.forward(&a)?.gelu_erf()? + &a)?;
-        let m = depth_to_space(&pointwise(&self.up1, &a)?, 2)?.gelu_erf()?;
-        let m = (self.b1.forward(&m)?.gelu_erf()? + &m)?;
-        let f = depth_to_space(&pointwise(&self.up2, &m)?, 2)?.gelu_erf()?;
-        let f = (self.c1.forward(&f)?.gelu_erf()? + &f)?;
+        let a = residual(&self.a2, pointwise(&self.a1, x)?.gelu_erf()?)?;
+        let m = residual(&self.b1, depth_to_space(&pointwise(&self.up1, &a)?, 2)?.gelu_erf()?)?;
+        let f = residual(&self.c1, depth_to_space(&pointwise(&self.up2, &m)?, 2)?.gelu_erf()?)?;
         depth_to_space(&pointwise(&self.out, &f)?, OUT_FACTOR)
     }
 }

@@ -209,9 +209,12 @@ fn smoke_training_lowers_the_loss() {
         coarse: 32,
         mid: 16,
         fine: 8,
+        depth: [1, 2, 1],
     };
     let mut losses = Vec::new();
-    let (_m, bytes) = train_analog(&train, &held, &opts, 1000, &mut |p| losses.push(p.loss)).unwrap();
+    let bytes = train_analog(&train, &held, &opts, 1000, &mut |p| losses.push(p.loss))
+        .unwrap()
+        .bytes;
     let first: f32 = losses[..20].iter().sum::<f32>() / 20.0;
     let last: f32 = losses[losses.len() - 20..].iter().sum::<f32>() / 20.0;
     assert!(last < 0.7 * first, "loss {first:.6} → {last:.6}");

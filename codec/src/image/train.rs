@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Exp1, StandardNormal};
 
 use super::net::Refiner;
-use super::{picture_blocks, snr_feature, unblock, AnalogConfig, AnalogJscc, BLOCK, BLOCK_DIM};
+use super::{picture_blocks, AnalogConfig, AnalogJscc, BLOCK, BLOCK_DIM};
 use crate::frame::ModelId;
 use crate::picture::{psnr, Picture};
 use crate::CodecError;
@@ -205,64 +205,54 @@ struct Batch {
     target: Tensor,
 }
 
-/// Runs crops through encoder, channel and linear MMSE estimate. `snr`: per crop, the mean
-/// SNR in dB and whether per-symbol Rayleigh fading applies.
-fn simulate(m: &AnalogJscc, crops: &[Picture], snr: &[(f32, bool)], rng: &mut ChaCha8Rng) -> Result<Batch, CodecError> {
-    let k = m.config.components;
-    let fi = m.config.net.input;
-    let (w, h) = (crops[0].width(), crops[0].height());
-    let (bw, bh) = (w / BLOCK, h / BLOCK);
-    let nb = bw * bh;
-    let mut feat = Vec::with_capacity(crops.len() * nb * fi);
-    let mut lin = Vec::with_capacity(crops.len());
-    let mut target = Vec::with_capacity(crops.len() * w * h * 3);
-    for (crop, &(snr_db, fading)) in crops.iter().zip(snr) {
-        let coef = m.coefficients(&picture_blocks(crop))?;
-        let power: f64 = coef
-            .iter()
-            .enumerate()
-            .map(|(j, &c)| ((c * m.gain[j % k]) as f64).powi(2))
-            .sum::<f64>()
-            / coef.len() as f64;
-        let scale = (1.0 / power.max(1e-12).sqrt()) as f32;
-        let mut est = vec![0f32; nb * k];
-        let mut f = vec![0f32; nb * fi];
-        for s in 0..nb * k / 2 {
-            let snr_s = if fading {
-                let e: f32 = Exp1.sample(rng);
-                (snr_db + 10.0 * e.max(1e-3).log10()).max(snr_db - 25.0)
-            } else {
-                snr_db
-            };
-            let nv = 10f32.powf(-snr_s / 10.0);
-            let (b, c0) = (2 * s / k, (2 * s) % k);
-            for j in [c0, c0 + 1] {
-                let a = m.gain[j] * scale;
-                let l = m.var[j];
-                let n: f32 = StandardNormal.sample(rng);
-                let y = a * coef[b * k + j] + nv.sqrt() * n;
-                let c = a * l / (a * a * l + nv) * y;
-                est[b * k + j] = c;
-                f[b * fi + j] = c / l.sqrt();
-            }
-            f[b * fi + k + c0 / 2] = snr_feature(snr_s);
-        }
-        feat.extend_from_slice(&f);
-        lin.push(m.linear_blocks(&est)?);
-        for y in 0..h {
-            for x in 0..w {
-                for c in 0..3 {
-                    target.push(crop.plane(if crop.channels() == 1 { 0 } else { c })[y * w + x]);
-                }
+/// One crop's trip: mean SNR in dB, whether per-symbol Rayleigh fading applies, and the
+/// channel's noise seed.
+type Trip = (f32, bool, u64);
+
+/// Runs crops through the encoder, the channel ([`channel`]) and the decoder's linear part
+/// ([`AnalogJscc::decoder_inputs`], what the decoder itself gives its network), one CPU thread
+/// per share of the crops; the batch goes to `dev`.
+fn simulate(m: &AnalogJscc, crops: &[Picture], trips: &[Trip], dev: &Device) -> Result<Batch, CodecError> {
+    let one = |crop: &Picture, &(snr, fading, seed): &Trip| -> Result<(Tensor, Tensor, Tensor), CodecError> {
+        let code = m.encode(crop)?;
+        let (rx, snrs) = channel(&code, snr, fading, seed);
+        let (feat, base) = m.decoder_inputs(&rx, &snrs)?;
+        let (w, h) = (crop.width(), crop.height());
+        let mut target = Vec::with_capacity(w * h * 3);
+        for i in 0..w * h {
+            for c in 0..3 {
+                target.push(crop.plane(if crop.channels() == 1 { 0 } else { c })[i]);
             }
         }
-    }
-    let dev = Device::Cpu;
-    let b = crops.len();
+        Ok((feat, base, Tensor::from_vec(target, (1, h, w, 3), &Device::Cpu)?))
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let share = crops.len().div_ceil(threads).max(1);
+    let parts: Vec<(Tensor, Tensor, Tensor)> = std::thread::scope(|scope| {
+        let jobs: Vec<_> = crops
+            .chunks(share)
+            .zip(trips.chunks(share))
+            .map(|(cs, ts)| scope.spawn(move || cs.iter().zip(ts).map(|(c, t)| one(c, t)).collect::<Vec<_>>()))
+            .collect();
+        let mut out = Vec::with_capacity(crops.len());
+        for job in jobs {
+            let done = job
+                .join()
+                .map_err(|_| CodecError::Backend("channel simulation thread panicked".into()))?;
+            for r in done {
+                out.push(r?);
+            }
+        }
+        Ok::<_, CodecError>(out)
+    })?;
+    let cat = |pick: fn(&(Tensor, Tensor, Tensor)) -> &Tensor| -> Result<Tensor, CodecError> {
+        let all: Vec<&Tensor> = parts.iter().map(pick).collect();
+        Ok(Tensor::cat(&all, 0)?.to_device(dev)?)
+    };
     Ok(Batch {
-        feat: Tensor::from_vec(feat, (b, bh, bw, fi), &dev)?,
-        base: unblock(&Tensor::cat(&lin, 0)?.reshape((b, bh, bw, BLOCK_DIM))?)?,
-        target: Tensor::from_vec(target, (b, h, w, 3), &dev)?,
+        feat: cat(|p| &p.0)?,
+        base: cat(|p| &p.1)?,
+        target: cat(|p| &p.2)?,
     })
 }
 
@@ -288,15 +278,28 @@ fn random_crop(pics: &[&Picture], side: usize, rng: &mut ChaCha8Rng) -> Picture 
     }
 }
 
+/// A trained analog model.
+#[derive(Debug)]
+pub struct TrainedImage {
+    /// The model.
+    pub model: AnalogJscc,
+    /// Its file's bytes.
+    pub bytes: Vec<u8>,
+    /// Where the network was trained (candle's name of the device).
+    pub device: String,
+}
+
 /// Trains an analog model on `train` pictures; `heldout` pictures (crops of them) are scored
-/// every `eval_every` steps. Returns the model and its serialised bytes.
+/// every `eval_every` steps. The network trains on a CUDA GPU when semcom is built with the
+/// `cuda` feature and one is present, else on the CPU; the channel simulation runs on the CPU
+/// threads either way.
 pub fn train_analog(
     train: &[&Picture],
     heldout: &[&Picture],
     opts: &ImageTrainOptions,
     eval_every: usize,
     progress: &mut dyn FnMut(&ImageProgress),
-) -> Result<(AnalogJscc, Vec<u8>), CodecError> {
+) -> Result<TrainedImage, CodecError> {
     if !opts.crop.is_multiple_of(BLOCK) || opts.crop == 0 || opts.batch == 0 {
         return Err(CodecError::Input(format!(
             "crop {} must be a positive multiple of {BLOCK}",
@@ -322,7 +325,7 @@ pub fn train_analog(
     for g in &mut gain {
         *g /= p.sqrt();
     }
-    let dev = Device::Cpu;
+    let dev = Device::cuda_if_available(0)?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
     let net = Refiner::new(&cfg.net, vb.pp("net"))?;
@@ -344,7 +347,7 @@ pub fn train_analog(
     let snapshot = |varmap: &VarMap| -> Result<AnalogJscc, CodecError> {
         let mut t: HashMap<String, Tensor> = base_tensors.iter().cloned().collect();
         for (name, v) in varmap.data().lock().expect("varmap lock").iter() {
-            t.insert(name.clone(), v.as_tensor().copy()?);
+            t.insert(name.clone(), v.as_tensor().to_device(&Device::Cpu)?.copy()?);
         }
         AnalogJscc::from_tensors(cfg.clone(), t, ModelId(0))
     };
@@ -383,16 +386,17 @@ pub fn train_analog(
         let crops: Vec<Picture> = (0..opts.batch)
             .map(|_| random_crop(train, opts.crop, &mut rng))
             .collect();
-        let snr: Vec<(f32, bool)> = (0..opts.batch)
+        let trips: Vec<Trip> = (0..opts.batch)
             .map(|_| {
                 (
                     rng.random_range(opts.snr_range.0..opts.snr_range.1),
-                    rng.random_bool(0.5),
+                    rng.random_bool(opts.fading_fraction),
+                    rng.random(),
                 )
             })
             .collect();
         // The linear part reads the fixed tensors only; the network is `net` (live variables).
-        let batch = simulate(&model, &crops, &snr, &mut rng)?;
+        let batch = simulate(&model, &crops, &trips, &dev)?;
         let pred = (&batch.base + net.forward(&batch.feat)?)?;
         let loss = super::net::mean_all(&(pred - &batch.target)?.sqr()?)?;
         opt.backward_step(&loss)?;
@@ -410,7 +414,11 @@ pub fn train_analog(
     let model = snapshot(&varmap)?;
     let bytes = model.to_bytes()?;
     let model = AnalogJscc::from_bytes(&bytes, "<trained>")?;
-    Ok((model, bytes))
+    Ok(TrainedImage {
+        model,
+        bytes,
+        device: if dev.is_cuda() { "CUDA GPU".into() } else { "CPU".into() },
+    })
 }
 
 /// Mean PSNR over pictures at each SNR (AWGN on the symbols, seeded): linear MMSE decoder only,
@@ -418,9 +426,8 @@ pub fn train_analog(
 fn score(m: &AnalogJscc, pics: &[Picture], snrs: &[f32]) -> Result<Vec<(f32, f64, f64)>, CodecError> {
     let mut out = Vec::new();
     for &snr in snrs {
-        let mut rng = ChaCha8Rng::seed_from_u64(99);
-        let cond: Vec<(f32, bool)> = vec![(snr, false); pics.len()];
-        let b = simulate(m, pics, &cond, &mut rng)?;
+        let trips: Vec<Trip> = (0..pics.len()).map(|i| (snr, false, 99 + i as u64)).collect();
+        let b = simulate(m, pics, &trips, &Device::Cpu)?;
         let full = (&b.base + m.net.forward(&b.feat)?)?;
         let mse = |t: &Tensor| -> Result<f64, CodecError> {
             let d = (t.clamp(0f32, 1f32)? - &b.target)?.sqr()?;
