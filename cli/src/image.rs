@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// Seed of initialisation, crops and channel noise.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Stop after this many seconds of training, keeping the model (the card says how many
+    /// steps were done).
+    #[arg(long, value_parser = crate::units::positive)]
+    time_limit: Option<f64>,
     /// Held-out score every this many steps.
     #[arg(long, default_value_t = 250)]
     eval_every: usize,
@@ -83,6 +87,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         crop: a.crop,
         lr: a.lr,
         seed: a.seed,
+        time_limit: a.time_limit.map(std::time::Duration::from_secs_f64),
         ..Default::default()
     };
     opts.config.net.coarse = a.coarse;
@@ -103,11 +108,13 @@ pub fn train(a: TrainArgs) -> Result<()> {
         bar.set_message(format!("loss {avg:.5}"));
         if let Some(h) = &p.heldout {
             let s: Vec<String> = h.iter().map(|(snr, l, f)| format!("{snr} dB: {l:.2}→{f:.2}")).collect();
-            bar.println(format!(
-                "step {}: held-out PSNR (linear→network) {}",
-                p.step,
-                s.join(", ")
-            ));
+            let line = format!("step {}: held-out PSNR (linear→network) {}", p.step, s.join(", "));
+            // A hidden bar (output not a terminal) prints nothing: the scores go to stderr.
+            if bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                bar.println(line);
+            }
             log.push((p.step, h.clone()));
         }
     })?;
@@ -132,7 +139,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
     )?;
     writeln!(s, "- **size**: {} bytes", bytes.len())?;
     writeln!(s, "- **network**: widths {} (1/32) → {} (1/16) → {} (1/8), a pointwise input layer then {:?} residual 3 × 3 convolutions at those scales, GELU, pixel shuffle; input {} features per block", c.net.coarse, c.net.mid, c.net.fine, c.net.depth, c.net.input)?;
-    writeln!(s, "- **training**: {} steps × {} crops of {}², AdamW lr {} (warm-up, cosine to 2 %), weight decay 1e-4, SNR uniform in {:?} dB per crop, half of the crops with per-symbol Rayleigh SNRs; MSE loss", opts.steps, opts.batch, opts.crop, opts.lr, opts.snr_range)?;
+    let stopped = if trained.steps < opts.steps {
+        format!(" (stopped by --time-limit; the schedule was for {})", opts.steps)
+    } else {
+        String::new()
+    };
+    writeln!(s, "- **training**: {} steps{stopped} × {} crops of {}², AdamW lr {} (warm-up, cosine to 2 %), weight decay 1e-4, SNR uniform in {:?} dB per crop, half of the crops with per-symbol Rayleigh SNRs; MSE loss", trained.steps, opts.batch, opts.crop, opts.lr, opts.snr_range)?;
     writeln!(s, "- **command**: `{}`", std::env::args().collect::<Vec<_>>().join(" "))?;
     writeln!(
         s,

@@ -39,6 +39,9 @@ pub struct ImageTrainOptions {
     /// Start the network's output layer at zero, so training starts from the linear MMSE
     /// decoder (otherwise it starts from candle's random initialisation).
     pub warm_start: bool,
+    /// Stop after the step during which this much time has passed (the model is kept; the
+    /// learning-rate schedule is the one for `steps`).
+    pub time_limit: Option<std::time::Duration>,
 }
 
 impl Default for ImageTrainOptions {
@@ -53,6 +56,7 @@ impl Default for ImageTrainOptions {
             snr_range: (-3.0, 23.0),
             fading_fraction: 0.5,
             warm_start: true,
+            time_limit: None,
         }
     }
 }
@@ -285,8 +289,10 @@ pub struct TrainedImage {
     pub model: AnalogJscc,
     /// Its file's bytes.
     pub bytes: Vec<u8>,
-    /// Where the network was trained (candle's name of the device).
+    /// Where the network was trained.
     pub device: String,
+    /// Steps done (fewer than asked when the time limit ended the run).
+    pub steps: usize,
 }
 
 /// Trains an analog model on `train` pictures; `heldout` pictures (crops of them) are scored
@@ -375,7 +381,10 @@ pub fn train_analog(
         .collect::<Result<_, _>>()?;
     let mut model = snapshot(&varmap)?;
     let warmup = (opts.steps / 20).max(1);
+    let started = std::time::Instant::now();
+    let mut done = 0;
     for step in 0..opts.steps {
+        let last = step + 1 == opts.steps || opts.time_limit.is_some_and(|t| started.elapsed() >= t);
         let lr = if step < warmup {
             opts.lr * (step + 1) as f64 / warmup as f64
         } else {
@@ -401,7 +410,7 @@ pub fn train_analog(
         let loss = super::net::mean_all(&(pred - &batch.target)?.sqr()?)?;
         opt.backward_step(&loss)?;
         let mut heldout_scores = None;
-        if !hold.is_empty() && ((step + 1) % eval_every == 0 || step + 1 == opts.steps) {
+        if !hold.is_empty() && ((step + 1) % eval_every == 0 || last) {
             model = snapshot(&varmap)?;
             heldout_scores = Some(score(&model, &hold, &[1.0, 10.0, 20.0])?);
         }
@@ -410,6 +419,10 @@ pub fn train_analog(
             loss: loss.to_scalar::<f32>()?,
             heldout: heldout_scores,
         });
+        done = step + 1;
+        if last {
+            break;
+        }
     }
     let model = snapshot(&varmap)?;
     let bytes = model.to_bytes()?;
@@ -418,6 +431,7 @@ pub fn train_analog(
         model,
         bytes,
         device: if dev.is_cuda() { "CUDA GPU".into() } else { "CPU".into() },
+        steps: done,
     })
 }
 
