@@ -41,6 +41,10 @@ pub struct TrainArgs {
     /// Seed of initialisation, crops and channel noise.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Go on training this model's network: its transform, power allocation and network shape
+    /// are kept (so --coarse and --depth cannot be given).
+    #[arg(long, conflicts_with_all = ["coarse", "depth"])]
+    init: Option<PathBuf>,
     /// Stop after this many seconds of training, keeping the model (the card says how many
     /// steps were done).
     #[arg(long, value_parser = crate::units::positive)]
@@ -88,6 +92,10 @@ pub fn train(a: TrainArgs) -> Result<()> {
         lr: a.lr,
         seed: a.seed,
         time_limit: a.time_limit.map(std::time::Duration::from_secs_f64),
+        init: match &a.init {
+            Some(p) => Some(std::sync::Arc::new(AnalogJscc::load(p)?)),
+            None => None,
+        },
         ..Default::default()
     };
     opts.config.net.coarse = a.coarse;
@@ -144,6 +152,14 @@ pub fn train(a: TrainArgs) -> Result<()> {
     } else {
         String::new()
     };
+    if let Some(m) = &opts.init {
+        writeln!(
+            s,
+            "- **went on from**: model `{}` (`{}`): its transform and network weights",
+            m.id(),
+            a.init.as_deref().unwrap_or(std::path::Path::new("")).display()
+        )?;
+    }
     writeln!(s, "- **training**: {} steps{stopped} × {} crops of {}², AdamW lr {} (warm-up, cosine to 2 %), weight decay 1e-4, SNR uniform in {:?} dB per crop, half of the crops with per-symbol Rayleigh SNRs; MSE loss", trained.steps, opts.batch, opts.crop, opts.lr, opts.snr_range)?;
     writeln!(s, "- **command**: `{}`", std::env::args().collect::<Vec<_>>().join(" "))?;
     writeln!(

@@ -360,3 +360,34 @@ fn digital_configs_out_of_range_are_refused() {
         assert!(model(c.clone()).is_err(), "{c:?}");
     }
 }
+
+#[test]
+fn training_goes_on_from_a_given_model() {
+    // Go on from the shipped model at a learning rate too small to move anything: the transform
+    // and power allocation are the shipped ones exactly, and so (to rounding) is the network.
+    let pics: Vec<Picture> = (0..3).map(|i| synthetic(64, 64, 300 + i)).collect();
+    let refs: Vec<&Picture> = pics.iter().collect();
+    let m = std::sync::Arc::new(shipped());
+    let mut opts = ImageTrainOptions {
+        steps: 1,
+        batch: 1,
+        crop: 64,
+        lr: 1e-12,
+        init: Some(m.clone()),
+        ..Default::default()
+    };
+    // The given model's shape wins over `config`.
+    opts.config.net.depth = [1, 1, 1];
+    let out = train_analog(&refs, &refs, &opts, 1, &mut |_| {}).unwrap().model;
+    assert_eq!(out.config, m.config);
+    for (name, t) in &m.tensors {
+        let a = t.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let b = out.tensors[name].flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        let d = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0f32, f32::max);
+        if name.starts_with("pca.") {
+            assert_eq!(a, b, "{name}");
+        } else {
+            assert!(d < 1e-6, "{name} moved by {d}");
+        }
+    }
+}

@@ -42,6 +42,9 @@ pub struct ImageTrainOptions {
     /// Stop after the step during which this much time has passed (the model is kept; the
     /// learning-rate schedule is the one for `steps`).
     pub time_limit: Option<std::time::Duration>,
+    /// Go on training this model's network (its transform, power allocation and network shape
+    /// are kept; `config` and `warm_start` are then not used).
+    pub init: Option<std::sync::Arc<AnalogJscc>>,
 }
 
 impl Default for ImageTrainOptions {
@@ -57,6 +60,7 @@ impl Default for ImageTrainOptions {
             fading_fraction: 0.5,
             warm_start: true,
             time_limit: None,
+            init: None,
         }
     }
 }
@@ -312,7 +316,8 @@ pub fn train_analog(
             opts.crop
         )));
     }
-    opts.config.validate().map_err(CodecError::Input)?;
+    let cfg = opts.init.as_ref().map_or(&opts.config, |m| &m.config).clone();
+    cfg.validate().map_err(CodecError::Input)?;
     if !(opts.lr.is_finite() && opts.lr > 0.0) {
         return Err(CodecError::Input(format!("learning rate {}: must be above 0", opts.lr)));
     }
@@ -322,34 +327,52 @@ pub fn train_analog(
             opts.crop
         )));
     }
-    let cfg = opts.config.clone();
     let k = cfg.components;
-    let (mean, basis, var) = fit_klt(train, k)?;
-    // Power allocation λ^-1/4, scaled so the average power over the training blocks is 1.
-    let mut gain: Vec<f32> = var.iter().map(|&l| l.powf(-0.25)).collect();
-    let p: f32 = gain.iter().zip(&var).map(|(g, l)| g * g * l).sum::<f32>() / k as f32;
-    for g in &mut gain {
-        *g /= p.sqrt();
-    }
+    let base_tensors: Vec<(String, Tensor)> = match &opts.init {
+        Some(m) => m
+            .tensors
+            .iter()
+            .filter(|(name, _)| name.starts_with("pca."))
+            .map(|(name, t)| (name.clone(), t.clone()))
+            .collect(),
+        None => {
+            let (mean, basis, var) = fit_klt(train, k)?;
+            // Power allocation λ^-1/4, scaled so the average power over the training blocks is 1.
+            let mut gain: Vec<f32> = var.iter().map(|&l| l.powf(-0.25)).collect();
+            let p: f32 = gain.iter().zip(&var).map(|(g, l)| g * g * l).sum::<f32>() / k as f32;
+            for g in &mut gain {
+                *g /= p.sqrt();
+            }
+            let fixed = |name: &str, v: &[f32], shape: &[usize]| -> Result<(String, Tensor), CodecError> {
+                Ok((name.to_string(), Tensor::from_vec(v.to_vec(), shape, &Device::Cpu)?))
+            };
+            vec![
+                fixed("pca.mean", &mean, &[BLOCK_DIM])?,
+                fixed("pca.basis", &basis, &[k, BLOCK_DIM])?,
+                fixed("pca.var", &var, &[k])?,
+                fixed("pca.gain", &gain, &[k])?,
+            ]
+        }
+    };
     let dev = Device::cuda_if_available(0)?;
     let varmap = VarMap::new();
     let vb = VarBuilder::from_varmap(&varmap, DType::F32, &dev);
     let net = Refiner::new(&cfg.net, vb.pp("net"))?;
-    // The output layer starts at zero, so training starts from the linear MMSE decoder.
     for (name, var) in varmap.data().lock().expect("varmap lock").iter() {
-        if opts.warm_start && name.starts_with("net.out.") {
-            var.set(&var.zeros_like()?)?;
+        match &opts.init {
+            // The network goes on from the given model's weights.
+            Some(m) => {
+                let t = m
+                    .tensors
+                    .get(name)
+                    .ok_or_else(|| CodecError::Input(format!("the model to go on from has no tensor {name}")))?;
+                var.set(&t.to_device(&dev)?)?;
+            }
+            // The output layer starts at zero, so training starts from the linear MMSE decoder.
+            None if opts.warm_start && name.starts_with("net.out.") => var.set(&var.zeros_like()?)?,
+            None => {}
         }
     }
-    let fixed = |name: &str, v: &[f32], shape: &[usize]| -> Result<(String, Tensor), CodecError> {
-        Ok((name.to_string(), Tensor::from_vec(v.to_vec(), shape, &dev)?))
-    };
-    let base_tensors: Vec<(String, Tensor)> = vec![
-        fixed("pca.mean", &mean, &[BLOCK_DIM])?,
-        fixed("pca.basis", &basis, &[k, BLOCK_DIM])?,
-        fixed("pca.var", &var, &[k])?,
-        fixed("pca.gain", &gain, &[k])?,
-    ];
     let snapshot = |varmap: &VarMap| -> Result<AnalogJscc, CodecError> {
         let mut t: HashMap<String, Tensor> = base_tensors.iter().cloned().collect();
         for (name, v) in varmap.data().lock().expect("varmap lock").iter() {
