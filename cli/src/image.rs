@@ -45,10 +45,10 @@ pub struct TrainArgs {
     /// are kept (so --coarse and --depth cannot be given).
     #[arg(long, conflicts_with_all = ["coarse", "depth"])]
     init: Option<PathBuf>,
-    /// Stop after this many seconds of training, keeping the model (the card says how many
-    /// steps were done).
-    #[arg(long, value_parser = crate::units::positive)]
-    time_limit: Option<f64>,
+    /// Stop training after this long (`470`, `470s`, `8m`), keeping the model (the card says
+    /// how many steps were done).
+    #[arg(long, value_parser = crate::units::duration)]
+    time_limit: Option<std::time::Duration>,
     /// Held-out score every this many steps.
     #[arg(long, default_value_t = 250)]
     eval_every: usize,
@@ -91,7 +91,7 @@ pub fn train(a: TrainArgs) -> Result<()> {
         crop: a.crop,
         lr: a.lr,
         seed: a.seed,
-        time_limit: a.time_limit.map(std::time::Duration::from_secs_f64),
+        time_limit: a.time_limit,
         init: match &a.init {
             Some(p) => Some(std::sync::Arc::new(AnalogJscc::load(p)?)),
             None => None,

@@ -295,6 +295,31 @@ fn bad_arguments_are_named() {
             &["train", "sensor", "--data", s(&x), "--epochs", "0", "-o", s(&o)],
             "at least 1",
         ),
+        // A limit past what a Duration holds is refused at parse time (it panicked once the
+        // photos had loaded).
+        (
+            &["train", "image", "--data", s(&x), "--time-limit", "1e300", "-o", s(&o)],
+            "--time-limit",
+        ),
+        (
+            &["train", "image", "--data", s(&x), "--depth", "1,1", "-o", s(&o)],
+            "give three",
+        ),
+        (
+            &[
+                "train",
+                "image",
+                "--data",
+                s(&x),
+                "--init",
+                s(&x),
+                "--depth",
+                "1,1,1",
+                "-o",
+                s(&o),
+            ],
+            "cannot be used with",
+        ),
     ] {
         assert_fails(&semcom(args), needle);
     }
