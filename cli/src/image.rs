@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
+use semcom_codec::image::net::MAX_DEPTH;
 use semcom_codec::image::train::{eval_analog, load_images, train_analog, ImageTrainOptions};
 use semcom_codec::image::{AnalogCode, AnalogJscc};
 use semcom_codec::picture::Picture;
@@ -57,15 +58,15 @@ pub struct TrainArgs {
     card_eval: Option<PathBuf>,
 }
 
-/// `--depth`: three counts of layers, 0 … 16 each.
+/// `--depth`: three counts of layers, 0 … [`MAX_DEPTH`] each.
 fn depths(s: &str) -> Result<[usize; 3], String> {
     let v: Vec<usize> = s
         .split(',')
         .map(|p| p.trim().parse::<usize>().map_err(|e| format!("{p:?}: {e}")))
         .collect::<Result<_, _>>()?;
     match v[..] {
-        [a, b, c] if v.iter().all(|&d| d <= 16) => Ok([a, b, c]),
-        [_, _, _] => Err("at most 16 layers per scale".into()),
+        [a, b, c] if v.iter().all(|&d| d <= MAX_DEPTH) => Ok([a, b, c]),
+        [_, _, _] => Err(format!("at most {MAX_DEPTH} layers per scale")),
         _ => Err(format!("{} values: give three, COARSE,MID,FINE", v.len())),
     }
 }
@@ -152,12 +153,12 @@ pub fn train(a: TrainArgs) -> Result<()> {
     } else {
         String::new()
     };
-    if let Some(m) = &opts.init {
+    if let (Some(m), Some(path)) = (&opts.init, &a.init) {
         writeln!(
             s,
             "- **went on from**: model `{}` (`{}`): its transform and network weights",
             m.id(),
-            a.init.as_deref().unwrap_or(std::path::Path::new("")).display()
+            path.display()
         )?;
     }
     writeln!(s, "- **training**: {} steps{stopped} × {} crops of {}², AdamW lr {} (warm-up, cosine to 2 %), weight decay 1e-4, SNR uniform in {:?} dB per crop, half of the crops with per-symbol Rayleigh SNRs; MSE loss", trained.steps, opts.batch, opts.crop, opts.lr, opts.snr_range)?;

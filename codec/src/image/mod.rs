@@ -89,10 +89,11 @@ impl AnalogConfig {
         if [self.net.coarse, self.net.mid, self.net.fine].contains(&0) {
             return Err("zero network width".into());
         }
-        if self.net.depth.iter().any(|&d| d > 16) {
+        if self.net.depth.iter().any(|&d| d > net::MAX_DEPTH) {
             return Err(format!(
-                "network depth {:?}: at most 16 layers per scale",
-                self.net.depth
+                "network depth {:?}: at most {} layers per scale",
+                self.net.depth,
+                net::MAX_DEPTH
             ));
         }
         Ok(())

@@ -28,6 +28,9 @@ pub struct NetConfig {
     pub depth: [usize; 3],
 }
 
+/// The most residual convolutions per scale a model may have.
+pub const MAX_DEPTH: usize = 16;
+
 fn one_each() -> [usize; 3] {
     [1, 1, 1]
 }
