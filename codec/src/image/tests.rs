@@ -316,7 +316,41 @@ fn bad_training_options_are_refused_before_training() {
             },
             "learning rate",
         ),
-        (ImageTrainOptions { lr: -1.0, ..base }, "learning rate"),
+        (
+            ImageTrainOptions {
+                lr: -1.0,
+                ..base.clone()
+            },
+            "learning rate",
+        ),
+        (
+            ImageTrainOptions {
+                snr_range: (5.0, 5.0),
+                ..base.clone()
+            },
+            "SNR range",
+        ),
+        (
+            ImageTrainOptions {
+                snr_range: (f32::NAN, 5.0),
+                ..base.clone()
+            },
+            "SNR range",
+        ),
+        (
+            ImageTrainOptions {
+                fading_fraction: 1.5,
+                ..base.clone()
+            },
+            "fading fraction",
+        ),
+        (
+            ImageTrainOptions {
+                fading_fraction: f64::NAN,
+                ..base
+            },
+            "fading fraction",
+        ),
         (zero_width, "zero network width"),
     ] {
         let e = train_analog(&refs, &refs, &opts, 1, &mut |_| {})

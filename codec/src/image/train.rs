@@ -321,6 +321,19 @@ pub fn train_analog(
     if !(opts.lr.is_finite() && opts.lr > 0.0) {
         return Err(CodecError::Input(format!("learning rate {}: must be above 0", opts.lr)));
     }
+    // The per-crop draws would panic on these (an empty SNR range, a probability outside 0…1).
+    let (lo, hi) = opts.snr_range;
+    if !(lo.is_finite() && hi.is_finite() && lo < hi) {
+        return Err(CodecError::Input(format!(
+            "SNR range {lo}…{hi} dB: must be finite and not empty"
+        )));
+    }
+    if !(0.0..=1.0).contains(&opts.fading_fraction) {
+        return Err(CodecError::Input(format!(
+            "fading fraction {}: must be between 0 and 1",
+            opts.fading_fraction
+        )));
+    }
     if !train.iter().any(|p| p.width() >= opts.crop && p.height() >= opts.crop) {
         return Err(CodecError::Input(format!(
             "no training image is at least {0}×{0}",
