@@ -62,6 +62,10 @@
 //! nothing moved far from it, so a steady field gives the same profile period after period. A
 //! decoder that lost records in three of the four still holds it from the fourth; every 8th
 //! period starts cold, so one that lost more learns afresh there.
+//! A numeric field's *predictor* starts warm the same way, with a bit of its own: the
+//! relation, partner (by path) or steps its last four periods ended with,
+//! so a derived number's first value of a period is predicted by its relation and a periodic
+//! timestamp's second by its report period's step.
 //!
 //! **Byte strings** (hex, base64: a LoRaWAN frame) code each byte as "unchanged" with a bit that
 //! learns at the rate of a running frequency first, then a change within ±8 (a counter) or any
@@ -318,6 +322,8 @@ struct Field {
     /// Recent distinct steps (differences between consecutive values at one scale), the last
     /// one first; a step within 1/16 of an earlier one replaces it.
     steps: Vec<i128>,
+    /// How often each of `steps` was seen in this period.
+    step_seen: Vec<u16>,
     step_idx: Adaptive,
     str_class: Adaptive,
     str_class_keyed: Adaptive,
@@ -347,6 +353,37 @@ struct Field {
     scores: Vec<(Pred, u32)>,
     /// The scale of the field's last number in f32 spelling.
     f32_scale: Option<u8>,
+    /// The predictor state the period started from (see [`Core::warm_predictor`]), if any.
+    warm_pred: Option<PredState>,
+    /// The largest scale of the field's numbers in this period.
+    max_scale: Option<u8>,
+    /// The last value's difference to what its partner had in the record (`Pred::Partner`) or
+    /// to the value before it (`Pred::Linear`).
+    delta: Option<i128>,
+}
+
+/// A numeric field's predictor as a period ended, by the paths of the fields it names (ids can
+/// differ between ends), for a warm start of a later period's first values: which predictor,
+/// whether it was exact, the scale and trailing-zero habit of the last value, the field's
+/// distinct steps (smallest first) and its last difference (to its partner, or between its
+/// last two values).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct PredState {
+    pred: PredByPath,
+    exact: bool,
+    scale: u8,
+    trim: bool,
+    steps: Vec<i128>,
+    delta: Option<i128>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PredByPath {
+    Prev,
+    Linear,
+    Step,
+    Partner(u64),
+    Derived(Relation, u64, u64),
 }
 
 impl Field {
@@ -374,6 +411,7 @@ impl Field {
             exact: false,
             hit: Bit::new(2048),
             steps: Vec::new(),
+            step_seen: Vec::new(),
             step_idx: Adaptive::new(STEPS, 32),
             str_class: Adaptive::with(&STR_CLASS_WEIGHTS, 32),
             str_class_keyed: Adaptive::with(&STR_CLASS_WEIGHTS_KEYED, 32),
@@ -390,6 +428,9 @@ impl Field {
             warm_from: None,
             scores: Vec::new(),
             f32_scale: None,
+            warm_pred: None,
+            max_scale: None,
+            delta: None,
         }
     }
 
@@ -460,6 +501,11 @@ impl Field {
             b.warm(l);
         }
         self.warm_from = Some(q);
+    }
+
+    /// Whether a warm start's relation or partner predicts the period's first value.
+    fn warm_first(&self) -> bool {
+        self.prev.is_none() && self.warm_pred.is_some() && matches!(self.pred, Pred::Derived(..) | Pred::Partner(_))
     }
 
     fn remember(&mut self, v: &[u8]) {
@@ -796,6 +842,9 @@ struct Tables {
     count: Adaptive,
     /// Whether a field's first record of the period starts from its profile.
     warm: Bit,
+    /// Whether a numeric field's first record of the period starts from its predictor state,
+    /// after a cold and after a warm start of its tables.
+    warm_pred: [Bit; 2],
     /// The power of two of a changed keyed value's age (see [`Core::change_since`]).
     age: Adaptive,
 }
@@ -808,6 +857,7 @@ impl Tables {
             shape: Adaptive::new(SH_SYMBOLS, 24),
             count: Adaptive::with(&residual_weights(), 24),
             warm: Bit::new(3584),
+            warm_pred: [Bit::new(1024), Bit::new(3840)],
             age: Adaptive::with(&AGE_WEIGHTS, 16),
         }
     }
@@ -839,6 +889,11 @@ struct Core<'p> {
     /// Per field: the profiles (see [`Field::profile`]) of its last [`WARM_PERIODS`] complete
     /// periods.
     profiles: Vec<Vec<(u64, Vec<u8>)>>,
+    /// Per field: its predictor state (see [`PredState`]) at the end of its last
+    /// [`WARM_PERIODS`] complete periods, none where it had no number.
+    pred_profiles: Vec<Vec<(u64, Option<PredState>)>>,
+    /// Field ids by the hash of their paths (a warm predictor names its partners so).
+    by_path_hash: HashMap<u64, usize>,
     /// Records committed in the current resync period, and the last periods that were complete
     /// (every record coded here), newest last.
     period_records: u32,
@@ -908,6 +963,8 @@ impl<'p> Core<'p> {
             field_memory: Vec::new(),
             templates: Vec::new(),
             profiles: Vec::new(),
+            pred_profiles: Vec::new(),
+            by_path_hash: HashMap::new(),
             period_records: 0,
             complete: std::collections::VecDeque::new(),
             incomplete: [None; USABLE as usize],
@@ -935,6 +992,8 @@ impl<'p> Core<'p> {
         let tol = self.opts.tolerance(path);
         self.fields.push(Field::new(path.to_vec(), tol));
         self.profiles.push(Vec::new());
+        self.pred_profiles.push(Vec::new());
+        self.by_path_hash.entry(hash64(path)).or_insert(self.fields.len() - 1);
         let general: Vec<u8> = path
             .split(|&c| c == b'.')
             .map(|c| {
@@ -1057,6 +1116,12 @@ impl<'p> Core<'p> {
             if hist.len() > WARM_PERIODS {
                 hist.remove(0);
             }
+            let st = self.pred_state(f);
+            let hist = &mut self.pred_profiles[f];
+            hist.push((old, st));
+            if hist.len() > WARM_PERIODS {
+                hist.remove(0);
+            }
             self.templates_of(f)
         } else {
             Vec::new()
@@ -1106,22 +1171,124 @@ impl<'p> Core<'p> {
     /// of them (a burst across a period boundary, say) holds the profile from that one. A bit
     /// says whether the field starts warm. Every [`REFRESH`]th period starts cold, so a decoder
     /// that lost more learns afresh there.
-    fn warm_start(&mut self, io: &mut dyn Io, f: usize) -> Result<(), CodecError> {
+    fn warm_start(&mut self, io: &mut dyn Io, f: usize) -> Result<bool, CodecError> {
+        let n = WARM_PERIODS as u64;
+        if self.reliable() || self.epoch < n || self.refresh() {
+            return Ok(false);
+        }
+        let hist = &self.profiles[f];
+        let (warm, held) = warm_from(self.epoch, |e| hist.iter().find(|h| h.0 == e).map(|h| &h.1));
+        let held = held.cloned();
+        if io.bit(&mut self.tables.warm, warm && !io.decoding())? {
+            let p = held.ok_or_else(|| desync("warm start from periods this decoder lost"))?;
+            self.fields[f].warm(p);
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// A numeric field's predictor state at the end of its period (see [`PredState`]). A field
+    /// that started warm keeps the steps it started from while each step of the period is within
+    /// 1/16 of one of them, and the last difference likewise, so a steady stream gives the same
+    /// state period after period, which is what makes it usable.
+    fn pred_state(&self, f: usize) -> Option<PredState> {
+        let fld = &self.fields[f];
+        let (p, ps) = fld.prev?;
+        let path = |g: usize| hash64(&self.fields[g].path);
+        let pred = match fld.pred {
+            Pred::Prev => PredByPath::Prev,
+            Pred::Linear => PredByPath::Linear,
+            Pred::Step => PredByPath::Step,
+            Pred::Partner(g) => PredByPath::Partner(path(g)),
+            Pred::Derived(r, a, b) => PredByPath::Derived(r, path(a), path(b)),
+        };
+        // Differences rounded to about 1/16 of themselves and steps to about 1/1024, so that a
+        // steady field's jitter gives the same state in most periods.
+        let delta = fld
+            .delta
+            .filter(|_| matches!(fld.pred, Pred::Partner(_) | Pred::Linear));
+        // Steps seen more than once (a sensor's report periods, not the gap of a lost uplink).
+        let mut steps: Vec<i128> = if fld.pred == Pred::Step {
+            let seen = |i: usize| fld.step_seen.get(i).copied().unwrap_or(0);
+            (0..fld.steps.len())
+                .filter(|&i| seen(i) >= 2)
+                .map(|i| round_to_bits(fld.steps[i], 10))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        steps.sort_unstable();
+        steps.dedup();
+        // A partner's value plus a jitter is exact by chance only.
+        let exact = match fld.pred {
+            Pred::Partner(_) => delta == Some(0),
+            Pred::Step => false,
+            _ => fld.exact,
+        };
+        let mut st = PredState {
+            pred,
+            exact,
+            scale: fld.max_scale.unwrap_or(ps),
+            trim: p % 10 != 0 || ps == 0,
+            steps,
+            delta: delta.map(|d| round_to_bits(d, 4)),
+        };
+        if let Some(w) = &fld.warm_pred {
+            let near = |d: i128, e: i128| (e < 0) == (d < 0) && d.abs_diff(e) <= e.unsigned_abs() / 16;
+            if st.steps.iter().all(|&d| w.steps.iter().any(|&e| near(d, e))) {
+                st.steps.clone_from(&w.steps);
+            }
+            if let (Some(d), Some(e)) = (st.delta, w.delta) {
+                if near(d, e) {
+                    st.delta = Some(e);
+                }
+            }
+            st.trim = w.trim;
+        }
+        Some(st)
+    }
+
+    /// A numeric field's first record of a period may start its predictor from the state its
+    /// last [`WARM_PERIODS`] complete periods ended with, when all gave the same one (see
+    /// [`Core::pred_state`]): the relation or partner that predicted it, or the steps of a
+    /// sensor's report period, so the period's first values cost what later ones do. The same
+    /// rules as [`Core::warm_start`]: a bit says whether, a decoder holds the state if it saw any
+    /// one of those periods whole, and refresh periods start cold.
+    fn warm_predictor(&mut self, io: &mut dyn Io, f: usize, tables_warm: bool) -> Result<(), CodecError> {
         let n = WARM_PERIODS as u64;
         if self.reliable() || self.epoch < n || self.refresh() {
             return Ok(());
         }
-        let hist = &self.profiles[f];
-        let of = |e: u64| hist.iter().find(|h| h.0 == e).map(|h| &h.1);
-        let last = of(self.epoch - 1);
-        let warm = !io.decoding() && last.is_some() && (2..=n).all(|d| of(self.epoch - d) == last);
-        if io.bit(&mut self.tables.warm, warm)? {
-            let p = (1..=n)
-                .find_map(|d| of(self.epoch - d))
-                .ok_or_else(|| desync("warm start from periods this decoder lost"))?
-                .clone();
-            self.fields[f].warm(p);
+        let hist = &self.pred_profiles[f];
+        let (warm, held) = warm_from(self.epoch, |e| {
+            hist.iter().find(|h| h.0 == e).and_then(|h| h.1.as_ref())
+        });
+        let held = held.cloned();
+        if !io.bit(
+            &mut self.tables.warm_pred[usize::from(tables_warm)],
+            warm && !io.decoding(),
+        )? {
+            return Ok(());
         }
+        let st = held.ok_or_else(|| desync("warm predictor from periods this decoder lost"))?;
+        let id = |h: u64| {
+            self.by_path_hash
+                .get(&h)
+                .copied()
+                .ok_or_else(|| desync("warm predictor names a field this decoder has not seen"))
+        };
+        let pred = match st.pred {
+            PredByPath::Prev => Pred::Prev,
+            PredByPath::Linear => Pred::Linear,
+            PredByPath::Step => Pred::Step,
+            PredByPath::Partner(g) => Pred::Partner(id(g)?),
+            PredByPath::Derived(r, a, b) => Pred::Derived(r, id(a)?, id(b)?),
+        };
+        let fld = &mut self.fields[f];
+        fld.pred = pred;
+        fld.exact = st.exact;
+        fld.steps.clone_from(&st.steps);
+        fld.warm_pred = Some(st);
         Ok(())
     }
 
@@ -1393,7 +1560,10 @@ impl<'p> Core<'p> {
         for &j in &order {
             let f = fields[j];
             if self.reset_field(f) {
-                self.warm_start(io, f)?;
+                let tables_warm = self.warm_start(io, f)?;
+                if leaf_is_num[j] {
+                    self.warm_predictor(io, f, tables_warm)?;
+                }
             }
             let text = match rec {
                 Input::Record(p) => p.leaves.get(j).map_or(&[][..], Vec::as_slice),
@@ -1473,9 +1643,13 @@ impl<'p> Core<'p> {
                     .min()
                     .map(|(d, _, g)| (d, g));
                 let close = |e: u128| e.saturating_mul(1000) < v.unsigned_abs();
+                // A warm start's steps or last difference serve the period's second value.
+                let keep =
+                    fld.prev.is_none() && fld.warm_pred.is_some() && matches!(fld.pred, Pred::Step | Pred::Linear);
                 choice.push(Some(match (derived(&args[j], fields, &real, v, s, fld.pred), near) {
                     (Some((e, d)), _) if close(e) => (d, e == 0),
                     (_, Some((d, g))) if close(d) => (Pred::Partner(g), d == 0),
+                    _ if keep => (fld.pred, fld.warm_pred.as_ref().is_some_and(|w| w.exact)),
                     _ => (Pred::Prev, false),
                 }));
                 continue;
@@ -1497,6 +1671,9 @@ impl<'p> Core<'p> {
             errs.push((Pred::Prev, v.abs_diff(p)));
             if let Some((p2, _)) = fld.prev2.filter(|p| p.1 == ps) {
                 errs.push((Pred::Linear, v.abs_diff(2 * p - p2)));
+            } else if let Some(d) = fld.warm_pred.as_ref().filter(|w| w.scale == s).and_then(|w| w.delta) {
+                // The period's second value: the last difference of earlier periods.
+                errs.push((Pred::Linear, v.abs_diff(p.saturating_add(d))));
             }
             // Other fields and relations only where nothing simpler was exact, or the one in use
             // (they cost a pass over the record's numbers).
@@ -1547,28 +1724,62 @@ impl<'p> Core<'p> {
             self.errs = errs;
         }
         for (j, &f) in fields.iter().enumerate() {
+            let delta = match (choice[j], cur[j]) {
+                (Some((Pred::Partner(g), _)), Some((v, s))) => fields
+                    .iter()
+                    .position(|&x| x == g)
+                    .and_then(|k| cur[k])
+                    .filter(|c| c.1 == s)
+                    .map(|c| v - c.0),
+                (Some((Pred::Linear, _)), Some((v, s))) => self.fields[f].prev.filter(|p| p.1 == s).map(|p| v - p.0),
+                _ => None,
+            };
             let fld = &mut self.fields[f];
+            fld.delta = delta;
             if let Some((c, exact)) = choice[j] {
                 fld.pred = c;
                 fld.exact = exact;
             }
             if let Some(v) = cur[j] {
                 if let Some(p) = fld.prev.filter(|p| p.1 == v.1) {
-                    note_step(&mut fld.steps, v.0.saturating_sub(p.0));
+                    note_step(&mut fld.steps, &mut fld.step_seen, v.0.saturating_sub(p.0));
                 }
                 fld.prev2 = fld.prev;
                 fld.prev = Some(v);
+                fld.max_scale = fld.max_scale.max(Some(v.1));
             }
         }
     }
 
     fn predict(&self, f: usize, scale: u8, cur: &[Option<(i128, u8)>], slot: &Slots) -> i128 {
         let fld = &self.fields[f];
-        let Some((p, ps)) = fld.prev else { return 0 };
+        // The last difference a warm start gave, at this scale.
+        let warm_delta = fld
+            .warm_pred
+            .as_ref()
+            .filter(|w| w.scale == scale)
+            .and_then(|w| w.delta);
+        let Some((p, ps)) = fld.prev else {
+            // A period's first value: only a warm relation or partner predicts it.
+            return match fld.pred {
+                Pred::Derived(rel, a, b) if fld.warm_first() => {
+                    let arg = |g: usize| slot.get(g).and_then(|k| cur[k]).and_then(|(m, s)| num_f64(m, s));
+                    let x = arg(a).zip(arg(b)).and_then(|(a, b)| rel.eval(a, b));
+                    x.and_then(|x| f64_mantissa(x, scale)).unwrap_or(0)
+                }
+                Pred::Partner(g) if fld.warm_first() => match slot.get(g).and_then(|k| cur[k]) {
+                    Some((vk, sk)) if sk == scale => vk.saturating_add(warm_delta.unwrap_or(0)),
+                    _ => 0,
+                },
+                _ => 0,
+            };
+        };
         let rescale = |v: i128, from: u8| rescale(v, from, scale);
         match fld.pred {
             Pred::Linear => match fld.prev2 {
                 Some((p2, s2)) if s2 == ps && ps == scale => (2 * p).saturating_sub(p2),
+                // The period's second value: the last difference of earlier periods.
+                None if ps == scale => p.saturating_add(warm_delta.unwrap_or(0)),
                 _ => rescale(p, ps),
             },
             Pred::Partner(g) => match (slot.get(g).and_then(|k| cur[k]), self.fields[g].prev) {
@@ -1608,13 +1819,15 @@ impl<'p> Core<'p> {
         let known = keyed.flatten();
         // A field whose predictor was exact last time: first, whether it is again.
         let fld = &self.fields[f];
-        if let Some((pm, ps)) = fld
-            .prev
-            .filter(|_| fld.exact && fld.pred != Pred::Step && fld.tolerance.is_none())
-        {
+        let last = match (fld.prev, &fld.warm_pred) {
+            (Some((pm, ps)), _) => Some((ps, pm % 10 != 0 || ps == 0)),
+            (None, Some(w)) if fld.warm_first() => Some((w.scale, w.trim)),
+            _ => None,
+        };
+        if let Some((ps, trim)) = last.filter(|_| fld.exact && fld.pred != Pred::Step && fld.tolerance.is_none()) {
             let (mut p, mut ps) = (self.predict(f, ps, cur, slot), ps);
             // Without trailing zeros (`-111.7` after `-111.94`) unless the last value kept one.
-            if pm % 10 != 0 || ps == 0 {
+            if trim {
                 while ps > 0 && p % 10 == 0 {
                     p /= 10;
                     ps -= 1;
@@ -1788,6 +2001,7 @@ impl<'p> Core<'p> {
     ) -> Result<(i128, Vec<u8>), CodecError> {
         let fld = &self.fields[f];
         let p = match fld.prev {
+            None if fld.warm_first() => self.predict(f, scale, cur, slot),
             None => self.first_prediction(io, m, scale, cur)?,
             Some((p, ps)) if fld.pred == Pred::Step && ps == scale && !fld.steps.is_empty() => {
                 let best = if io.decoding() {
@@ -2371,17 +2585,42 @@ fn error_cost(e: u128) -> u32 {
 /// A predictor's cost for a value it could not predict.
 const MISSING_COST: u32 = 16 * 64;
 
+/// For a warm start in period `epoch` from what the last [`WARM_PERIODS`] complete periods left
+/// (`of` a period: its entry, none if it was not complete here): whether all of them left the
+/// same one (the encoder's test), and the latest one this end holds (a decoder's, equal to the
+/// encoder's if it holds any).
+fn warm_from<'h, T: PartialEq>(epoch: u64, of: impl Fn(u64) -> Option<&'h T>) -> (bool, Option<&'h T>) {
+    let n = WARM_PERIODS as u64;
+    let last = of(epoch - 1);
+    let same = last.is_some() && (2..=n).all(|d| of(epoch - d) == last);
+    (same, (1..=n).find_map(|d| of(epoch - d)))
+}
+
+/// `d` rounded to its `bits` leading bits (the nearest multiple of a power of two).
+fn round_to_bits(d: i128, bits: u32) -> i128 {
+    let b = 128 - d.unsigned_abs().leading_zeros();
+    if b <= bits {
+        return d;
+    }
+    let q = 1i128 << (b - bits);
+    div_round(d, q).saturating_mul(q)
+}
+
 /// Notes step `d` in a field's recent distinct steps (see [`Pred::Step`]).
-fn note_step(steps: &mut Vec<i128>, d: i128) {
+fn note_step(steps: &mut Vec<i128>, seen: &mut Vec<u16>, d: i128) {
     if d.unsigned_abs() < STEP_MAGNITUDE {
         return;
     }
+    seen.resize(steps.len(), 0);
     let at = steps
         .iter()
         .position(|&e| (e < 0) == (d < 0) && d.abs_diff(e) <= e.unsigned_abs() / 16);
     move_to_front(steps, at, || d);
+    move_to_front(seen, at, || 0);
     steps[0] = d;
+    seen[0] = seen[0].saturating_add(1);
     steps.truncate(STEPS);
+    seen.truncate(STEPS);
 }
 
 /// One byte of a template (see [`Core::templates_of`]).
