@@ -1111,17 +1111,9 @@ impl<'p> Core<'p> {
         }
         let templates = if self.complete.contains(&old) {
             let p = self.fields[f].profile();
-            let hist = &mut self.profiles[f];
-            hist.push((old, p));
-            if hist.len() > WARM_PERIODS {
-                hist.remove(0);
-            }
+            keep_last_periods(&mut self.profiles[f], (old, p));
             let st = self.pred_state(f);
-            let hist = &mut self.pred_profiles[f];
-            hist.push((old, st));
-            if hist.len() > WARM_PERIODS {
-                hist.remove(0);
-            }
+            keep_last_periods(&mut self.pred_profiles[f], (old, st));
             self.templates_of(f)
         } else {
             Vec::new()
@@ -1172,8 +1164,7 @@ impl<'p> Core<'p> {
     /// says whether the field starts warm. Every [`REFRESH`]th period starts cold, so a decoder
     /// that lost more learns afresh there.
     fn warm_start(&mut self, io: &mut dyn Io, f: usize) -> Result<bool, CodecError> {
-        let n = WARM_PERIODS as u64;
-        if self.reliable() || self.epoch < n || self.refresh() {
+        if !self.may_warm() {
             return Ok(false);
         }
         let hist = &self.profiles[f];
@@ -1185,6 +1176,12 @@ impl<'p> Core<'p> {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    /// Whether this period's fields may start warm (tables or predictor): not on a reliable
+    /// stream, not before [`WARM_PERIODS`] periods went by, not in a refresh period.
+    fn may_warm(&self) -> bool {
+        !self.reliable() && self.epoch >= WARM_PERIODS as u64 && !self.refresh()
     }
 
     /// A numeric field's predictor state at the end of its period (see [`PredState`]). A field
@@ -1229,17 +1226,16 @@ impl<'p> Core<'p> {
             pred,
             exact,
             scale: fld.max_scale.unwrap_or(ps),
-            trim: p % 10 != 0 || ps == 0,
+            trim: trims_zeros(p, ps),
             steps,
             delta: delta.map(|d| round_to_bits(d, 4)),
         };
         if let Some(w) = &fld.warm_pred {
-            let near = |d: i128, e: i128| (e < 0) == (d < 0) && d.abs_diff(e) <= e.unsigned_abs() / 16;
-            if st.steps.iter().all(|&d| w.steps.iter().any(|&e| near(d, e))) {
+            if st.steps.iter().all(|&d| w.steps.iter().any(|&e| same_step(d, e))) {
                 st.steps.clone_from(&w.steps);
             }
             if let (Some(d), Some(e)) = (st.delta, w.delta) {
-                if near(d, e) {
+                if same_step(d, e) {
                     st.delta = Some(e);
                 }
             }
@@ -1255,8 +1251,7 @@ impl<'p> Core<'p> {
     /// rules as [`Core::warm_start`]: a bit says whether, a decoder holds the state if it saw any
     /// one of those periods whole, and refresh periods start cold.
     fn warm_predictor(&mut self, io: &mut dyn Io, f: usize, tables_warm: bool) -> Result<(), CodecError> {
-        let n = WARM_PERIODS as u64;
-        if self.reliable() || self.epoch < n || self.refresh() {
+        if !self.may_warm() {
             return Ok(());
         }
         let hist = &self.pred_profiles[f];
@@ -1820,7 +1815,7 @@ impl<'p> Core<'p> {
         // A field whose predictor was exact last time: first, whether it is again.
         let fld = &self.fields[f];
         let last = match (fld.prev, &fld.warm_pred) {
-            (Some((pm, ps)), _) => Some((ps, pm % 10 != 0 || ps == 0)),
+            (Some((pm, ps)), _) => Some((ps, trims_zeros(pm, ps))),
             (None, Some(w)) if fld.warm_first() => Some((w.scale, w.trim)),
             _ => None,
         };
@@ -2596,6 +2591,25 @@ fn warm_from<'h, T: PartialEq>(epoch: u64, of: impl Fn(u64) -> Option<&'h T>) ->
     (same, (1..=n).find_map(|d| of(epoch - d)))
 }
 
+/// Whether difference `d` is step `e` again: the same sign, within 1/16 of it.
+fn same_step(d: i128, e: i128) -> bool {
+    (e < 0) == (d < 0) && d.abs_diff(e) <= e.unsigned_abs() / 16
+}
+
+/// Appends a period's entry to a field's history, keeping the last [`WARM_PERIODS`].
+fn keep_last_periods<T>(hist: &mut Vec<(u64, T)>, entry: (u64, T)) {
+    hist.push(entry);
+    if hist.len() > WARM_PERIODS {
+        hist.remove(0);
+    }
+}
+
+/// Whether a number's decimal keeps no trailing zero to copy: a prediction at its scale is
+/// written without trailing zeros (`-111.7` after `-111.94`) unless it kept one.
+fn trims_zeros(m: i128, scale: u8) -> bool {
+    m % 10 != 0 || scale == 0
+}
+
 /// `d` rounded to its `bits` leading bits (the nearest multiple of a power of two).
 fn round_to_bits(d: i128, bits: u32) -> i128 {
     let b = 128 - d.unsigned_abs().leading_zeros();
@@ -2612,9 +2626,7 @@ fn note_step(steps: &mut Vec<i128>, seen: &mut Vec<u16>, d: i128) {
         return;
     }
     seen.resize(steps.len(), 0);
-    let at = steps
-        .iter()
-        .position(|&e| (e < 0) == (d < 0) && d.abs_diff(e) <= e.unsigned_abs() / 16);
+    let at = steps.iter().position(|&e| same_step(d, e));
     move_to_front(steps, at, || d);
     move_to_front(seen, at, || 0);
     steps[0] = d;
