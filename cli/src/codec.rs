@@ -243,6 +243,7 @@ pub fn encode(a: EncodeArgs) -> Result<()> {
             let opts = TelemetryOptions {
                 resync: a.resync,
                 tolerances: a.tolerance.clone(),
+                dictionary: None,
             };
             let mut enc = TelemetryEncoder::new(&prior, opts.clone());
             for (i, r) in items.iter().enumerate() {

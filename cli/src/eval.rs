@@ -8,7 +8,7 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use semcom_codec::telemetry::{TelemetryDecoder, TelemetryEncoder, TelemetryOptions};
+use semcom_codec::telemetry::{TelemetryDecoder, TelemetryDictionary, TelemetryEncoder, TelemetryOptions};
 use semcom_codec::text::{TextCodec, TextKind, TextStream};
 use semcom_codec::train::{load_corpus, split_lines};
 use semcom_codec::vocab::TAG_LOG;
@@ -127,6 +127,14 @@ pub struct TelemetryArgs {
     /// Seed of the loss draw (`--loss`).
     #[arg(long, default_value_t = 0x5EED)]
     loss_seed: u64,
+    /// Code without a dictionary. By default semcom, like zstd's dictionary column, gets one
+    /// built from the trace's training part (its first 80 %): static tables of each field's
+    /// recurring values and the byte-string templates the codec made there.
+    #[arg(long)]
+    no_dictionary: bool,
+    /// Also list each field's dictionary table (values, context) on stderr.
+    #[arg(long)]
+    show_dictionary: bool,
 }
 
 pub fn run(cmd: EvalCommand) -> Result<()> {
@@ -485,9 +493,24 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
         let cut = train.len();
         let dict = train_dict(&train);
         let (mut plain, mut with_dict) = (Zstd::new(&[])?, Zstd::new(&dict)?);
-        let mut enc = TelemetryEncoder::new(&prior, opts.clone());
-        let mut dec = TelemetryDecoder::new(&prior, opts.clone());
-        let mut lossy = Lossy::new(TelemetryDecoder::new(&prior, opts.clone()), a.loss, a.loss_seed);
+        let tdict = (!a.no_dictionary).then(|| TelemetryDictionary::build(&prior, train.iter().map(|r| r.as_slice())));
+        if let Some(d) = tdict.as_ref().filter(|_| a.show_dictionary) {
+            eprintln!("{}: dictionary {}, {} fields with tables", t.name, d.id(), d.fields());
+            for (p, n, ctx) in d.summary() {
+                eprintln!(
+                    "  {p:<48} {n:>4} values{}",
+                    ctx.map_or(String::new(), |c| format!(" given {c}"))
+                );
+            }
+        }
+        let tdict = tdict.as_ref();
+        let mut enc = TelemetryEncoder::with_dictionary(&prior, opts.clone(), tdict);
+        let mut dec = TelemetryDecoder::with_dictionary(&prior, enc.options().clone(), tdict)?;
+        let mut lossy = Lossy::new(
+            TelemetryDecoder::with_dictionary(&prior, enc.options().clone(), tdict)?,
+            a.loss,
+            a.loss_seed,
+        );
         let (mut semcom, mut raw, mut z, mut zd, mut cbor) =
             (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut enc_s, mut dec_s) = (0f64, 0f64);
@@ -555,7 +578,7 @@ fn telemetry(a: TelemetryArgs) -> Result<()> {
     if a.json {
         println!(
             "{}",
-            json!({"eval": "telemetry", "model": prior.id().to_string(), "resync": a.resync, "traces": rows})
+            json!({"eval": "telemetry", "model": prior.id().to_string(), "resync": a.resync, "dictionary": !a.no_dictionary, "traces": rows})
         );
         return Ok(());
     }

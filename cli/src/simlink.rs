@@ -536,6 +536,7 @@ fn prepare(a: &SimLinkArgs, prior: &Prior) -> Result<Vec<Prepared>> {
                 let opts = TelemetryOptions {
                     resync: a.resync,
                     tolerances: Vec::new(),
+                    dictionary: None,
                 };
                 let mut enc = TelemetryEncoder::new(prior, opts.clone());
                 let mut sem = Vec::with_capacity(items.len());

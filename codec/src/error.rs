@@ -44,6 +44,17 @@ pub enum CodecError {
         /// Model id of the decoder (hex).
         decoder: String,
     },
+    /// A telemetry stream coded with another dictionary than the decoder holds (or with one
+    /// where it holds none, or the reverse).
+    #[error(
+        "the stream was coded with telemetry dictionary {stream} but this decoder holds {decoder}: decode with the same dictionary"
+    )]
+    DictionaryMismatch {
+        /// Dictionary id the stream names (hex), or "none".
+        stream: String,
+        /// Dictionary id of the decoder (hex), or "none".
+        decoder: String,
+    },
     /// The frame carries another modality than the decoder decodes.
     #[error("frame carries {frame} but the decoder decodes {decoder}")]
     WrongModality {

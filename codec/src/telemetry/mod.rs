@@ -83,6 +83,7 @@
 //! steps that keep every reconstructed value within the tolerance; the encoder predicts from its
 //! reconstructions, so errors do not accumulate.
 
+pub mod dict;
 pub mod models;
 pub mod record;
 mod relations;
@@ -92,6 +93,8 @@ use crate::prior::{PrefixCache, Prior};
 use crate::rangecoder::{RangeDecoder, RangeEncoder};
 use crate::vocab::{BOS, EOS, TAG_KEY, TAG_STRING};
 use crate::CodecError;
+pub use dict::TelemetryDictionary;
+use dict::{ValueTable, DICT_INC};
 use models::{length, residual, residual_weights, Adaptive, Bit, Dec, Enc, Io};
 use record::{Parsed, Shape};
 use relations::{Relation, RELATIONS};
@@ -129,6 +132,9 @@ pub struct TelemetryOptions {
     /// Per-field absolute tolerances for lossy coding: a key (last path component or CSV column)
     /// or a full path, and the largest allowed error.
     pub tolerances: Vec<(String, f64)>,
+    /// The id of the dictionary the stream is coded with (see [`dict`]), if any; set by
+    /// [`TelemetryEncoder::with_dictionary`].
+    pub dictionary: Option<ModelId>,
 }
 
 impl Default for TelemetryOptions {
@@ -136,6 +142,7 @@ impl Default for TelemetryOptions {
         Self {
             resync: 16,
             tolerances: Vec::new(),
+            dictionary: None,
         }
     }
 }
@@ -150,6 +157,11 @@ impl TelemetryOptions {
             put_varint(&mut out, k.len() as u64);
             out.extend_from_slice(k.as_bytes());
             out.extend_from_slice(&t.to_le_bytes());
+        }
+        // A stream without a dictionary ends here, as before dictionaries.
+        if let Some(d) = self.dictionary {
+            out.push(1);
+            out.extend_from_slice(&d.0.to_le_bytes());
         }
         out
     }
@@ -186,7 +198,24 @@ impl TelemetryOptions {
             i += 8;
             tolerances.push((key, t));
         }
-        Ok((Self { resync, tolerances }, i))
+        let dictionary = match b.get(i) {
+            Some(1) => {
+                let id = b.get(i + 1..i + 5).ok_or_else(|| bad("truncated dictionary id"))?;
+                i += 5;
+                Some(ModelId(u32::from_le_bytes(
+                    id.try_into().map_err(|_| bad("dictionary id"))?,
+                )))
+            }
+            _ => None,
+        };
+        Ok((
+            Self {
+                resync,
+                tolerances,
+                dictionary,
+            },
+            i,
+        ))
     }
 
     fn tolerance(&self, path: &[u8]) -> Option<f64> {
@@ -206,11 +235,14 @@ const NUM_RAW: usize = MTF + 2;
 const NUM_KEYED: usize = MTF + 3;
 /// The same, for a key whose value changed (see [`Core::keyed_value`]).
 const NUM_KEYED_CHANGED: usize = MTF + 4;
-const NUM_CLASSES: usize = MTF + 5;
+/// A value of the field's dictionary table (see [`dict`]); only fields that have one have this
+/// class.
+const NUM_DICT: usize = MTF + 5;
+const NUM_CLASSES: usize = MTF + 6;
 /// Starting weights of the number classes: the last value, then a decimal, most likely.
-const NUM_CLASS_WEIGHTS: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 1, 1];
+const NUM_CLASS_WEIGHTS: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 1, 1, 128];
 /// The same for a leaf that has a key: its keyed value is likely too.
-const NUM_CLASS_WEIGHTS_KEYED: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 16, 4];
+const NUM_CLASS_WEIGHTS_KEYED: [u16; NUM_CLASSES] = [24, 2, 2, 1, 1, 1, 1, 1, 12, 2, 1, 16, 4, 16];
 
 /// String classes: 0..MTF are "the field's i-th most recent value".
 const S_MEMORY: usize = MTF;
@@ -230,11 +262,13 @@ const S_KEYED_CHANGED: usize = MTF + 9;
 /// Base58check text (a Helium hotspot's or a Bitcoin address): its bytes without the checksum,
 /// which follows from them.
 const S_BASE58CHECK: usize = MTF + 10;
-const S_CLASSES: usize = MTF + 11;
+/// A value of the field's dictionary table; only fields that have one have this class.
+const S_DICT: usize = MTF + 11;
+const S_CLASSES: usize = MTF + 12;
 /// Starting weights of the string classes: the last value most likely.
-const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2, 1, 1];
+const STR_CLASS_WEIGHTS: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 1, 2, 1, 1, 128];
 /// The same for a leaf that has a key.
-const STR_CLASS_WEIGHTS_KEYED: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 16, 2, 4, 1];
+const STR_CLASS_WEIGHTS_KEYED: [u16; S_CLASSES] = [32, 4, 2, 1, 1, 1, 1, 1, 1, 2, 1, 1, 1, 2, 1, 16, 2, 4, 1, 16];
 /// Longest base58check string taken apart (base conversion is quadratic).
 const BASE58_MAX: usize = 128;
 /// Periods after a keyed value changed before references use the new one.
@@ -301,6 +335,11 @@ enum Pred {
 struct Field {
     path: Vec<u8>,
     tolerance: Option<f64>,
+    /// Whether the stream's dictionary has a value table for the field (then its class tables
+    /// have the dictionary class).
+    dict: bool,
+    /// The dictionary table, as this period has adapted it.
+    dict_tab: Option<Adaptive>,
     epoch: u64,
     num_class: Adaptive,
     /// Number classes where the record's shape gives the leaf a key.
@@ -389,18 +428,26 @@ enum PredByPath {
 impl Field {
     /// A field no record has used yet: its period is none ([`NO_PERIOD`]), so its first record
     /// starts it afresh and no template or profile comes out of it.
-    fn new(path: Vec<u8>, tolerance: Option<f64>) -> Self {
-        Self::fresh(path, tolerance, NO_PERIOD)
+    fn new(path: Vec<u8>, tolerance: Option<f64>, dict: bool) -> Self {
+        Self::fresh(path, tolerance, dict, NO_PERIOD)
     }
 
     /// A field's state at the start of resync period `epoch`.
-    fn fresh(path: Vec<u8>, tolerance: Option<f64>, epoch: u64) -> Self {
+    fn fresh(path: Vec<u8>, tolerance: Option<f64>, dict: bool, epoch: u64) -> Self {
+        // Without a dictionary table, no dictionary class.
+        let (nc, sc) = if dict {
+            (NUM_CLASSES, S_CLASSES)
+        } else {
+            (NUM_DICT, S_DICT)
+        };
         Self {
             path,
             tolerance,
+            dict,
+            dict_tab: None,
             epoch,
-            num_class: Adaptive::with(&NUM_CLASS_WEIGHTS, 32),
-            num_class_keyed: Adaptive::with(&NUM_CLASS_WEIGHTS_KEYED, 32),
+            num_class: Adaptive::with(&NUM_CLASS_WEIGHTS[..nc], 32),
+            num_class_keyed: Adaptive::with(&NUM_CLASS_WEIGHTS_KEYED[..nc], 32),
             num_mtf: Vec::new(),
             scale: Adaptive::with(&[8, 4, 4, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1], 48),
             res: Adaptive::with(&residual_weights(), 24),
@@ -413,8 +460,8 @@ impl Field {
             steps: Vec::new(),
             step_seen: Vec::new(),
             step_idx: Adaptive::new(STEPS, 32),
-            str_class: Adaptive::with(&STR_CLASS_WEIGHTS, 32),
-            str_class_keyed: Adaptive::with(&STR_CLASS_WEIGHTS_KEYED, 32),
+            str_class: Adaptive::with(&STR_CLASS_WEIGHTS[..sc], 32),
+            str_class_keyed: Adaptive::with(&STR_CLASS_WEIGHTS_KEYED[..sc], 32),
             mtf: Vec::new(),
             layouts: Vec::new(),
             key_prev: HashMap::new(),
@@ -436,7 +483,7 @@ impl Field {
 
     fn reset(&mut self, epoch: u64) {
         if self.epoch != epoch {
-            *self = Self::fresh(std::mem::take(&mut self.path), self.tolerance, epoch);
+            *self = Self::fresh(std::mem::take(&mut self.path), self.tolerance, self.dict, epoch);
         }
     }
 
@@ -651,6 +698,9 @@ struct Schema {
     /// free-space loss).
     args: Vec<Vec<u32>>,
     hash: u16,
+    /// Per leaf: the leaf whose value its dictionary table is conditional on, where that one is
+    /// coded before it.
+    dict_ctx: Vec<Option<u32>>,
     /// Resync periods in which this shape went out in full.
     spelled: Remembered,
 }
@@ -722,6 +772,8 @@ struct Referable {
 struct Remembered {
     periods: u8,
     last_epoch: u64,
+    /// From the stream's dictionary: both ends hold it from the start, whatever they lost.
+    fixed: bool,
 }
 
 impl Remembered {
@@ -730,6 +782,7 @@ impl Remembered {
         Self {
             periods: 1,
             last_epoch: epoch,
+            fixed: false,
         }
     }
 
@@ -738,18 +791,28 @@ impl Remembered {
         Self {
             periods: 0,
             last_epoch: NO_PERIOD,
+            fixed: false,
+        }
+    }
+
+    /// Held by both ends from the start (a dictionary's item).
+    fn fixed() -> Self {
+        Self {
+            periods: u8::MAX,
+            last_epoch: NO_PERIOD,
+            fixed: true,
         }
     }
 
     /// Whether the encoder may refer to the item: it went out in enough periods, the last one
     /// recent enough.
     fn usable(&self, r: Referable) -> bool {
-        self.periods >= r.periods && self.last_epoch >= r.since
+        self.fixed || (self.periods >= r.periods && self.last_epoch >= r.since)
     }
 
     /// Seen (again) in period `epoch`.
     fn seen(&mut self, epoch: u64) {
-        if self.last_epoch != epoch {
+        if !self.fixed && self.last_epoch != epoch {
             self.last_epoch = epoch;
             self.periods = self.periods.saturating_add(1);
         }
@@ -803,9 +866,22 @@ impl StringMemory {
         self.seen.insert(v, Remembered::first(epoch));
     }
 
-    /// The strings a reference may name (see [`StringMemory::usable`]).
-    fn usable_entries(&self, r: Referable) -> impl Iterator<Item = &Vec<u8>> + '_ {
-        self.seen.keys().filter(move |t| self.usable(t, r))
+    /// Holds `v` from the start, whatever a decoder loses (a dictionary's item).
+    fn fix(&mut self, v: Vec<u8>) {
+        if self.seen.contains_key(&v) || self.seen.len() >= self.cap {
+            return;
+        }
+        self.by_hash.entry(self.hash(&v)).or_default().push(v.clone());
+        self.seen.insert(v, Remembered::fixed());
+    }
+
+    /// The strings a reference may name (see [`StringMemory::usable`]); with `fixed`, only
+    /// those held from the start.
+    fn usable_entries(&self, r: Referable, fixed: bool) -> impl Iterator<Item = &Vec<u8>> + '_ {
+        self.seen
+            .iter()
+            .filter(move |(t, m)| (!fixed || m.fixed) && self.usable(t, r))
+            .map(|e| e.0)
     }
 
     /// Whether the encoder may refer to `text` (see [`Core::referable`]).
@@ -868,7 +944,11 @@ impl Tables {
 struct Core<'p> {
     prior: &'p Prior,
     opts: TelemetryOptions,
+    /// The stream's dictionary, if it has one (see [`dict`]).
+    dict: Option<&'p TelemetryDictionary>,
     fields: Vec<Field>,
+    /// Per field: its dictionary table, if any.
+    dict_of: Vec<Option<&'p ValueTable>>,
     by_path: HashMap<Vec<u8>, usize>,
     key_field: usize,
     verbatim_field: usize,
@@ -906,6 +986,9 @@ struct Core<'p> {
     keyed_entries: usize,
     /// The key of the leaf being coded (set per leaf by the record walk).
     leaf_key: Option<u64>,
+    /// The weights of the leaf's dictionary values given its context's value, where the
+    /// dictionary has them (set per leaf by the record walk).
+    leaf_row: Option<&'p [u16]>,
     tables: Tables,
     /// Per (field, key) referred to for a changed keyed value in this period: the period from
     /// which on a decoder that saw the key holds the value (see [`Core::change_since`]).
@@ -945,11 +1028,13 @@ struct Pending {
 }
 
 impl<'p> Core<'p> {
-    fn new(prior: &'p Prior, opts: TelemetryOptions) -> Self {
+    fn new(prior: &'p Prior, opts: TelemetryOptions, dict: Option<&'p TelemetryDictionary>) -> Self {
         let mut c = Self {
             prior,
             opts,
+            dict,
             fields: Vec::new(),
+            dict_of: Vec::new(),
             by_path: HashMap::new(),
             key_field: 0,
             verbatim_field: 0,
@@ -971,6 +1056,7 @@ impl<'p> Core<'p> {
             errs: Vec::new(),
             keyed_entries: 0,
             leaf_key: None,
+            leaf_row: None,
             tables: Tables::new(),
             change_since: HashMap::new(),
             prev_schema: None,
@@ -990,7 +1076,10 @@ impl<'p> Core<'p> {
             return f;
         }
         let tol = self.opts.tolerance(path);
-        self.fields.push(Field::new(path.to_vec(), tol));
+        // Lossy fields code values of their own, not the dictionary's.
+        let table = self.dict.and_then(|d| d.table(path)).filter(|_| tol.is_none());
+        self.dict_of.push(table);
+        self.fields.push(Field::new(path.to_vec(), tol, table.is_some()));
         self.profiles.push(Vec::new());
         self.pred_profiles.push(Vec::new());
         self.by_path_hash.entry(hash64(path)).or_insert(self.fields.len() - 1);
@@ -1006,13 +1095,16 @@ impl<'p> Core<'p> {
             .collect::<Vec<_>>()
             .join(&b'.');
         let next = self.general_ids.len() as u32;
-        let id = *self.general_ids.entry(general).or_insert(next);
+        let id = *self.general_ids.entry(general.clone()).or_insert(next);
         if id == next {
             self.keyed.push(HashMap::new());
             self.field_memory
                 .push(StringMemory::new(8, FIELD_MEMORY_CAP, "field value"));
-            self.templates
-                .push(StringMemory::new(8, FIELD_MEMORY_CAP, "byte template"));
+            let mut t = StringMemory::new(8, FIELD_MEMORY_CAP, "byte template");
+            for v in self.dict.iter().flat_map(|d| d.templates(&general)) {
+                t.fix(v.clone());
+            }
+            self.templates.push(t);
         }
         self.general.push(id);
         self.by_path.insert(path.to_vec(), self.fields.len() - 1);
@@ -1070,7 +1162,7 @@ impl<'p> Core<'p> {
         for &(k, _) in keyed.iter().flatten() {
             first[k as usize] = true;
         }
-        let order = (0..first.len())
+        let order: Vec<usize> = (0..first.len())
             .filter(|&j| first[j])
             .chain((0..first.len()).filter(|&j| !first[j]))
             .collect();
@@ -1083,6 +1175,17 @@ impl<'p> Core<'p> {
                     .collect()
             })
             .collect();
+        let mut rank = vec![0; paths.len()];
+        for (i, &j) in order.iter().enumerate() {
+            rank[j] = i;
+        }
+        let dict_ctx = (0..paths.len())
+            .map(|j| {
+                let c = self.dict_of[fields[j]]?.context.as_ref()?;
+                let k = paths.iter().position(|(p, _)| *p == c.path)?;
+                (rank[k] < rank[j]).then_some(k as u32)
+            })
+            .collect();
         self.schemas.push(Schema {
             shape: shape.to_vec(),
             fields,
@@ -1091,6 +1194,7 @@ impl<'p> Core<'p> {
             order,
             args,
             hash,
+            dict_ctx,
             spelled: Remembered::never(),
         });
         let id = self.schemas.len() - 1;
@@ -1119,6 +1223,7 @@ impl<'p> Core<'p> {
             Vec::new()
         };
         self.fields[f].reset(self.epoch);
+        self.fields[f].dict_tab = self.dict_of[f].map(|t| Adaptive::with(&t.weights, DICT_INC));
         for t in templates {
             self.templates[self.general[f] as usize].remember(t, old);
         }
@@ -1325,9 +1430,9 @@ impl<'p> Core<'p> {
 
     /// The usable template of generalised path `gid` for values of `raw`'s length that predicts
     /// most bytes of `raw` (at least [`TEMPLATE_MIN`]), for the encoder.
-    fn best_template(&self, gid: usize, raw: &[u8], nums: &[(usize, i128, u8)]) -> Option<Vec<u8>> {
+    fn best_template(&self, gid: usize, raw: &[u8], nums: &[(usize, i128, u8)], fixed: bool) -> Option<Vec<u8>> {
         self.templates[gid]
-            .usable_entries(self.referable())
+            .usable_entries(self.referable(), fixed)
             .filter_map(|t| {
                 let entries = parse_template(t).ok().filter(|e| e.len() == raw.len())?;
                 let preds = self.template_bytes(&entries, nums);
@@ -1545,6 +1650,7 @@ impl<'p> Core<'p> {
         let leaf_is_num = self.schemas[schema].leaf_is_num.clone();
         let keyed = self.schemas[schema].keyed.clone();
         let order = self.schemas[schema].order.clone();
+        let dict_ctx = self.schemas[schema].dict_ctx.clone();
         let mut leaves: Vec<Vec<u8>> = vec![Vec::new(); fields.len()];
         // Numeric value of each leaf in this record (for cross-field prediction).
         let mut cur: Vec<Option<(i128, u8)>> = vec![None; fields.len()];
@@ -1586,6 +1692,7 @@ impl<'p> Core<'p> {
                 .map(|e| (e.value.clone(), e.changed_at, e.seen.last_epoch));
             let known = known.as_ref().map(|(v, c, e)| (v, *c, *e));
             self.leaf_key = by_key.map(|(h, _)| h);
+            self.leaf_row = dict_ctx[j].and_then(|k| self.dict_of[f]?.context.as_ref()?.row(&leaves[k as usize]));
             let leaf = if leaf_is_num[j] {
                 self.number(io, f, text, &cur, &slot, by_key.map(|_| known))?
             } else {
@@ -1850,29 +1957,12 @@ impl<'p> Core<'p> {
                 },
                 None,
             )
-        } else if let Some(i) = self.fields[f].num_mtf.iter().position(|(t, _)| t == text) {
-            (i, None)
         } else {
-            let dec = parse_decimal(text);
-            // An f32 reading only wins over a decimal with three more decimals (below).
-            let f32w = if dec.is_some_and(|d| d.1 < 3) {
-                None
-            } else {
-                f32_widened(text)
-            };
-            // A short decimal that is also the f32 spelling of a value at the scale of the
-            // field's last f32 number (`-21.5`, `-16` among `-16.799999237060547`) is that f32
-            // value: the field keeps one class and one scale.
-            let same_f32 = self.fields[f].f32_scale.zip(dec).and_then(|(sf, (m, s))| {
-                let m = m.checked_mul(10i128.checked_pow(u32::from(sf.checked_sub(s)?))?)?;
-                (f32_text(m, sf)?.as_bytes() == text).then_some((m, sf))
-            });
-            match (dec, f32w.or(same_f32)) {
-                (Some(_), Some(w)) if same_f32 == Some(w) => (NUM_F32, Some(w)),
-                (Some(d), Some(w)) if w.1 + 3 <= d.1 => (NUM_F32, Some(w)),
-                (Some(d), _) => (NUM_DEC, Some(d)),
-                (None, Some(w)) => (NUM_F32, Some(w)),
-                (None, None) => (NUM_RAW, None),
+            let mtf = self.fields[f].num_mtf.iter().position(|(t, _)| t == text);
+            match (self.dict_class(f, text, mtf, keyed.is_some(), NUM_DICT), mtf) {
+                (Some(c), _) => (c, None),
+                (None, Some(i)) => (i, None),
+                (None, None) => self.num_value(f, text),
             }
         };
         let fld = &mut self.fields[f];
@@ -1905,6 +1995,13 @@ impl<'p> Core<'p> {
             }
         } else if class == NUM_RAW {
             (self.prior_string(io, f, text, TAG_STRING)?, None)
+        } else if class == NUM_DICT {
+            let t = self.dict_value(io, f, text)?;
+            let (c, v) = self.num_value(f, &t);
+            if c == NUM_F32 {
+                self.fields[f].f32_scale = v.map(|v| v.1);
+            }
+            (t, v)
         } else {
             let (m, scale) = value.unwrap_or((0, 0));
             let scale = io.symbol(&mut self.fields[f].scale, usize::from(scale))? as u8;
@@ -1919,6 +2016,72 @@ impl<'p> Core<'p> {
         };
         self.fields[f].remember_num(&out);
         Ok(out)
+    }
+
+    /// A number's class and value when coded as a new value (not a reference): a decimal, an
+    /// `f32` value printed as `f64`, or neither.
+    fn num_value(&self, f: usize, text: &[u8]) -> (usize, Option<Num>) {
+        let dec = parse_decimal(text);
+        // An f32 reading only wins over a decimal with three more decimals (below).
+        let f32w = if dec.is_some_and(|d| d.1 < 3) {
+            None
+        } else {
+            f32_widened(text)
+        };
+        // A short decimal that is also the f32 spelling of a value at the scale of the
+        // field's last f32 number (`-21.5`, `-16` among `-16.799999237060547`) is that f32
+        // value: the field keeps one class and one scale.
+        let same_f32 = self.fields[f].f32_scale.zip(dec).and_then(|(sf, (m, s))| {
+            let m = m.checked_mul(10i128.checked_pow(u32::from(sf.checked_sub(s)?))?)?;
+            (f32_text(m, sf)?.as_bytes() == text).then_some((m, sf))
+        });
+        match (dec, f32w.or(same_f32)) {
+            (Some(_), Some(w)) if same_f32 == Some(w) => (NUM_F32, Some(w)),
+            (Some(d), Some(w)) if w.1 + 3 <= d.1 => (NUM_F32, Some(w)),
+            (Some(d), _) => (NUM_DEC, Some(d)),
+            (None, Some(w)) => (NUM_F32, Some(w)),
+            (None, None) => (NUM_RAW, None),
+        }
+    }
+
+    /// The encoder's choice between a value's place in the field's recent values (`mtf`) and
+    /// its dictionary entry, by their cost under the tables as they stand: `class` (the
+    /// dictionary class) or the recent value's index, or none when the dictionary lacks it.
+    fn dict_class(&self, f: usize, text: &[u8], mtf: Option<usize>, keyed: bool, class: usize) -> Option<usize> {
+        let fld = &self.fields[f];
+        let i = self.dict_of[f]?.find(text)?;
+        let tab = fld.dict_tab.as_ref()?;
+        let classes = match (class == NUM_DICT, keyed) {
+            (true, false) => &fld.num_class,
+            (true, true) => &fld.num_class_keyed,
+            (false, false) => &fld.str_class,
+            (false, true) => &fld.str_class_keyed,
+        };
+        let cost = match self.leaf_row {
+            Some(row) => (row.iter().map(|&w| f64::from(w)).sum::<f64>() / f64::from(row[i].max(1))).log2(),
+            None => tab.cost(i),
+        };
+        Some(match mtf {
+            Some(m) if classes.cost(m) <= classes.cost(class) + cost => m,
+            _ => class,
+        })
+    }
+
+    /// A value of the field's dictionary table: its index under the period's table.
+    fn dict_value(&mut self, io: &mut dyn Io, f: usize, text: &[u8]) -> Result<Vec<u8>, CodecError> {
+        let t =
+            self.dict_of[f].ok_or_else(|| CodecError::Payload("dictionary value for a field without one".into()))?;
+        let i = if io.decoding() { 0 } else { t.find(text).unwrap_or(0) };
+        if let Some(row) = self.leaf_row {
+            let i = io.symbol(&mut Adaptive::with(row, 0), i)?;
+            return Ok(t.values[i].clone());
+        }
+        let tab = self.fields[f]
+            .dict_tab
+            .as_mut()
+            .ok_or_else(|| CodecError::Payload("dictionary value for a field without one".into()))?;
+        let i = io.symbol(tab, i)?;
+        Ok(t.values[i].clone())
     }
 
     /// The keyed value a reference names: one that never changed at the encoder, or
@@ -2109,7 +2272,7 @@ impl<'p> Core<'p> {
                 S_KEYED
             }
         } else {
-            self.string_class(f, text)
+            self.string_class(f, text, keyed.is_some())
         };
         let fld = &mut self.fields[f];
         let table = if keyed.is_some() {
@@ -2129,6 +2292,7 @@ impl<'p> Core<'p> {
                 (v, None)
             }
             S_MEMORY => (self.memory.reference(io, text)?, None),
+            S_DICT => (self.dict_value(io, f, text)?, None),
             S_FIELD_MEMORY => (self.field_memory[self.general[f] as usize].reference(io, text)?, None),
             S_KEYED | S_KEYED_CHANGED => self.keyed_value(io, f, known, class == S_KEYED_CHANGED)?.clone(),
             S_TIME => {
@@ -2188,8 +2352,12 @@ impl<'p> Core<'p> {
     }
 
     /// The encoder's choice of string class.
-    fn string_class(&self, f: usize, text: &[u8]) -> usize {
-        if let Some(i) = self.fields[f].mtf.iter().position(|v| v == text) {
+    fn string_class(&self, f: usize, text: &[u8], keyed: bool) -> usize {
+        let mtf = self.fields[f].mtf.iter().position(|v| v == text);
+        if let Some(c) = self.dict_class(f, text, mtf, keyed, S_DICT) {
+            return c;
+        }
+        if let Some(i) = mtf {
             return i;
         }
         if self.field_memory[self.general[f] as usize].usable(text, self.referable()) {
@@ -2243,10 +2411,11 @@ impl<'p> Core<'p> {
         let mut template = None;
         if at.is_none() && !self.reliable() {
             let gid = self.general[f] as usize;
-            let choice = if io.decoding() || self.refresh() {
+            // A refresh period uses only the dictionary's templates, which no decoder lacks.
+            let choice = if io.decoding() {
                 None
             } else {
-                self.best_template(gid, raw, &nums)
+                self.best_template(gid, raw, &nums, self.refresh())
             };
             if io.bit(&mut self.fields[f].use_template, choice.is_some())? {
                 let t = self.templates[gid].reference(io, choice.as_deref().unwrap_or(&[]))?;
@@ -3117,8 +3286,19 @@ pub struct TelemetryEncoder<'p> {
 impl<'p> TelemetryEncoder<'p> {
     /// A new stream.
     pub fn new(prior: &'p Prior, opts: TelemetryOptions) -> Self {
+        Self::with_dictionary(prior, opts, None)
+    }
+
+    /// A new stream coded with a dictionary (see [`dict`]) that its decoder must hold too; the
+    /// options name it ([`TelemetryOptions::dictionary`]).
+    pub fn with_dictionary(
+        prior: &'p Prior,
+        mut opts: TelemetryOptions,
+        dict: Option<&'p TelemetryDictionary>,
+    ) -> Self {
+        opts.dictionary = dict.map(TelemetryDictionary::id);
         Self {
-            core: Core::new(prior, opts),
+            core: Core::new(prior, opts, dict),
             seq: 0,
             last: Vec::new(),
         }
@@ -3214,6 +3394,19 @@ fn take_header(core: &mut Core<'_>, line: &[u8]) {
     }
 }
 
+/// Whether a decoder holds the dictionary a stream's options name.
+fn dictionary_matches(opts: &TelemetryOptions, dict: Option<&TelemetryDictionary>) -> Result<(), CodecError> {
+    let held = dict.map(TelemetryDictionary::id);
+    if held == opts.dictionary {
+        return Ok(());
+    }
+    let name = |d: Option<ModelId>| d.map_or("none".to_string(), |d| d.to_string());
+    Err(CodecError::DictionaryMismatch {
+        stream: name(opts.dictionary),
+        decoder: name(held),
+    })
+}
+
 /// Decodes the records of one stream, in order, possibly with gaps.
 #[derive(Debug)]
 pub struct TelemetryDecoder<'p> {
@@ -3224,17 +3417,35 @@ pub struct TelemetryDecoder<'p> {
 
 impl<'p> TelemetryDecoder<'p> {
     /// A new stream with the encoder's options.
+    /// A new stream with the encoder's options; if they name a dictionary, every record fails
+    /// with [`CodecError::DictionaryMismatch`] (see [`TelemetryDecoder::with_dictionary`]).
     pub fn new(prior: &'p Prior, opts: TelemetryOptions) -> Self {
         Self {
-            core: Core::new(prior, opts),
+            core: Core::new(prior, opts, None),
             next: None,
             valid: false,
         }
     }
 
+    /// A new stream with the encoder's options and the dictionary they name; a dictionary other
+    /// than the one named, or none where one is named, is refused with both ids.
+    pub fn with_dictionary(
+        prior: &'p Prior,
+        opts: TelemetryOptions,
+        dict: Option<&'p TelemetryDictionary>,
+    ) -> Result<Self, CodecError> {
+        dictionary_matches(&opts, dict)?;
+        Ok(Self {
+            core: Core::new(prior, opts, dict),
+            next: None,
+            valid: false,
+        })
+    }
+
     /// Decodes record `seq`. After a gap or a failed record, records before the next intra one
     /// give [`CodecError::Desync`] and decoding resumes there.
     pub fn decode(&mut self, seq: u64, payload: &[u8]) -> Result<Vec<u8>, CodecError> {
+        dictionary_matches(&self.core.opts, self.core.dict)?;
         let expected = self.next;
         self.next = Some(seq + 1);
         let intra = self.core.start(seq);
@@ -3352,6 +3563,7 @@ mod tests {
         let o = TelemetryOptions {
             resync: 8,
             tolerances: vec![("temperature".into(), 0.1), ("a.b".into(), 2.0)],
+            dictionary: Some(ModelId(0xdead_beef)),
         };
         let b = o.to_bytes();
         assert_eq!(TelemetryOptions::from_bytes(&b).unwrap(), (o, b.len()));

@@ -98,6 +98,13 @@ impl Adaptive {
         self.total = self.f.iter().map(|&x| u32::from(x)).sum();
     }
 
+    /// What coding symbol `s` would cost now, in bits (for an encoder's choice between ways
+    /// of coding a value; the coding itself is integer-only).
+    pub fn cost(&self, s: usize) -> f64 {
+        let f = self.f.get(s).copied().unwrap_or(0).max(1);
+        (f64::from(self.total) / f64::from(f)).log2()
+    }
+
     /// Symbols in the table.
     pub fn symbols(&self) -> usize {
         self.f.len()
