@@ -545,9 +545,19 @@ fn decode_with_losses(
     lost: &[u64],
     may_fail: impl Fn(u64, Option<u64>) -> bool,
 ) -> usize {
-    let opts = TelemetryOptions::default();
-    let mut enc = TelemetryEncoder::new(p, opts.clone());
-    let mut dec = TelemetryDecoder::new(p, opts);
+    decode_with_losses_and(p, None, records, lost, may_fail)
+}
+
+/// [`decode_with_losses`] of a stream coded with a dictionary.
+fn decode_with_losses_and(
+    p: &Prior,
+    dict: Option<&TelemetryDictionary>,
+    records: &[String],
+    lost: &[u64],
+    may_fail: impl Fn(u64, Option<u64>) -> bool,
+) -> usize {
+    let mut enc = TelemetryEncoder::with_dictionary(p, TelemetryOptions::default(), dict);
+    let mut dec = TelemetryDecoder::with_dictionary(p, enc.options().clone(), dict).unwrap();
     let mut failed = 0;
     for r in records {
         let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
@@ -1214,23 +1224,6 @@ fn telemetry_dictionary_saves_bits_and_is_checked() {
     // Losses: right, or a failure within 16 records of the last loss (or, after losses in all
     // four periods a warm start draws on, before the next refresh period).
     for lost in [vec![20u64], vec![127, 128, 300], vec![100, 116, 132, 148]] {
-        let mut enc = TelemetryEncoder::with_dictionary(&p, TelemetryOptions::default(), Some(&d));
-        let mut dec = TelemetryDecoder::with_dictionary(&p, enc.options().clone(), Some(&d)).unwrap();
-        for r in stream {
-            let (seq, payload) = enc.encode(r.as_bytes()).unwrap();
-            if lost.contains(&seq) {
-                continue;
-            }
-            match dec.decode(seq, &payload) {
-                Ok(out) => assert_eq!(out, r.as_bytes(), "record {seq} decoded wrongly, lost {lost:?}"),
-                Err(e) => {
-                    let last = lost.iter().copied().filter(|&l| l < seq).max();
-                    assert!(
-                        within_16_or_refresh(seq, last),
-                        "record {seq} failed ({e}), lost {lost:?}"
-                    );
-                }
-            }
-        }
+        decode_with_losses_and(&p, Some(&d), stream, &lost, within_16_or_refresh);
     }
 }

@@ -13,7 +13,7 @@
 //! the stream with both ids.
 
 use super::record;
-use super::{parse_template, parse_time, TelemetryEncoder, TelemetryOptions, MAX_RECORD, TEMPLATE_MAX};
+use super::{parent, parse_template, parse_time, TelemetryEncoder, TelemetryOptions, MAX_RECORD, TEMPLATE_MAX};
 use crate::frame::{get_varint, put_varint, ModelId};
 use crate::prior::Prior;
 use crate::CodecError;
@@ -41,7 +41,7 @@ const TEMPLATE_PERIODS: u8 = 4;
 const TEMPLATES: usize = 4;
 /// Most sample records read.
 const MAX_SAMPLES: usize = 1 << 18;
-/// A context must save this many bits per value (in 1/16) on held-out samples.
+/// A context must save this many bits per value on held-out samples.
 const MIN_CONTEXT_GAIN: f64 = 0.25;
 /// Weight of the field's own frequencies against a context value's counts (pseudo-counts).
 const CONTEXT_PRIOR: f64 = 4.0;
@@ -148,10 +148,9 @@ impl TelemetryDictionary {
             let mut leaves = Vec::new();
             for (j, ((path, num), text)) in record::leaf_paths(&p.shape).into_iter().zip(p.leaves).enumerate() {
                 // The codec codes numbers and each object's first string (its key) first.
-                let parent = path.rsplit_once_byte(b'.');
-                let key = !num && !keyed_parents.contains(&parent);
+                let key = !num && !keyed_parents.iter().any(|k| k == parent(&path));
                 if key {
-                    keyed_parents.push(parent);
+                    keyed_parents.push(parent(&path).to_vec());
                 }
                 if text.len() > MAX_VALUE_LEN || parse_time(&text).is_some() {
                     continue;
@@ -279,24 +278,20 @@ impl TelemetryDictionary {
         paths.sort_by(|a, b| a.0.cmp(b.0));
         put_varint(&mut out, paths.len() as u64);
         for (path, t) in paths {
-            put_varint(&mut out, path.len() as u64);
-            out.extend_from_slice(path);
+            put_bytes(&mut out, path);
             put_varint(&mut out, t.values.len() as u64);
             for (v, &w) in t.values.iter().zip(&t.weights) {
-                put_varint(&mut out, v.len() as u64);
-                out.extend_from_slice(v);
+                put_bytes(&mut out, v);
                 put_varint(&mut out, u64::from(w));
             }
             match &t.context {
                 None => out.push(0),
                 Some(c) => {
                     out.push(1);
-                    put_varint(&mut out, c.path.len() as u64);
-                    out.extend_from_slice(&c.path);
+                    put_bytes(&mut out, &c.path);
                     put_varint(&mut out, c.rows.len() as u64);
                     for (v, w) in &c.rows {
-                        put_varint(&mut out, v.len() as u64);
-                        out.extend_from_slice(v);
+                        put_bytes(&mut out, v);
                         for &x in w {
                             put_varint(&mut out, u64::from(x));
                         }
@@ -308,12 +303,10 @@ impl TelemetryDictionary {
         ts.sort_by(|a, b| a.0.cmp(b.0));
         put_varint(&mut out, ts.len() as u64);
         for (general, list) in ts {
-            put_varint(&mut out, general.len() as u64);
-            out.extend_from_slice(general);
+            put_bytes(&mut out, general);
             put_varint(&mut out, list.len() as u64);
             for t in list {
-                put_varint(&mut out, t.len() as u64);
-                out.extend_from_slice(t);
+                put_bytes(&mut out, t);
             }
         }
         out
@@ -447,17 +440,10 @@ type SampleLeaf = (u32, Vec<u8>, Rank);
 /// sample.
 type JointCounts = HashMap<(u16, u16), [u32; 2]>;
 
-trait SplitParent {
-    fn rsplit_once_byte(&self, c: u8) -> Vec<u8>;
-}
-
-impl SplitParent for Vec<u8> {
-    /// Everything before the last `c` (the parent of a path), or nothing.
-    fn rsplit_once_byte(&self, c: u8) -> Vec<u8> {
-        self.iter()
-            .rposition(|&x| x == c)
-            .map_or_else(Vec::new, |i| self[..i].to_vec())
-    }
+/// A byte string after its length.
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_varint(out, b.len() as u64);
+    out.extend_from_slice(b);
 }
 
 /// Chooses each table's context (see [`TelemetryDictionary::build`]) and fills its rows.
