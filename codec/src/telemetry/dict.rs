@@ -495,12 +495,16 @@ fn contexts(recs: &[Vec<SampleLeaf>], paths: &[Vec<u8>], tables: &mut [Option<Va
     pairs.sort_by_key(|p| *p.0);
     for (&(f, g), cells) in pairs {
         let p = smoothed(&own[f as usize].1);
+        // In key order: a sum of floats in a map's order differs from run to run, and two
+        // contexts that say the same (two distances of one gateway) would then win by chance.
+        let mut cells: Vec<_> = cells.iter().collect();
+        cells.sort_unstable_by_key(|c| *c.0);
         let mut by_ctx: HashMap<u16, f64> = HashMap::new();
-        for (&(gv, _), c) in cells {
+        for &(&(gv, _), c) in &cells {
             *by_ctx.entry(gv).or_default() += f64::from(c[0]);
         }
         let (mut gain, mut held) = (0.0, 0.0);
-        for (&(gv, v), c) in cells {
+        for &(&(gv, v), c) in &cells {
             if c[1] == 0 {
                 continue;
             }
